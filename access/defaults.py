@@ -1,0 +1,73 @@
+"""The policy a new installation starts with.  Admins change it in the admin afterwards.
+
+Read as a table: role -> label, row scope, permissions per model, column rules.
+"""
+from models import ColumnRule, Role, RolePermission, db
+
+from .policy import bump_version
+
+RECORDS = ("customer", "followup", "order", "feedback", "statuschange", "customertag")
+REFERENCE = ("tag", "choice")
+ADMINISTRATION = ("user", "role", "auditlog")
+ALL_MODELS = RECORDS + REFERENCE + ADMINISTRATION
+
+FULL = "view create edit delete export"
+SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
+
+ROLES = {
+    "admin": {
+        "label": "系统管理员",
+        "row_scope": "all",
+        "permissions": {m: FULL for m in ALL_MODELS},
+        "columns": {},
+    },
+    "manager": {
+        "label": "销售经理",
+        "row_scope": "team",
+        "permissions": {**{m: FULL for m in RECORDS}, "tag": "view", "choice": "view"},
+        "columns": dict(SENSITIVE_MASKED),
+    },
+    "sales": {
+        "label": "销售代表",
+        "row_scope": "own",
+        "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view"},
+        "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
+    },
+    "service": {
+        "label": "客服专员",
+        "row_scope": "all",
+        "permissions": {
+            "customer": "view",
+            "followup": "view create",
+            "feedback": "view create edit",
+            "order": "view",
+            "statuschange": "view",
+            "customertag": "view",
+            "tag": "view",
+            "choice": "view",
+        },
+        "columns": {
+            **SENSITIVE_MASKED,
+            ("customer", "mobile"): "masked",
+            ("customer", "annual_revenue"): "hidden",
+            ("order", "amount"): "hidden",
+        },
+    },
+}
+
+
+def seed_policy():
+    """Create the default roles, permissions and column rules where they are missing."""
+    with db.atomic():
+        for name, spec in ROLES.items():
+            role, created = Role.get_or_create(
+                name=name, defaults={"label": spec["label"], "row_scope": spec["row_scope"]}
+            )
+            if not created:
+                continue
+            for model, actions in spec["permissions"].items():
+                flags = {"can_" + a: True for a in actions.split()}
+                RolePermission.create(role=role, model=model, **flags)
+            for (model, column), access in spec["columns"].items():
+                ColumnRule.create(role=role, model=model, column=column, access=access)
+    bump_version()

@@ -1,0 +1,69 @@
+"""Loads grants from the policy tables, cached per (role, policy version).
+
+Every edit of a role, permission or column rule calls bump_version(); the next request
+reads the new version (one primary-key lookup) and builds fresh grants, so changes apply
+without a restart and across processes.
+"""
+import datetime
+import threading
+import uuid
+from types import MappingProxyType
+
+from models import ColumnRule, Role, RolePermission, Setting, db
+from models.people import ACTIONS
+
+from .grant import Grant
+
+VERSION_KEY = "policy_version"
+_cache = {}
+_lock = threading.Lock()
+
+
+def current_version():
+    row = Setting.get_or_none(Setting.key == VERSION_KEY)
+    return row.value if row else "0"
+
+
+def bump_version():
+    """Mark every cached grant stale (call after any change to the policy tables)."""
+    value = uuid.uuid4().hex
+    now = datetime.datetime.now()
+    with db.atomic():
+        updated = Setting.update(value=value, updated_at=now).where(Setting.key == VERSION_KEY).execute()
+        if not updated:
+            Setting.insert(key=VERSION_KEY, value=value, updated_at=now).on_conflict_replace().execute()
+    return value
+
+
+def _load(role_id, version):
+    role = Role.get_by_id(role_id)
+    actions = {}
+    for perm in RolePermission.select().where(RolePermission.role == role_id):
+        actions[perm.model] = frozenset(a for a in ACTIONS if getattr(perm, "can_" + a))
+    columns = {
+        (rule.model, rule.column): rule.access for rule in ColumnRule.select().where(ColumnRule.role == role_id)
+    }
+    return Grant(
+        role=role.name,
+        label=role.label,
+        row_scope=role.row_scope,
+        version=version,
+        actions=MappingProxyType(actions),
+        columns=MappingProxyType(columns),
+    )
+
+
+def grant_for(user):
+    """The grant of `user`'s role at the current policy version."""
+    version = current_version()
+    key = (user.role_id, version)
+    grant = _cache.get(key)
+    if grant is None:
+        grant = _load(user.role_id, version)
+        with _lock:
+            # Keep only the current version's grants so stale ones cannot pile up.
+            stale = [k for k in _cache if k[1] != version]
+            for k in stale:
+                _cache.pop(k, None)
+            _cache[key] = grant
+    return grant

@@ -1,0 +1,56 @@
+"""Row scope: which records a user may reach, by who owns the customer behind them.
+
+OWNER_PATHS declares, per model, how a record leads to its customer.  Models not listed
+are not row-scoped (managed lists, tags, users): their permissions alone decide.
+"""
+from models import Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, User
+
+# model -> field holding the customer id (None for Customer itself)
+OWNER_PATHS = {
+    Customer: None,
+    FollowUp: FollowUp.customer,
+    Order: Order.customer,
+    Feedback: Feedback.customer,
+    StatusChange: StatusChange.customer,
+    CustomerTag: CustomerTag.customer,
+}
+
+
+def owner_ids(user, grant):
+    """Ids of the owners whose customers `user` may reach; None means everyone's."""
+    if grant.row_scope == "all":
+        return None
+    if grant.row_scope == "team":
+        lead = user.manager_id if not _leads_team(user) else user.id
+        ids = {user.id}
+        if lead:
+            ids.add(lead)
+            ids.update(u.id for u in User.select(User.id).where(User.manager == lead))
+        return sorted(ids)
+    return [user.id]
+
+
+def _leads_team(user):
+    return User.select().where(User.manager == user.id).exists()
+
+
+def is_scoped(model):
+    return model in OWNER_PATHS
+
+
+def scope_query(model, query, user, grant):
+    """Restrict `query` over `model` to the rows `user` may reach."""
+    if model not in OWNER_PATHS:
+        return query
+    ids = owner_ids(user, grant)
+    if ids is None:
+        return query
+    path = OWNER_PATHS[model]
+    if path is None:
+        return query.where(Customer.owner.in_(ids))
+    return query.where(path.in_(Customer.select(Customer.id).where(Customer.owner.in_(ids))))
+
+
+def customer_in_scope(customer_id, user, grant):
+    query = scope_query(Customer, Customer.select(Customer.id), user, grant)
+    return query.where(Customer.id == customer_id).exists()

@@ -1,0 +1,62 @@
+"""The admin screens: Flask-Admin over the models, every view behind the access policy."""
+from flask import Blueprint, redirect, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.theme import Bootstrap4Theme
+from flask_login import current_user
+
+from models import AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag, User
+
+from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
+from .labels import VIEW_NAMES
+from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
+from .secured import current_grant
+
+
+class HomeView(AdminIndexView):
+    """/admin/ itself requires login."""
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return redirect(url_for("auth.login", next=request.full_path))
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/home.html", grant=current_grant())
+
+
+# (view class, model, endpoint, menu category); the endpoint is also the policy key
+SCREENS = (
+    (CustomerView, Customer, "customer", "客户管理"),
+    (FollowUpView, FollowUp, "followup", "客户管理"),
+    (OrderView, Order, "order", "客户管理"),
+    (FeedbackView, Feedback, "feedback", "客户管理"),
+    (StatusChangeView, StatusChange, "statuschange", "客户管理"),
+    (CustomerTagView, CustomerTag, "customertag", "客户管理"),
+    (TagView, Tag, "tag", "基础数据"),
+    (ChoiceView, Choice, "choice", "基础数据"),
+    (UserView, User, "user", "系统管理"),
+    (RoleView, Role, "role", "系统管理"),
+    (AuditLogView, AuditLog, "auditlog", "系统管理"),
+)
+
+
+templates = Blueprint("crm_admin_templates", __name__, template_folder="templates")
+
+
+def init_app(app):
+    app.register_blueprint(templates)
+    admin = Admin(
+        app,
+        name="客户资料管理与分析平台",
+        theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html"),
+        index_view=HomeView(name="首页", url="/admin"),
+    )
+    for view_class, model, endpoint, category in SCREENS:
+        admin.add_view(view_class(model, name=VIEW_NAMES["zh"][endpoint], endpoint=endpoint, category=category))
+    app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
+        model, action
+    )
+    app.extensions["crm_admin"] = admin
+    return admin

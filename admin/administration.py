@@ -1,0 +1,128 @@
+"""Screens for admins: users, roles with their permissions and column rules, lists, audit log."""
+from flask import g
+from flask_admin.model.form import InlineFormAdmin
+from wtforms import PasswordField, SelectField
+from wtforms.validators import ValidationError
+
+import access
+from access.defaults import ALL_MODELS
+from models import ColumnRule, RolePermission, User
+from models.people import COLUMN_ACCESS
+
+from .secured import PolicyModelView
+
+
+class UserView(PolicyModelView):
+    list_columns = ("username", "display_name", "role", "manager", "active", "must_change_password", "created_at")
+    detail_columns = ("username", "display_name", "email", "role", "manager", "active", "must_change_password",
+                      "created_at")
+    form_fields = ("username", "display_name", "email", "role", "manager", "active", "must_change_password",
+                   "new_password")
+    search_kinds = {"username": "fragment", "display_name": "fragment"}
+    sortable_columns = ("username", "display_name", "created_at")
+    filter_columns = (("active", "active"),)
+    form_extra_fields = {"new_password": PasswordField("新密码 / New password")}
+    sensitive_columns = ("password_hash",)
+
+    def validate_model(self, model, is_created):
+        form = g.get("user_form")
+        password = form.new_password.data if form is not None and hasattr(form, "new_password") else None
+        if is_created and not password:
+            raise ValidationError("新用户必须设置初始密码")
+        if password:
+            if len(password) < 8:
+                raise ValidationError("密码至少 8 位")
+            model.set_password(password)
+        if model.manager_id and model.manager_id == model.id:
+            raise ValidationError("上级经理不能是本人")
+
+    def on_model_change(self, form, model, is_created):
+        g.user_form = form  # per request: variants are shared between threads
+        super().on_model_change(form, model, is_created)
+
+
+class PermissionInline(InlineFormAdmin):
+    form_columns = ("id", "model", "can_view", "can_create", "can_edit", "can_delete", "can_export")
+    form_overrides = {"model": SelectField}
+    form_args = {"model": {"choices": [(m, m) for m in ALL_MODELS]}}
+
+
+def _known_column(form, field):
+    from models import ALL_MODELS as MODELS
+
+    names = {name for m in MODELS for name in m._meta.fields}
+    if field.data not in names:
+        raise ValidationError(f"未知字段：{field.data}")
+
+
+class ColumnRuleInline(InlineFormAdmin):
+    form_columns = ("id", "model", "column", "access")
+    form_overrides = {"model": SelectField, "access": SelectField}
+    form_args = {
+        "model": {"choices": [(m, m) for m in ALL_MODELS]},
+        "access": {"choices": list(COLUMN_ACCESS)},
+        "column": {"validators": [_known_column]},
+    }
+
+
+class RoleView(PolicyModelView):
+    """Roles are edited with their permissions and column rules on one page; any save bumps the policy version."""
+
+    list_columns = ("name", "label", "row_scope", "description")
+    detail_columns = list_columns
+    form_fields = ("name", "label", "row_scope", "description")
+    search_kinds = {"name": "fragment", "label": "fragment"}
+    sortable_columns = ("name",)
+    inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        access.bump_version()
+
+    def after_model_delete(self, model):
+        super().after_model_delete(model)
+        access.bump_version()
+
+
+class TagView(PolicyModelView):
+    list_columns = ("name", "category")
+    detail_columns = list_columns
+    form_fields = list_columns
+    search_kinds = {"name": "fragment"}
+    sortable_columns = ("name", "category")
+
+
+class ChoiceView(PolicyModelView):
+    """List entries feed filter dropdowns, which Flask-Admin freezes per view variant: bump the version on change."""
+
+    list_columns = ("kind", "name", "code", "position")
+    detail_columns = list_columns
+    form_fields = list_columns
+    search_kinds = {"name": "fragment"}
+    sortable_columns = ("kind", "name", "position")
+    filter_columns = (("kind", "kind"),)
+    column_default_sort = [("kind", False), ("position", False)]
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        access.bump_version()
+
+    def after_model_delete(self, model):
+        super().after_model_delete(model)
+        access.bump_version()
+
+
+class AuditLogView(PolicyModelView):
+    list_columns = ("at", "username", "action", "model", "record_id", "rows", "changes", "ip")
+    detail_columns = list_columns
+    form_fields = ()
+    search_kinds = {"username": "exact", "record_id": "exact"}
+    sortable_columns = ("at", "username", "action")
+    filter_columns = (("action", "action"), ("model", "model"), ("at", "at"))
+
+    def _configure(self, grant):
+        super()._configure(grant)
+        self.can_delete = False  # the trail is append-only
+
+
+__all__ = ["UserView", "RoleView", "TagView", "ChoiceView", "AuditLogView", "User"]

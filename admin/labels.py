@@ -1,0 +1,61 @@
+"""Column labels users know, per language.  Keys are field names; one table for all views."""
+
+ZH = {
+    # customer
+    "code": "客户编号", "name": "客户名称", "customer_type": "客户类型", "contact": "联系人",
+    "mobile": "手机号码", "phone": "电话", "email": "邮箱", "industry": "所属行业", "region": "所属地区",
+    "source": "客户来源", "address": "地址", "employees": "员工人数", "annual_revenue": "年营收",
+    "needs": "客户需求", "notes": "备注", "first_contact": "首次接触时间", "owner": "负责人",
+    "status": "客户状态", "id_number": "身份证号", "bank_account": "银行卡号",
+    "created_at": "创建时间", "updated_at": "更新时间",
+    # follow-up
+    "record_no": "记录ID", "customer": "客户", "at": "时间", "method": "跟进方式", "content": "内容",
+    "result": "跟进结果", "next_date": "下次跟进时间", "user": "操作人",
+    # order
+    "order_no": "订单号", "ordered_at": "下单时间", "amount": "金额", "quantity": "数量",
+    "product": "产品", "channel": "渠道",
+    # tags, feedback, status
+    "category": "分类", "tag": "标签", "kind": "类型", "score": "评分",
+    "from_status": "原状态", "to_status": "新状态", "reason": "原因",
+    # users and policy
+    "username": "用户名", "display_name": "姓名", "role": "角色", "manager": "上级经理", "active": "启用",
+    "must_change_password": "首次登录须改密码", "label": "显示名称", "row_scope": "数据范围",
+    "description": "说明", "model": "对象", "column": "字段", "access": "权限",
+    "can_view": "查看", "can_create": "新建", "can_edit": "编辑", "can_delete": "删除", "can_export": "导出",
+    "position": "排序", "action": "操作", "record_id": "记录", "changes": "变更内容", "ip": "IP",
+    "rows": "行数",
+}
+
+EN = {
+    "code": "Code", "name": "Name", "customer_type": "Type", "contact": "Contact", "mobile": "Mobile",
+    "phone": "Phone", "email": "Email", "industry": "Industry", "region": "Region", "source": "Source",
+    "address": "Address", "employees": "Employees", "annual_revenue": "Annual revenue", "needs": "Needs",
+    "notes": "Notes", "first_contact": "First contact", "owner": "Owner", "status": "Status",
+    "id_number": "ID number", "bank_account": "Bank account", "created_at": "Created", "updated_at": "Updated",
+    "record_no": "Record no.", "customer": "Customer", "at": "Time", "method": "Method", "content": "Content",
+    "result": "Result", "next_date": "Next follow-up", "user": "By", "order_no": "Order no.",
+    "ordered_at": "Ordered at", "amount": "Amount", "quantity": "Quantity", "product": "Product",
+    "channel": "Channel", "category": "Category", "tag": "Tag", "kind": "Kind", "score": "Score",
+    "from_status": "From", "to_status": "To", "reason": "Reason", "username": "Username",
+    "display_name": "Display name", "role": "Role", "manager": "Manager", "active": "Active",
+    "must_change_password": "Must change password", "label": "Label", "row_scope": "Row scope",
+    "description": "Description", "model": "Model", "column": "Column", "access": "Access",
+    "can_view": "View", "can_create": "Create", "can_edit": "Edit", "can_delete": "Delete", "can_export": "Export",
+    "position": "Position", "action": "Action", "record_id": "Record", "changes": "Changes", "ip": "IP",
+    "rows": "Rows",
+}
+
+LABELS = {"zh": ZH, "en": EN}
+
+VIEW_NAMES = {
+    "zh": {
+        "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
+        "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
+        "user": "用户", "role": "角色权限", "auditlog": "审计日志",
+    },
+    "en": {
+        "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
+        "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
+        "user": "Users", "role": "Roles", "auditlog": "Audit log",
+    },
+}

@@ -1,0 +1,197 @@
+"""Screens over customer records: customers, follow-ups, orders, feedback, status, tags."""
+from flask import request
+from flask_admin.contrib.peewee.filters import FilterEqual
+from flask_login import current_user
+from wtforms import SelectField, StringField
+from wtforms.validators import ValidationError
+
+from models import Choice, Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, User
+from models import validation as rules
+from models.activity import FEEDBACK_KINDS, FEEDBACK_STATUSES, FOLLOW_METHODS, FOLLOW_RESULTS
+from models.customers import CUSTOMER_TYPES, STATUSES
+
+from . import form_rules
+from .lookups import ScopedCustomerLoader, ScopedOwnerLoader
+from .secured import PolicyModelView, current_grant
+
+
+def _choices(kind):
+    return lambda: [(n, n) for n in Choice.names(kind)]
+
+
+class CustomerView(PolicyModelView):
+    list_columns = ("code", "name", "customer_type", "contact", "mobile", "industry", "region", "owner", "status",
+                    "annual_revenue", "updated_at")
+    detail_columns = ("code", "name", "customer_type", "contact", "mobile", "phone", "email", "industry", "region",
+                      "source", "address", "employees", "annual_revenue", "needs", "notes", "first_contact", "owner",
+                      "status", "id_number", "bank_account", "created_at", "updated_at")
+    form_fields = ("code", "name", "customer_type", "contact", "mobile", "phone", "email", "industry", "region",
+                   "source", "address", "employees", "annual_revenue", "needs", "notes", "first_contact", "owner",
+                   "id_number", "bank_account")
+    search_kinds = {"name": "fragment", "contact": "fragment", "mobile": "mobile", "code": "prefix",
+                    "email": "exact", "id_number": "sealed", "bank_account": "sealed"}
+    sortable_columns = ("code", "name", "first_contact", "status", "annual_revenue", "created_at", "updated_at")
+    filter_columns = (
+        ("status", FilterEqual(Customer.status, "客户状态", options=STATUSES)),
+        ("customer_type", FilterEqual(Customer.customer_type, "客户类型", options=CUSTOMER_TYPES)),
+        ("industry", FilterEqual(Customer.industry, "所属行业", options=_choices("industry"))),
+        ("region", FilterEqual(Customer.region, "所属地区", options=_choices("region"))),
+        ("source", FilterEqual(Customer.source, "客户来源", options=_choices("source"))),
+        ("first_contact", "first_contact"),
+        ("annual_revenue", "annual_revenue"),
+    )
+    ajax_refs = {"owner": ScopedOwnerLoader("owner")}
+    owner_column = "owner"
+    details_template = "admin/customer_details.html"
+    form_overrides = {"industry": SelectField, "region": SelectField, "source": SelectField,
+                      "id_number": StringField, "bank_account": StringField, "needs": StringField}
+    form_args = {
+        "code": {**form_rules.CODE, "description": "留空则按 区域-行业-年份-序号 自动生成"},
+        "mobile": form_rules.MOBILE,
+        "phone": form_rules.PHONE,
+        "email": form_rules.EMAIL,
+        "industry": {"choices": []},
+        "region": {"choices": []},
+        "source": {"choices": []},
+        "employees": {"validators": [form_rules.positive]},
+        "annual_revenue": {"validators": [form_rules.positive]},
+        "name": {"filters": [form_rules.strip]},
+    }
+
+    def _fill_choices(self, form, obj=None):
+        for kind in ("industry", "region", "source"):
+            if hasattr(form, kind):
+                names = Choice.names(kind)
+                current = getattr(obj, kind, None) if obj else None
+                if current and current not in names:
+                    names.append(current)  # a renamed list entry must not blank the record on save
+                getattr(form, kind).choices = [("", "—")] + [(n, n) for n in names]
+        form._obj = obj
+        return form
+
+    def create_form(self, obj=None):
+        return self._fill_choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._fill_choices(super().edit_form(obj), obj)
+
+    def validate_model(self, model, is_created):
+        message = rules.check_contact_present(model.mobile, model.phone)
+        if message:
+            raise ValidationError(message)
+
+    def after_model_change(self, form, model, is_created):
+        if is_created:
+            StatusChange.create(customer=model, from_status=None, to_status=model.status, reason="新建客户",
+                                user=current_user.id)
+        super().after_model_change(form, model, is_created)
+
+    def related_sections(self, customer):
+        """Follow-ups, orders, tags, feedback and status history, each through its own view's policy."""
+        sections = []
+        for view in self.admin._views:
+            if isinstance(view, PolicyModelView) and view is not self and getattr(view.model, "customer", None):
+                grant = current_grant()
+                if not grant.can(view.policy_key, "view"):
+                    continue
+                variant = view.variant(grant)
+                columns = [c for c in variant.column_list if c != "customer"]
+                rows = list(variant.get_query().where(view.model.customer == customer.id)
+                            .order_by(view.model.id.desc()).limit(50))
+                variant.attach_related(rows)
+                sections.append({"view": variant, "columns": columns, "rows": rows})
+        return sections
+
+
+class CustomerChildView(PolicyModelView):
+    """Records that belong to one customer, picked through a scoped AJAX lookup."""
+
+    ajax_refs = {"customer": ScopedCustomerLoader("customer")}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        customer_id = request.args.get("customer_id", type=int)
+        if customer_id and hasattr(form, "customer") and request.method == "GET":
+            form.customer.data = self._form_ajax_refs["customer"].get_one(customer_id)
+        return form
+
+
+class FollowUpView(CustomerChildView):
+    list_columns = ("record_no", "customer", "at", "method", "result", "next_date", "user")
+    detail_columns = ("record_no", "customer", "at", "method", "content", "result", "next_date", "user")
+    form_fields = ("customer", "at", "method", "content", "result", "next_date")
+    search_kinds = {"record_no": "prefix", "content": "fragment"}
+    sortable_columns = ("record_no", "at", "next_date")
+    filter_columns = (
+        ("method", FilterEqual(FollowUp.method, "跟进方式", options=FOLLOW_METHODS)),
+        ("result", FilterEqual(FollowUp.result, "跟进结果", options=FOLLOW_RESULTS)),
+        ("at", "at"),
+        ("next_date", "next_date"),
+    )
+    creator_column = "user"
+
+
+class OrderView(CustomerChildView):
+    list_columns = ("order_no", "customer", "ordered_at", "amount", "quantity", "product", "channel")
+    detail_columns = list_columns
+    form_fields = list_columns
+    search_kinds = {"order_no": "prefix", "product": "fragment"}
+    sortable_columns = ("order_no", "ordered_at", "amount", "quantity")
+    filter_columns = (("ordered_at", "ordered_at"), ("amount", "amount"), ("channel", "channel"))
+    form_args = {"amount": {"validators": [form_rules.positive]}, "quantity": {"validators": [form_rules.positive]}}
+
+
+class FeedbackView(CustomerChildView):
+    list_columns = ("customer", "kind", "score", "status", "created_at")
+    detail_columns = ("customer", "kind", "score", "content", "status", "created_at")
+    form_fields = ("customer", "kind", "score", "content", "status")
+    search_kinds = {"content": "fragment"}
+    sortable_columns = ("score", "status", "created_at")
+    filter_columns = (
+        ("kind", FilterEqual(Feedback.kind, "类型", options=FEEDBACK_KINDS)),
+        ("status", FilterEqual(Feedback.status, "状态", options=FEEDBACK_STATUSES)),
+    )
+    form_args = {"score": {"validators": [form_rules.score_range]}}
+
+
+class StatusChangeView(CustomerChildView):
+    """History is append-only: a change is created here and applied to the customer in the same transaction."""
+
+    list_columns = ("customer", "from_status", "to_status", "reason", "user", "at")
+    detail_columns = list_columns
+    form_fields = ("customer", "to_status", "reason")
+    sortable_columns = ("at",)
+    filter_columns = (("to_status", FilterEqual(StatusChange.to_status, "新状态", options=STATUSES)),)
+    creator_column = "user"
+
+    def _configure(self, grant):
+        super()._configure(grant)
+        self.can_edit = self.can_delete = False
+
+    def validate_model(self, model, is_created):
+        if not (model.reason or "").strip():
+            raise ValidationError("请填写状态变更原因")
+        customer = Customer.get_by_id(model.customer_id)
+        if customer.status == model.to_status:
+            raise ValidationError("新状态与当前状态相同")
+        model.from_status = customer.status
+        Customer.update(status=model.to_status).where(Customer.id == customer.id).execute()
+
+
+class CustomerTagView(CustomerChildView):
+    list_columns = ("customer", "tag", "source", "created_at")
+    detail_columns = list_columns
+    form_fields = ("customer", "tag")
+    sortable_columns = ("created_at",)
+
+    def validate_model(self, model, is_created):
+        duplicate = CustomerTag.select().where(
+            (CustomerTag.customer == model.customer_id) & (CustomerTag.tag == model.tag_id)
+        )
+        if model.id:
+            duplicate = duplicate.where(CustomerTag.id != model.id)
+        if duplicate.exists():
+            raise ValidationError("该客户已有此标签")
+
+
+__all__ = ["CustomerView", "FollowUpView", "OrderView", "FeedbackView", "StatusChangeView", "CustomerTagView", "User"]

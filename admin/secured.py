@@ -1,0 +1,370 @@
+"""PolicyModelView: the single point where admin screens apply the access policy.
+
+Flask-Admin computes columns, forms, filters and search once per view instance
+(`_refresh_cache`, flask-admin #1544).  Instead of fighting that, each request runs on
+a *variant* of the registered view: a shallow copy configured for the caller's grant
+(role + policy version + language) and refreshed once, built lazily under a lock and
+never mutated afterwards.  Requests from different roles therefore never share column
+or form config, and a policy edit (new version) yields new variants on the next request.
+"""
+import copy
+import datetime
+import decimal
+import json
+import threading
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import helpers as h
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext, ngettext
+from flask_admin.contrib.peewee import ModelView
+from flask_admin.form import SecureForm
+from flask_login import current_user
+from peewee import ForeignKeyField
+from wtforms.validators import ValidationError
+
+import access
+from access.scope import customer_in_scope, owner_ids, scope_query
+from i18n import current_language
+from models import AuditLog, Customer, db
+
+from . import searching
+from .labels import LABELS
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def current_grant():
+    if "grant" not in g:
+        g.grant = access.grant_for(current_user)
+    return g.grant
+
+
+def audit(action_name, model=None, record_id=None, changes=None, rows=None):
+    AuditLog.create(
+        username=getattr(current_user, "username", None),
+        action=action_name,
+        model=model,
+        record_id=None if record_id is None else str(record_id),
+        changes=json.dumps(changes, ensure_ascii=False, default=str) if changes else None,
+        ip=request.remote_addr if request else None,
+        rows=rows,
+    )
+
+
+class PolicyModelView(ModelView):
+    # --- declarations, trimmed per grant -------------------------------------------
+    policy_key = None  # permission key, defaults to the model name in lower case
+    list_columns = ()  # everything a list may show
+    detail_columns = ()  # everything the details page and export may show
+    form_fields = ()  # everything a form may edit
+    filter_columns = ()  # (policy column, Flask-Admin filter spec)
+    search_kinds = {}  # column -> kind in admin.searching.KINDS
+    sortable_columns = ()  # columns a list may be sorted by
+    ajax_refs = {}  # form field -> AJAX loader instance
+    owner_column = None  # filled with the current user on create when the role may not set it
+    creator_column = None  # always the current user on create
+    sensitive_columns = ("id_number", "bank_account")  # never written to the audit trail
+    form_args = {}  # per-field WTForms arguments; labels are added from admin.labels
+
+    # --- Flask-Admin settings shared by every screen -------------------------------
+    form_base_class = SecureForm  # CSRF token on every form
+    simple_list_pager = True  # no COUNT(*) over the table on every list page (flask-admin #897)
+    page_size = 20
+    can_set_page_size = False
+    can_view_details = True
+    export_types = ["csv", "xlsx"]
+    export_max_rows = 100000
+    edit_template = "admin/policy_edit.html"
+    column_default_sort = ("id", True)
+
+    def __init__(self, model, *args, **kwargs):
+        self.policy_key = self.policy_key or model.__name__.lower()
+        self._variants = {}
+        self._variants_lock = threading.Lock()
+        self._grant = None  # None: the unrestricted template the variants are copied from
+        self._configure(None)
+        super().__init__(model, *args, **kwargs)
+
+    # --- labels follow the interface language ---------------------------------------
+    @property
+    def column_labels(self):
+        return LABELS[current_language()]
+
+    @column_labels.setter
+    def column_labels(self, value):
+        pass  # labels come from admin.labels only
+
+    # --- per-grant variants ---------------------------------------------------------
+    def _configure(self, grant):
+        """Set Flask-Admin's config attributes to what `grant` allows (None: everything)."""
+        key = self.policy_key
+        self._grant = grant
+        visible = (lambda c: True) if grant is None else (lambda c: grant.visible(key, c))
+        clear = (lambda c: True) if grant is None else (lambda c: grant.clear(key, c))
+        writable = (lambda c: True) if grant is None else (lambda c: grant.writable(key, c))
+        can = (lambda a: True) if grant is None else (lambda a: grant.can(key, a))
+
+        self.column_list = [c for c in self.list_columns if visible(c)]
+        self.column_details_list = [c for c in self.detail_columns if visible(c)]
+        self.column_export_list = list(self.column_details_list)
+        self.column_sortable_list = [c for c in self.sortable_columns if clear(c)]
+        # Filter options may come from the database; the unrestricted template is built at
+        # start-up, before any table may exist, and never serves a request, so it has none.
+        self.column_filters = [spec for column, spec in self.filter_columns if clear(column)] if grant else []
+        self.form_columns = [c for c in self.form_fields if writable(c)]
+        labels = LABELS[current_language()]
+        # Form classes are built from form_args, so labels go in here (per language variant).
+        self.form_args = {
+            name: {"label": labels.get(name, name), **type(self).form_args.get(name, {})} for name in self.form_columns
+        }
+        self.form_ajax_refs = {k: v for k, v in self.ajax_refs.items() if k in self.form_columns}
+        self._search_kinds = {c: kind for c, kind in self.search_kinds.items() if visible(c)}
+        self._search_fields = []
+        self.can_create = can("create") and bool(self.form_columns)
+        self.can_edit = can("edit") and bool(self.form_columns)
+        self.can_delete = can("delete")
+        self.can_export = can("export")
+
+    def variant(self, grant):
+        key = (grant.key, current_language())
+        found = self._variants.get(key)
+        if found is not None:
+            return found
+        with self._variants_lock:
+            found = self._variants.get(key)
+            if found is None:
+                found = copy.copy(self)
+                found._configure(grant)
+                found._refresh_cache()
+                # Copy-on-write: readers never see a half-built dict; stale versions drop out.
+                fresh = {k: v for k, v in self._variants.items() if k[0][1] == grant.version}
+                fresh[key] = found
+                self._variants = fresh
+        return found
+
+    def _run_view(self, fn, *args, **kwargs):
+        view = self.variant(current_grant())
+        h.set_current_view(view)
+        return fn(view, *args, **kwargs)
+
+    # --- who may open the screen ----------------------------------------------------
+    def is_accessible(self):
+        if not (current_user.is_authenticated and current_user.is_active):
+            return False
+        return current_grant().can(self.policy_key, "view")
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+    def is_visible(self):
+        return current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+
+    # --- rows -----------------------------------------------------------------------
+    def base_query(self):
+        return self.model.select()
+
+    def get_query(self):
+        return scope_query(self.model, self.base_query(), current_user, current_grant())
+
+    def _parse_pk(self, value):
+        try:
+            return self.model._meta.primary_key.adapt(value)
+        except (TypeError, ValueError):
+            return None
+
+    def get_one(self, id):
+        pk = self._parse_pk(id)
+        found = None
+        if pk is not None:
+            found = self.get_query().where(self.model._meta.primary_key == pk).first()
+        if found is None:
+            abort(404)  # out of scope looks exactly like missing
+        return found
+
+    def init_search(self):
+        return bool(self._search_kinds)
+
+    def search_placeholder(self):
+        labels = self.column_labels
+        return " / ".join(labels.get(c, c) for c in self._search_kinds)
+
+    def search_condition(self, text):
+        grant = current_grant()
+        condition = None
+        for term in searching.terms(text):
+            part = searching.condition(
+                self.model, self._search_kinds, term, lambda c: grant.clear(self.policy_key, c)
+            )
+            if part is None:
+                return self.model._meta.primary_key.is_null()  # nothing may match: empty result
+            condition = part if condition is None else (condition & part)
+        return condition
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        query = self.get_query()
+        joins = set()
+        if self._search_supported and search:
+            condition = self.search_condition(search)
+            if condition is not None:
+                query = query.where(condition)
+        if self._filters:
+            for index, _name, value in filters:
+                flt = self._filters[index]
+                query = self._handle_join(query, flt.column, joins)
+                query = flt.apply(query, flt.clean(value))
+        if sort_column is not None:
+            order = [(self._sortable_columns[sort_column], sort_desc)]
+        else:
+            order = self._get_default_order()
+        if order:
+            query, joins = self._order_by(query, joins, order)
+        page_size = self.page_size if page_size is None else page_size
+        if page_size:
+            query = query.limit(page_size)
+            if page:
+                query = query.offset(page * page_size)
+        if not execute:
+            return None, query
+        rows = list(query)
+        self.attach_related(rows)
+        return None, rows
+
+    def attach_related(self, rows):
+        """Load the targets of foreign keys shown in lists with one query each, not one per row."""
+        for name in self.column_details_list:
+            field = self.model._meta.fields.get(name)
+            if not isinstance(field, ForeignKeyField):
+                continue
+            ids = {row.__data__.get(name) for row in rows} - {None}
+            if not ids:
+                continue
+            targets = {t.id: t for t in field.rel_model.select().where(field.rel_model.id.in_(list(ids)))}
+            for row in rows:
+                target = targets.get(row.__data__.get(name))
+                if target is not None:
+                    row.__rel__[name] = target
+
+    # --- values: masking and export safety ------------------------------------------
+    def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
+        access_level = self._grant.access(self.policy_key, name) if self._grant else "editable"
+        if access_level == "hidden":
+            return ""
+        if access_level == "masked":
+            return access.mask(getattr(model, name, None))
+        return super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
+
+    def get_export_value(self, model, name):
+        value = super().get_export_value(model, name)
+        text = "" if value is None else str(value)
+        if text.startswith(FORMULA_STARTS):
+            text = "'" + text  # a spreadsheet must not run a cell as a formula
+        return text
+
+    def _export_data(self):
+        count, data = super()._export_data()
+        data = list(data)
+        audit("export", self.policy_key, changes={"columns": [c for c, _ in self._export_columns]}, rows=len(data))
+        return count, data
+
+    def fixed_values(self, model):
+        """(label, value) of visible columns this role sees but may not edit, for the edit page."""
+        labels = self.column_labels
+        return [
+            (labels.get(c, c), self._get_list_value(None, model, c, self.column_formatters_detail or {}, {}))
+            for c in self.column_details_list
+            if c not in self.form_columns
+        ]
+
+    # --- writes ---------------------------------------------------------------------
+    def validate_model(self, model, is_created):
+        """Raise ValidationError for rules that span fields; subclasses add theirs."""
+
+    def on_model_change(self, form, model, is_created):
+        grant = current_grant()
+        if is_created and self.creator_column:
+            setattr(model, self.creator_column, current_user.id)
+        if self.owner_column:
+            if self.owner_column not in self.form_columns:
+                if is_created:
+                    setattr(model, self.owner_column, current_user.id)
+            else:
+                allowed = owner_ids(current_user, grant)
+                owner = model.__data__.get(self.owner_column)
+                if allowed is not None and owner not in allowed:
+                    raise ValidationError("负责人只能是您的数据范围内的用户")
+        for name in self.form_columns:
+            field = self.model._meta.fields.get(name)
+            if isinstance(field, ForeignKeyField) and field.rel_model is Customer:
+                customer_id = model.__data__.get(name)
+                if customer_id is None or not customer_in_scope(customer_id, current_user, grant):
+                    raise ValidationError("客户不存在或不在您的数据范围内")
+        self.validate_model(model, is_created)
+
+    def create_model(self, form):
+        with db.atomic() as txn:
+            created = super().create_model(form)
+            if not created:
+                txn.rollback()
+        return created
+
+    def update_model(self, form, model):
+        g.audit_before = dict(model.__data__)
+        with db.atomic() as txn:
+            ok = super().update_model(form, model)
+            if not ok:
+                txn.rollback()
+        return ok
+
+    def _changes(self, before, after):
+        changes = {}
+        for name in self.form_columns:
+            old, new = before.get(name), after.get(name)
+            if name in self.model._meta.fields and old != new:
+                hide = name in self.sensitive_columns
+                changes[name] = ["***", "***"] if hide else [_plain(old), _plain(new)]
+        return changes
+
+    def after_model_change(self, form, model, is_created):
+        before = {} if is_created else g.pop("audit_before", {})
+        audit("create" if is_created else "update", self.policy_key, model.get_id(), self._changes(before, model.__data__))
+
+    def after_model_delete(self, model):
+        audit("delete", self.policy_key, model.get_id())
+
+    def delete_model(self, model):
+        with db.atomic() as txn:
+            ok = super().delete_model(model)
+            if not ok:
+                txn.rollback()
+        return ok
+
+    def ajax_update(self):
+        abort(404)  # in-list editing is off: every write goes through the checked forms
+
+    @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        """Bulk delete limited to rows in the caller's scope (the stock action ignores get_query)."""
+        if not self.can_delete:
+            abort(403)
+        keys = [k for k in (self._parse_pk(i) for i in ids) if k is not None]
+        pk = self.model._meta.primary_key
+        with db.atomic():
+            rows = list(self.get_query().where(pk.in_(keys))) if keys else []
+            for row in rows:
+                self.on_model_delete(row)
+                row.delete_instance(recursive=True)
+                self.after_model_delete(row)
+        flash(
+            ngettext("Record was successfully deleted.", "%(count)s records were successfully deleted.",
+                     len(rows), count=len(rows)),
+            "success",
+        )
+
+
+def _plain(value):
+    if isinstance(value, (datetime.date, datetime.datetime, decimal.Decimal)):
+        return str(value)
+    return value

@@ -1,0 +1,54 @@
+"""Peewee models of the platform.  Never imports Flask: the CLI, jobs and notebooks use it too.
+
+    import models
+    models.bind("sqlite:///instance/crm.db")
+    models.create_tables()
+"""
+from . import sealed, search
+from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
+from .base import BaseModel, bind, db, is_sqlite
+from .customers import Choice, Customer, StatusChange, change_status
+from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
+
+ALL_MODELS = [
+    Role,
+    RolePermission,
+    ColumnRule,
+    User,
+    Setting,
+    AuditLog,
+    Choice,
+    Customer,
+    StatusChange,
+    FollowUp,
+    Order,
+    Tag,
+    CustomerTag,
+    Feedback,
+]
+
+
+def create_tables():
+    """Create every table, index and the customer search index (idempotent)."""
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+    search.install()
+
+
+def drop_tables():
+    if is_sqlite():
+        db.execute_sql("DROP TABLE IF EXISTS customer_fts")
+    db.drop_tables(ALL_MODELS, safe=True, cascade=not is_sqlite())
+
+
+__all__ = [m.__name__ for m in ALL_MODELS] + [
+    "BaseModel",
+    "bind",
+    "db",
+    "is_sqlite",
+    "create_tables",
+    "drop_tables",
+    "change_status",
+    "sealed",
+    "search",
+]

@@ -1,0 +1,94 @@
+"""What happens around a customer: follow-ups, orders, tags and feedback."""
+import datetime
+
+from peewee import (
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    fn,
+)
+
+from .base import BaseModel
+from .customers import Customer
+from .people import User
+
+FOLLOW_METHODS = (("电话", "电话"), ("拜访", "拜访"), ("邮件", "邮件"), ("线上会议", "线上会议"))
+FOLLOW_RESULTS = (("有意向", "有意向"), ("需跟进", "需跟进"), ("暂无意向", "暂无意向"))
+TAG_CATEGORIES = (("基本信息", "基本信息"), ("行为", "行为"), ("价值", "价值"), ("偏好", "偏好"))
+TAG_SOURCES = (("manual", "手动"), ("rule", "规则"))
+FEEDBACK_KINDS = (("满意度", "满意度"), ("投诉", "投诉"), ("建议", "建议"))
+FEEDBACK_STATUSES = (("待处理", "待处理"), ("处理中", "处理中"), ("已解决", "已解决"))
+
+
+class FollowUp(BaseModel):
+    record_no = CharField(max_length=20, unique=True)
+    customer = ForeignKeyField(Customer, backref="follow_ups", on_delete="CASCADE", index=True)
+    at = DateTimeField(default=datetime.datetime.now, index=True)
+    method = CharField(max_length=8, choices=FOLLOW_METHODS)
+    content = TextField()
+    result = CharField(max_length=8, choices=FOLLOW_RESULTS, null=True)
+    next_date = DateField(null=True, index=True)
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+    def save(self, *args, **kwargs):
+        if not self.record_no:
+            self.record_no = next_record_no(self.at or datetime.datetime.now())
+        return super().save(*args, **kwargs)
+
+
+def next_record_no(at):
+    """YYYYMMDD followed by a three-digit sequence within that day, e.g. 20240320001."""
+    day = at.strftime("%Y%m%d")
+    last = (
+        FollowUp.select(FollowUp.record_no)
+        .where(FollowUp.record_no.startswith(day))
+        .order_by(fn.LENGTH(FollowUp.record_no).desc(), FollowUp.record_no.desc())
+        .limit(1)
+        .scalar()
+    )
+    tail = last[len(day):] if last else ""
+    return f"{day}{(int(tail) if tail.isdigit() else 0) + 1:03d}"
+
+
+class Order(BaseModel):
+    customer = ForeignKeyField(Customer, backref="orders", on_delete="CASCADE", index=True)
+    order_no = CharField(max_length=40, unique=True)
+    ordered_at = DateTimeField(index=True)
+    amount = DecimalField(max_digits=14, decimal_places=2)
+    quantity = IntegerField(default=1)
+    product = CharField(max_length=120, null=True)
+    channel = CharField(max_length=40, null=True)
+
+    class Meta:
+        table_name = "orders"  # ORDER is an SQL keyword
+
+
+class Tag(BaseModel):
+    name = CharField(max_length=40, unique=True)
+    category = CharField(max_length=8, choices=TAG_CATEGORIES)
+
+    def __str__(self):
+        return self.name
+
+
+class CustomerTag(BaseModel):
+    customer = ForeignKeyField(Customer, backref="tags", on_delete="CASCADE")
+    tag = ForeignKeyField(Tag, backref="customers", on_delete="CASCADE", index=True)
+    source = CharField(max_length=8, choices=TAG_SOURCES, default="manual")
+    created_at = DateTimeField(default=datetime.datetime.now)
+
+    class Meta:
+        indexes = ((("customer", "tag"), True),)
+
+
+class Feedback(BaseModel):
+    customer = ForeignKeyField(Customer, backref="feedback", on_delete="CASCADE", index=True)
+    kind = CharField(max_length=4, choices=FEEDBACK_KINDS)
+    score = IntegerField(null=True)  # 1-5 for 满意度
+    content = TextField(null=True)
+    status = CharField(max_length=4, choices=FEEDBACK_STATUSES, default="待处理", index=True)
+    created_at = DateTimeField(default=datetime.datetime.now, index=True)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""Command line of the platform:  python run.py --help"""
+import os
+import secrets
+import sys
+
+import click
+from flask.cli import FlaskGroup
+
+from web import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def cli():
+    """客户资料管理与分析平台 — customer data management and analysis."""
+
+
+def _init_db():
+    import access.defaults
+    import models
+    import models.starter
+
+    models.create_tables()
+    models.starter.seed_choices()
+    access.defaults.seed_policy()
+
+
+@cli.command("init-db")
+def init_db():
+    """Create tables, indexes, default lists and the default access policy (idempotent)."""
+    _init_db()
+    click.echo("数据库已初始化 / database ready")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, help="role name, e.g. admin / manager / sales / service")
+@click.option("--name", "display_name", default=None, help="display name")
+@click.option("--manager", default=None, help="username of this user's manager")
+@click.option("--password", default=None, help="initial password (generated and printed if omitted)")
+def create_user(username, role, display_name, manager, password):
+    """Create a staff account; the user must change the password at first login."""
+    from models import Role, User
+
+    role_row = Role.get_or_none(Role.name == role)
+    if role_row is None:
+        raise click.UsageError(f"unknown role {role!r}; known: {', '.join(r.name for r in Role.select())}")
+    if User.select().where(User.username == username).exists():
+        raise click.UsageError(f"user {username!r} already exists")
+    boss = None
+    if manager:
+        boss = User.get_or_none(User.username == manager)
+        if boss is None:
+            raise click.UsageError(f"unknown manager {manager!r}")
+    password = password or secrets.token_urlsafe(9)
+    user = User(username=username, display_name=display_name or username, role=role_row, manager=boss,
+                must_change_password=True)
+    user.set_password(password)
+    user.save()
+    click.echo(f"created {username} ({role_row.label}); initial password: {password}")
+
+
+@cli.command("demo")
+@click.option("--customers", default=2000, show_default=True, help="how many customers to generate")
+@click.option("--seed", default=7, show_default=True, help="random seed (same seed, same data)")
+@click.option("--password", default=None, help="password of every demo user (generated and printed if omitted)")
+def demo(customers, seed, password):
+    """Reset the database and fill it with realistic demo data."""
+    import demo as demo_data
+
+    _init_db()
+    password = password or secrets.token_urlsafe(9)
+    demo_data.generate(customers=customers, seed=seed, password=password, progress=True)
+    click.echo("演示账号 / demo logins (password: %s):" % password)
+    for username, label in demo_data.DEMO_USERS_SUMMARY:
+        click.echo(f"  {username:<10} {label}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host, port, threads):
+    """Serve the admin with waitress (a production WSGI server)."""
+    from flask import current_app
+    from waitress import serve as waitress_serve
+
+    click.echo(f"serving on http://{host}:{port}/admin/")
+    waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    cli()

@@ -1,0 +1,27 @@
+"""The Flask application factory: one init_app per concern, as in Flask's tutorial."""
+from flask import Flask, redirect, url_for
+
+from . import config as settings
+
+
+def create_app(overrides=None):
+    app = Flask(__name__, instance_path=settings.INSTANCE)
+    app.config.update(settings.load(overrides))
+
+    # Imported here so that importing `web` stays cheap and models stay free of Flask.
+    import admin
+    import auth
+    import i18n
+
+    from . import database
+
+    database.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    admin.init_app(app)
+
+    @app.route("/")
+    def home():
+        return redirect(url_for("admin.index"))
+
+    return app

@@ -1,0 +1,65 @@
+"""Configuration from environment variables, with safe defaults for the demo.
+
+CRM_ENV=production (the default) refuses to start without SECRET_KEY and FIELD_KEY;
+CRM_ENV=demo or development generates both once and keeps them under instance/.
+"""
+import base64
+import os
+import secrets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTANCE = os.path.join(ROOT, "instance")
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _instance_secret(name, make):
+    """Read or create a per-installation secret file under instance/ (demo and development only)."""
+    os.makedirs(INSTANCE, exist_ok=True)
+    path = os.path.join(INSTANCE, name)
+    if not os.path.exists(path):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(make())
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def default_database_url():
+    return "sqlite:///" + os.path.join(INSTANCE, "crm.db")
+
+
+def load(overrides=None):
+    env = os.environ
+    config = {
+        "CRM_ENV": env.get("CRM_ENV", "production"),
+        "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
+        "SECRET_KEY": env.get("SECRET_KEY"),
+        "FIELD_KEY": env.get("FIELD_KEY"),  # base64 master key for encrypted columns
+        "DEFAULT_LANGUAGE": env.get("DEFAULT_LANGUAGE", "zh"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    }
+    config.update(overrides or {})
+    relaxed = config["CRM_ENV"] in ("demo", "development", "testing")
+    if not config["SECRET_KEY"]:
+        if not relaxed:
+            raise ConfigError("SECRET_KEY is not set. Set SECRET_KEY (and FIELD_KEY) for production, "
+                              "or CRM_ENV=demo to generate them for a demo.")
+        config["SECRET_KEY"] = _instance_secret("secret_key", lambda: secrets.token_hex(32))
+    if not config["FIELD_KEY"]:
+        if not relaxed:
+            raise ConfigError("FIELD_KEY is not set: it encrypts ID numbers and bank cards at rest. "
+                              "Generate one with: python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"")
+        config["FIELD_KEY"] = _instance_secret("field_key", lambda: base64.b64encode(os.urandom(32)).decode())
+    return config
+
+
+def field_key_bytes(config):
+    try:
+        return base64.b64decode(config["FIELD_KEY"], validate=True)
+    except ValueError as error:
+        raise ConfigError("FIELD_KEY must be base64 (32 random bytes)") from error
