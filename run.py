@@ -8,21 +8,12 @@ import click
 from flask.cli import FlaskGroup
 
 from web import create_app
+from web.setup import init_db as _init_db
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
 def cli():
     """客户资料管理与分析平台 — customer data management and analysis."""
-
-
-def _init_db():
-    import access.defaults
-    import models
-    import models.starter
-
-    models.create_tables()
-    models.starter.seed_choices()
-    access.defaults.seed_policy()
 
 
 @cli.command("init-db")

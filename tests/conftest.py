@@ -1,0 +1,124 @@
+"""Shared fixtures: an `app` on a fresh database, a `client`, `login(role)` and factories.
+
+Runs on SQLite (a file in tmp_path, so threads see the same data) unless DATABASE_URL
+points at PostgreSQL, in which case every test starts from freshly created tables there.
+"""
+import base64
+import datetime
+import itertools
+import os
+import re
+
+import pytest
+from flask.testing import FlaskClient
+
+import models
+from web import create_app
+from web.setup import init_db
+
+PASSWORD = "test-pass-123"
+# role -> the demo user who logs in for it
+ROLE_USERS = {"admin": "admin", "manager": "manager", "sales": "sales1", "service": "service"}
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+class Client(FlaskClient):
+    """Test client that can submit forms protected by a CSRF token, as a browser would."""
+
+    def csrf_token(self, url):
+        page = self.get(url)
+        found = CSRF_RE.search(page.get_data(as_text=True))
+        assert found, f"no CSRF token on {url} (status {page.status_code})"
+        return found.group(1)
+
+    def submit(self, url, data, form_url=None, **kwargs):
+        """GET form_url (default url) for a token, then POST data with it."""
+        payload = dict(data)
+        payload["csrf_token"] = self.csrf_token(form_url or url)
+        return self.post(url, data=payload, **kwargs)
+
+
+def database_url(tmp_path):
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def app(tmp_path):
+    application = create_app(
+        {
+            "CRM_ENV": "testing",
+            "TESTING": True,
+            "DATABASE_URL": database_url(tmp_path),
+            "SECRET_KEY": "test-secret",
+            "FIELD_KEY": base64.b64encode(b"k" * 32).decode(),
+        }
+    )
+    application.test_client_class = Client
+    with application.app_context():
+        models.drop_tables()
+        init_db()
+        import demo
+
+        demo.create_users(PASSWORD)
+    yield application
+    models.db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def login(app):
+    """login("sales") or login(username="sales2") -> a client with that user's session."""
+
+    def _login(role=None, username=None):
+        username = username or ROLE_USERS[role]
+        client = app.test_client()
+        response = client.submit("/login", {"username": username, "password": PASSWORD})
+        assert response.status_code == 302 and "/login" not in response.location, "login failed"
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def users(app):
+    return {u.username: u for u in models.User.select()}
+
+
+_serial = itertools.count(1)
+
+
+@pytest.fixture
+def make_customer(app, users):
+    """Factory: make_customer(owner="sales1", name=..., mobile=..., **fields) -> Customer."""
+
+    def _make(owner="sales1", **fields):
+        n = next(_serial)
+        values = {
+            "name": f"测试客户{n:04d}",
+            "customer_type": "企业",
+            "mobile": f"139{n:08d}",
+            "region": "华北",
+            "industry": "互联网",
+            "first_contact": datetime.date(2024, 3, 1),
+            "owner": users[owner] if owner else None,
+        }
+        values.update(fields)
+        return models.Customer.create(**values)
+
+    return _make
+
+
+@pytest.fixture
+def make_order(app):
+    def _make(customer, amount="100.00", **fields):
+        n = next(_serial)
+        values = {"customer": customer, "order_no": f"SO{n:08d}", "ordered_at": datetime.datetime(2024, 5, 1),
+                  "amount": amount, "quantity": 1, "product": "标准版", "channel": "线上"}
+        values.update(fields)
+        return models.Order.create(**values)
+
+    return _make

@@ -1,0 +1,12 @@
+"""Creating a usable database: tables, indexes, default lists and the default policy."""
+
+
+def init_db():
+    """Idempotent: safe to run on every deploy."""
+    import access.defaults
+    import models
+    import models.starter
+
+    models.create_tables()
+    models.starter.seed_choices()
+    access.defaults.seed_policy()
