@@ -45,7 +45,26 @@ EN = {
     "rows": "Rows",
 }
 
+# Where one field name means different things on different models: "model.column" keys win.
+ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
+           "tag.name": "标签名称", "choice.code": "缩写", "role.name": "角色标识", "order.channel": "渠道"})
+EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
+           "tag.name": "Tag", "choice.code": "Abbreviation", "role.name": "Key"})
+
 LABELS = {"zh": ZH, "en": EN}
+_merged = {}
+
+
+def labels_for(model, language):
+    """Field labels for one model in one language (cached: the tables never change at run time)."""
+    key = (model, language)
+    if key not in _merged:
+        table = LABELS[language]
+        prefix = model + "."
+        merged = {k: v for k, v in table.items() if "." not in k}
+        merged.update({k[len(prefix):]: v for k, v in table.items() if k.startswith(prefix)})
+        _merged[key] = merged
+    return _merged[key]
 
 VIEW_NAMES = {
     "zh": {

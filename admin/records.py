@@ -117,7 +117,7 @@ class CustomerChildView(PolicyModelView):
 
 
 class FollowUpView(CustomerChildView):
-    list_columns = ("record_no", "customer", "at", "method", "result", "next_date", "user")
+    list_columns = ("record_no", "customer", "at", "method", "content", "result", "next_date", "user")
     detail_columns = ("record_no", "customer", "at", "method", "content", "result", "next_date", "user")
     form_fields = ("customer", "at", "method", "content", "result", "next_date")
     search_kinds = {"record_no": "prefix", "content": "fragment"}
@@ -142,7 +142,7 @@ class OrderView(CustomerChildView):
 
 
 class FeedbackView(CustomerChildView):
-    list_columns = ("customer", "kind", "score", "status", "created_at")
+    list_columns = ("customer", "kind", "score", "content", "status", "created_at")
     detail_columns = ("customer", "kind", "score", "content", "status", "created_at")
     form_fields = ("customer", "kind", "score", "content", "status")
     search_kinds = {"content": "fragment"}

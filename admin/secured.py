@@ -19,6 +19,7 @@ from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee import ModelView
 from flask_admin.form import SecureForm
+from flask_admin.model import typefmt
 from flask_login import current_user
 from peewee import ForeignKeyField
 from wtforms.validators import ValidationError
@@ -29,9 +30,19 @@ from i18n import current_language
 from models import AuditLog, Customer, db
 
 from . import searching
-from .labels import LABELS
+from .labels import labels_for
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+# Money with two decimals and times to the minute; datetime precedes date (it is a subclass).
+_READABLE = {
+    decimal.Decimal: lambda view, value, name: f"{value:.2f}",
+    datetime.datetime: lambda view, value, name: value.strftime("%Y-%m-%d %H:%M"),
+    datetime.date: lambda view, value, name: value.strftime("%Y-%m-%d"),
+}
+LIST_FORMATTERS = {**_READABLE, **typefmt.BASE_FORMATTERS}
+DETAIL_FORMATTERS = {**_READABLE, **typefmt.DETAIL_FORMATTERS}
+EXPORT_FORMATTERS = {**_READABLE, **typefmt.EXPORT_FORMATTERS}
 
 
 def current_grant():
@@ -77,9 +88,16 @@ class PolicyModelView(ModelView):
     export_max_rows = 100000
     edit_template = "admin/policy_edit.html"
     column_default_sort = ("id", True)
+    column_type_formatters = LIST_FORMATTERS
+    column_type_formatters_detail = DETAIL_FORMATTERS
+    column_type_formatters_export = EXPORT_FORMATTERS
 
     def __init__(self, model, *args, **kwargs):
         self.policy_key = self.policy_key or model.__name__.lower()
+        # Show the label of a stored choice ("manual" -> 手动) wherever the field declares choices.
+        self.column_choices = {
+            name: list(field.choices) for name, field in model._meta.fields.items() if field.choices
+        }
         self._variants = {}
         self._variants_lock = threading.Lock()
         self._grant = None  # None: the unrestricted template the variants are copied from
@@ -89,7 +107,7 @@ class PolicyModelView(ModelView):
     # --- labels follow the interface language ---------------------------------------
     @property
     def column_labels(self):
-        return LABELS[current_language()]
+        return labels_for(self.policy_key, current_language())
 
     @column_labels.setter
     def column_labels(self, value):
@@ -113,7 +131,7 @@ class PolicyModelView(ModelView):
         # start-up, before any table may exist, and never serves a request, so it has none.
         self.column_filters = [spec for column, spec in self.filter_columns if clear(column)] if grant else []
         self.form_columns = [c for c in self.form_fields if writable(c)]
-        labels = LABELS[current_language()]
+        labels = labels_for(self.policy_key, current_language())
         # Form classes are built from form_args, so labels go in here (per language variant).
         self.form_args = {
             name: {"label": labels.get(name, name), **type(self).form_args.get(name, {})} for name in self.form_columns
@@ -254,7 +272,8 @@ class PolicyModelView(ModelView):
             return ""
         if access_level == "masked":
             return access.mask(getattr(model, name, None))
-        return super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
+        value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
+        return "" if value is None else value  # a choices column returns None unformatted
 
     def get_export_value(self, model, name):
         value = super().get_export_value(model, name)

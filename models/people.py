@@ -12,6 +12,8 @@ from .base import BaseModel
 ROW_SCOPES = (("own", "本人"), ("team", "本团队"), ("all", "全部"))
 COLUMN_ACCESS = (("hidden", "隐藏"), ("masked", "脱敏"), ("readonly", "只读"), ("editable", "可编辑"))
 ACTIONS = ("view", "create", "edit", "delete", "export")
+# werkzeug hash method; tests lower the work factor so each test does not spend a second hashing.
+PASSWORD_HASH_METHOD = "scrypt"
 
 
 class Role(BaseModel):
@@ -65,7 +67,7 @@ class User(BaseModel):
         return f"{self.display_name} ({self.username})"
 
     def set_password(self, password):
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
 
     def check_password(self, password):
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

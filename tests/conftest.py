@@ -13,12 +13,15 @@ import pytest
 from flask.testing import FlaskClient
 
 import models
+import models.people
 from web import create_app
 from web.setup import init_db
 
 PASSWORD = "test-pass-123"
 # role -> the demo user who logs in for it
 ROLE_USERS = {"admin": "admin", "manager": "manager", "sales": "sales1", "service": "service"}
+# A real but cheap hash: the default scrypt costs ~0.15 s per user per test.
+models.people.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 

@@ -1,0 +1,154 @@
+import datetime
+import json
+import re
+
+import pytest
+
+import models
+
+VALID = {"name": "华东精密制造有限公司", "customer_type": "企业", "mobile": "13912345678", "region": "华东",
+         "industry": "制造", "source": "展会"}
+
+
+def create(client, **changes):
+    data = {**VALID, **changes}
+    return client.submit("/admin/customer/new/", {k: v for k, v in data.items() if v is not None})
+
+
+def page_text(response):
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"mobile": "12345678901"}, "手机号码格式不正确"),
+        ({"mobile": "1381234567"}, "手机号码格式不正确"),
+        ({"email": "not-an-email"}, "邮箱格式不正确"),
+        ({"first_contact": "2024-13-45"}, "日期"),
+        ({"code": "hb_it_2024"}, "客户编号格式不正确"),
+        ({"name": ""}, "必填"),
+        ({"mobile": "", "phone": ""}, "手机号码和电话至少填写一项"),
+        ({"employees": "-3"}, "不能为负数"),
+    ],
+)
+def test_bad_input_names_the_field_in_chinese_and_saves_nothing(login, changes, message):
+    client = login("sales")
+    before = models.Customer.select().count()
+    response = create(client, **changes)
+    assert response.status_code == 200  # form shown again, no redirect
+    assert message in page_text(response)
+    assert models.Customer.select().count() == before
+
+
+def test_mobile_is_normalised_and_code_generated(login, users):
+    client = login("sales")
+    response = create(client, mobile="+86 139-1234-5678")
+    assert response.status_code == 302
+    customer = models.Customer.get(models.Customer.name == VALID["name"])
+    assert customer.mobile == "13912345678"
+    assert re.fullmatch(rf"HD-ZZ-{datetime.date.today().year}-\d{{3}}", customer.code)
+    assert customer.owner_id == users["sales1"].id  # a rep's new customer is theirs
+    history = list(customer.status_changes)
+    assert [(h.from_status, h.to_status) for h in history] == [(None, "潜在客户")]
+
+
+def test_duplicate_code_is_refused(login, make_customer):
+    make_customer(code="HB-IT-2024-007")
+    client = login("admin")
+    response = create(client, code="hb-it-2024-007")
+    assert "客户编号 HB-IT-2024-007 已存在" in page_text(response)
+    assert models.Customer.select().where(models.Customer.name == VALID["name"]).count() == 0
+
+
+def test_manual_code_of_the_right_shape_is_accepted(login):
+    response = create(login("admin"), code="ZZ-QQ-2023-0042")
+    assert response.status_code == 302
+    assert models.Customer.get(models.Customer.name == VALID["name"]).code == "ZZ-QQ-2023-0042"
+
+
+def test_codes_count_up_within_a_prefix(make_customer):
+    first = make_customer(region="华北", industry="互联网", first_contact=datetime.date(2024, 1, 1))
+    second = make_customer(region="华北", industry="互联网", first_contact=datetime.date(2024, 6, 1))
+    assert (first.code, second.code) == ("HB-IT-2024-001", "HB-IT-2024-002")
+
+
+def test_sensitive_columns_are_encrypted_at_rest(make_customer):
+    customer = make_customer(id_number="110101199003071234", bank_account="6222021234567890123")
+    raw = models.db.execute_sql("SELECT id_number, bank_account FROM customer WHERE id = %s" % customer.id).fetchone()
+    assert "110101199003071234" not in raw[0] and "6222021234567890123" not in raw[1]
+    assert models.Customer.get_by_id(customer.id).id_number == "110101199003071234"
+
+
+def test_status_changes_only_through_history_with_a_reason(login, make_customer):
+    customer = make_customer(owner="sales1")
+    client = login("sales")
+    missing = client.submit("/admin/statuschange/new/", {"customer": customer.id, "to_status": "意向客户", "reason": ""})
+    assert missing.status_code == 200
+    assert models.Customer.get_by_id(customer.id).status == "潜在客户"
+
+    done = client.submit("/admin/statuschange/new/",
+                         {"customer": customer.id, "to_status": "意向客户", "reason": "电话沟通后有采购计划"})
+    assert done.status_code == 302
+    assert models.Customer.get_by_id(customer.id).status == "意向客户"
+    change = models.StatusChange.get(models.StatusChange.customer == customer.id)
+    assert (change.from_status, change.to_status, change.user.username) == ("潜在客户", "意向客户", "sales1")
+
+    # the edit form has no status field: a crafted POST cannot change it
+    client.submit(f"/admin/customer/edit/?id={customer.id}", {**VALID, "status": "成交客户"})
+    assert models.Customer.get_by_id(customer.id).status == "意向客户"
+
+
+def test_details_page_shows_related_records(login, make_customer, make_order, users):
+    customer = make_customer(owner="sales1")
+    make_order(customer, amount="1234.50", order_no="SO-REL-1")
+    models.FollowUp.create(customer=customer, method="电话", content="首次电话沟通内容", user=users["sales1"])
+    models.Feedback.create(customer=customer, kind="建议", content="希望增加发票功能")
+    tag = models.Tag.create(name="高潜力", category="价值")
+    models.CustomerTag.create(customer=customer, tag=tag)
+    models.change_status(customer, "意向客户", "有明确预算", users["sales1"])
+    html = page_text(login("sales").get(f"/admin/customer/details/?id={customer.id}"))
+    for expected in ("SO-REL-1", "1234.50", "首次电话沟通内容", "建议", "高潜力", "手动", "有明确预算", "处理状态"):
+        assert expected in html
+
+
+def test_changes_are_written_to_the_audit_log(login, make_customer):
+    customer = make_customer(owner="sales1", contact="旧联系人")
+    client = login("sales")
+    response = client.submit(f"/admin/customer/edit/?id={customer.id}",
+                             {**VALID, "contact": "新联系人", "mobile": customer.mobile})
+    assert response.status_code == 302
+    entry = models.AuditLog.get((models.AuditLog.action == "update") & (models.AuditLog.model == "customer"))
+    assert entry.username == "sales1" and entry.record_id == str(customer.id)
+    assert json.loads(entry.changes)["contact"] == ["旧联系人", "新联系人"]
+
+
+def test_exports_are_audited_and_formula_safe(login, make_customer):
+    make_customer(owner="sales1", name="=HYPERLINK(\"http://x\")")
+    client = login("manager")
+    csv_text = client.get("/admin/customer/export/csv/").get_data(as_text=True)
+    assert "'=HYPERLINK" in csv_text
+    entry = models.AuditLog.get(models.AuditLog.action == "export")
+    assert entry.username == "manager" and entry.rows == 1
+
+
+def test_xlsx_export_opens(login, make_customer):
+    import io
+
+    import openpyxl
+
+    make_customer(owner="sales1", name="导出测试客户")
+    response = login("admin").get("/admin/customer/export/xlsx/")
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    values = [cell.value for row in sheet.iter_rows() for cell in row]
+    assert "导出测试客户" in values and "客户名称" in values
+
+
+def test_english_can_be_selected(login, make_customer):
+    make_customer(owner="sales1")
+    client = login("sales")
+    assert "客户名称" in page_text(client.get("/admin/customer/"))
+    client.get("/lang/en", headers={"Referer": "http://localhost/admin/customer/"})
+    html = page_text(client.get("/admin/customer/"))
+    assert "Name" in html and "客户名称" not in html
