@@ -2,12 +2,15 @@
 from flask import Blueprint, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import LazyString
 from flask_login import current_user
 
 from models import AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag, User
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
-from .labels import VIEW_NAMES
+from i18n import current_language
+
+from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
 from .secured import current_grant
 
@@ -28,18 +31,23 @@ class HomeView(AdminIndexView):
 
 # (view class, model, endpoint, menu category); the endpoint is also the policy key
 SCREENS = (
-    (CustomerView, Customer, "customer", "客户管理"),
-    (FollowUpView, FollowUp, "followup", "客户管理"),
-    (OrderView, Order, "order", "客户管理"),
-    (FeedbackView, Feedback, "feedback", "客户管理"),
-    (StatusChangeView, StatusChange, "statuschange", "客户管理"),
-    (CustomerTagView, CustomerTag, "customertag", "客户管理"),
-    (TagView, Tag, "tag", "基础数据"),
-    (ChoiceView, Choice, "choice", "基础数据"),
-    (UserView, User, "user", "系统管理"),
-    (RoleView, Role, "role", "系统管理"),
-    (AuditLogView, AuditLog, "auditlog", "系统管理"),
+    (CustomerView, Customer, "customer", "records"),
+    (FollowUpView, FollowUp, "followup", "records"),
+    (OrderView, Order, "order", "records"),
+    (FeedbackView, Feedback, "feedback", "records"),
+    (StatusChangeView, StatusChange, "statuschange", "records"),
+    (CustomerTagView, CustomerTag, "customertag", "records"),
+    (TagView, Tag, "tag", "reference"),
+    (ChoiceView, Choice, "choice", "reference"),
+    (UserView, User, "user", "system"),
+    (RoleView, Role, "role", "system"),
+    (AuditLogView, AuditLog, "auditlog", "system"),
 )
+
+
+def _translated(table, key):
+    """A menu text that follows the interface language (Flask-Admin keeps menu names as given)."""
+    return LazyString(lambda: table[current_language()][key])
 
 
 templates = Blueprint("crm_admin_templates", __name__, template_folder="templates")
@@ -53,8 +61,10 @@ def init_app(app):
         theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html"),
         index_view=HomeView(name="首页", url="/admin"),
     )
+    categories = {key: _translated(CATEGORY_NAMES, key) for key in CATEGORY_NAMES["zh"]}
     for view_class, model, endpoint, category in SCREENS:
-        admin.add_view(view_class(model, name=VIEW_NAMES["zh"][endpoint], endpoint=endpoint, category=category))
+        admin.add_view(view_class(model, name=_translated(VIEW_NAMES, endpoint), endpoint=endpoint,
+                                  category=categories[category]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

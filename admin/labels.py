@@ -78,3 +78,8 @@ VIEW_NAMES = {
         "user": "Users", "role": "Roles", "auditlog": "Audit log",
     },
 }
+
+CATEGORY_NAMES = {
+    "zh": {"records": "客户管理", "reference": "基础数据", "system": "系统管理"},
+    "en": {"records": "Customers", "reference": "Reference data", "system": "Administration"},
+}

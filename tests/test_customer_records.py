@@ -152,3 +152,11 @@ def test_english_can_be_selected(login, make_customer):
     client.get("/lang/en", headers={"Referer": "http://localhost/admin/customer/"})
     html = page_text(client.get("/admin/customer/"))
     assert "Name" in html and "客户名称" not in html
+
+
+def test_menu_follows_the_language(login):
+    client = login("admin")
+    assert "客户管理" in page_text(client.get("/admin/"))
+    client.get("/lang/en")
+    html = page_text(client.get("/admin/"))
+    assert "Reference data" in html and "Audit log" in html and "基础数据" not in html
