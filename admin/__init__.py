@@ -8,7 +8,9 @@ from flask_login import current_user
 from models import AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag, User
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
-from i18n import current_language
+import os
+
+from i18n import compile_admin_messages, current_language
 
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
@@ -60,6 +62,7 @@ def init_app(app):
         name="客户资料管理与分析平台",
         theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html"),
         index_view=HomeView(name="首页", url="/admin"),
+        translations_path=compile_admin_messages(os.path.join(app.instance_path, "translations")),
     )
     categories = {key: _translated(CATEGORY_NAMES, key) for key in CATEGORY_NAMES["zh"]}
     for view_class, model, endpoint, category in SCREENS:

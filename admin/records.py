@@ -46,7 +46,9 @@ class CustomerView(PolicyModelView):
     form_overrides = {"industry": SelectField, "region": SelectField, "source": SelectField,
                       "id_number": StringField, "bank_account": StringField, "needs": StringField}
     form_args = {
-        "code": {**form_rules.CODE, "description": "留空则按 区域-行业-年份-序号 自动生成"},
+        # Optional, and not `required` in the HTML either, or the browser refuses to submit a blank code.
+        "code": {**form_rules.CODE, "description": "留空则按 区域-行业-年份-序号 自动生成",
+                 "render_kw": {"required": False}},
         "mobile": form_rules.MOBILE,
         "phone": form_rules.PHONE,
         "email": form_rules.EMAIL,

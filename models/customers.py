@@ -52,7 +52,7 @@ class Customer(BaseModel):
     contact = CharField(max_length=60, null=True)
     mobile = CharField(max_length=20, null=True, index=True)
     phone = CharField(max_length=30, null=True)
-    email = CharField(max_length=120, null=True)
+    email = CharField(max_length=120, null=True, index=True)  # exact-match search target
     industry = CharField(max_length=60, null=True, index=True)
     region = CharField(max_length=60, null=True, index=True)
     source = CharField(max_length=60, null=True, index=True)

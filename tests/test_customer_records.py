@@ -160,3 +160,15 @@ def test_menu_follows_the_language(login):
     client.get("/lang/en")
     html = page_text(client.get("/admin/"))
     assert "Reference data" in html and "Audit log" in html and "基础数据" not in html
+
+
+def test_code_field_is_optional_in_the_browser_too(login):
+    html = page_text(login("sales").get("/admin/customer/new/"))
+    code_input = re.search(r'<input[^>]*id="code"[^>]*>', html).group(0)
+    assert "required" not in code_input
+
+
+def test_failed_save_message_is_chinese(login):
+    response = create(login("sales"), mobile="123")
+    html = page_text(response)
+    assert "保存失败" in html and "Failed to create record" not in html
