@@ -54,13 +54,20 @@ KINDS = {"fragment": fragment, "mobile": mobile, "exact": exact, "prefix": prefi
 
 
 def condition(model, kinds, term, is_clear):
-    """OR of each searchable column's condition for one term; None when nothing can match."""
-    result = None
+    """Rows where any searchable column matches `term`; None when nothing can match.
+
+    Written as `id IN (SELECT id ... UNION SELECT id ...)` rather than an OR of the parts:
+    with ORDER BY id LIMIT, SQLite otherwise prefers walking the whole table in id order,
+    hoping to meet matches early, which costs a full scan when there are few or none.
+    """
+    pk = model._meta.primary_key
+    ids = None
     for column, kind in kinds.items():
         part = KINDS[kind](model, column, term, is_clear(column))
         if part is not None:
-            result = part if result is None else (result | part)
-    return result
+            select = model.select(pk).where(part)
+            ids = select if ids is None else (ids | select)
+    return None if ids is None else pk.in_(ids)
 
 
 def terms(text):

@@ -19,6 +19,7 @@ from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee import ModelView
 from flask_admin.form import SecureForm
+from flask_admin.model import template as row_actions
 from flask_admin.model import typefmt
 from flask_login import current_user
 from peewee import ForeignKeyField
@@ -87,6 +88,7 @@ class PolicyModelView(ModelView):
     export_types = ["csv", "xlsx"]
     export_max_rows = 100000
     edit_template = "admin/policy_edit.html"
+    list_template = "admin/crm_list.html"
     column_default_sort = ("id", True)
     column_type_formatters = LIST_FORMATTERS
     column_type_formatters_detail = DETAIL_FORMATTERS
@@ -359,6 +361,14 @@ class PolicyModelView(ModelView):
             if not ok:
                 txn.rollback()
         return ok
+
+    def get_list_row_actions(self):
+        """Flask-Admin's row actions, with the delete form rendered without a WTForms field per row."""
+        return [
+            row_actions.TemplateLinkRowAction("crm_row_actions.delete_row", lazy_gettext("Delete Record"))
+            if isinstance(a, row_actions.DeleteRowAction) else a
+            for a in super().get_list_row_actions()
+        ]
 
     def ajax_update(self):
         abort(404)  # in-list editing is off: every write goes through the checked forms
