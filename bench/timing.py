@@ -1,0 +1,20 @@
+"""Small timing helpers shared by the benchmarks: medians over repeated runs, with warm-up."""
+import statistics
+import time
+
+
+def measure(fn, runs=30, warmup=3):
+    """Run fn warmup+runs times; return (median_ms, p90_ms) of the timed runs."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
+
+
+def progress(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
