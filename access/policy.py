@@ -9,7 +9,7 @@ import threading
 import uuid
 from types import MappingProxyType
 
-from models import ColumnRule, Role, RolePermission, Setting, db
+from models import ColumnRule, Role, RolePermission, Setting
 from models.people import ACTIONS
 
 from .grant import Grant
@@ -28,10 +28,10 @@ def bump_version():
     """Mark every cached grant stale (call after any change to the policy tables)."""
     value = uuid.uuid4().hex
     now = datetime.datetime.now()
-    with db.atomic():
-        updated = Setting.update(value=value, updated_at=now).where(Setting.key == VERSION_KEY).execute()
-        if not updated:
-            Setting.insert(key=VERSION_KEY, value=value, updated_at=now).on_conflict_replace().execute()
+    # ON CONFLICT ... DO UPDATE: one statement on both SQLite and PostgreSQL (REPLACE is SQLite-only).
+    Setting.insert(key=VERSION_KEY, value=value, updated_at=now).on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: value, Setting.updated_at: now}
+    ).execute()
     return value
 
 
