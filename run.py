@@ -8,10 +8,25 @@ import click
 from flask.cli import FlaskGroup
 
 from web import create_app
+from web.config import ConfigError
 from web.setup import init_db as _init_db
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def _create_app():
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None  # a message, not a traceback
+
+
+class CommandLine(FlaskGroup):
+    def list_commands(self, ctx):
+        # All commands are defined here; building the app just to print --help would
+        # fail in production before the keys are configured.
+        return sorted(self.commands)
+
+
+@click.group(cls=CommandLine, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def cli():
     """客户资料管理与分析平台 — customer data management and analysis."""
 

@@ -1,0 +1,49 @@
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+import models
+import run
+
+
+def invoke(app, *args):
+    return CliRunner().invoke(run.cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+
+def test_production_without_secret_key_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CRM_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    result = CliRunner().invoke(run.cli, ["init-db"])
+    assert result.exit_code == 1
+    assert "SECRET_KEY is not set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_help_works_without_configuration(monkeypatch):
+    monkeypatch.setenv("CRM_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    result = CliRunner().invoke(run.cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init-db", "demo", "serve", "create-user"):
+        assert command in result.output
+
+
+def test_create_user_must_change_password(app):
+    result = invoke(app, "create-user", "rep9", "--role", "sales", "--manager", "manager", "--password", "first-pass-9")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = models.User.get(models.User.username == "rep9")
+        assert user.must_change_password and user.check_password("first-pass-9")
+        assert user.manager.username == "manager" and user.role.name == "sales"
+
+
+def test_create_user_refuses_unknown_role_and_duplicates(app):
+    assert "unknown role" in invoke(app, "create-user", "rep9", "--role", "boss").output
+    assert "already exists" in invoke(app, "create-user", "sales1", "--role", "sales").output
+
+
+def test_init_db_is_idempotent(app):
+    assert invoke(app, "init-db").exit_code == 0
+    assert invoke(app, "init-db").exit_code == 0
+    with app.app_context():
+        assert models.Role.select().count() == 4
+        assert models.Choice.select().where(models.Choice.kind == "region").count() == 7
