@@ -14,8 +14,21 @@ def _range(field, term):
 
 
 def _contains(field, term):
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return field.ilike("%" + escaped + "%")
+    return field.contains(term)  # peewee escapes % and _ in the term
+
+
+class Scan:
+    """A condition to check row by row while walking the table in id order (dense matches)."""
+
+    def __init__(self, expression):
+        self.expression = expression
+
+
+def indexed_fragment(columns, term):
+    """Customer columns covered by the trigram index, searched together in one index lookup."""
+    if search.is_dense(columns, term):
+        return Scan(search.contains_condition(columns, term))
+    return search.fragment_condition(columns, term)
 
 
 def fragment(model, column, term, clear):
@@ -23,7 +36,7 @@ def fragment(model, column, term, clear):
     if not clear:
         return field == term
     if model is Customer and column in search.FTS_COLUMNS:
-        return search.fragment_condition([column], term)
+        return indexed_fragment([column], term)
     return _contains(field, term)
 
 
@@ -59,15 +72,30 @@ def condition(model, kinds, term, is_clear):
     Written as `id IN (SELECT id ... UNION SELECT id ...)` rather than an OR of the parts:
     with ORDER BY id LIMIT, SQLite otherwise prefers walking the whole table in id order,
     hoping to meet matches early, which costs a full scan when there are few or none.
+    A dense fragment (see models.search.is_dense) is the exception: it is OR-ed outside the
+    id set, so the walk in id order stops after one page of matches.
     """
     pk = model._meta.primary_key
-    ids = None
-    for column, kind in kinds.items():
-        part = KINDS[kind](model, column, term, is_clear(column))
-        if part is not None:
+    ids, scans = None, []
+    parts = []
+    if model is Customer:
+        # One trigram lookup for all clear fragment columns: the index is shared by the
+        # columns, so a lookup per column would decode the same lists again.
+        grouped = [c for c, k in kinds.items() if k == "fragment" and is_clear(c) and c in search.FTS_COLUMNS]
+        if grouped:
+            parts.append(indexed_fragment(grouped, term))
+            kinds = {c: k for c, k in kinds.items() if c not in grouped}
+    parts += [KINDS[kind](model, column, term, is_clear(column)) for column, kind in kinds.items()]
+    for part in parts:
+        if isinstance(part, Scan):
+            scans.append(part.expression)
+        elif part is not None:
             select = model.select(pk).where(part)
             ids = select if ids is None else (ids | select)
-    return None if ids is None else pk.in_(ids)
+    result = None if ids is None else pk.in_(ids)
+    for scan in scans:
+        result = scan if result is None else (result | scan)
+    return result
 
 
 def terms(text):

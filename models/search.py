@@ -52,6 +52,35 @@ def drop_triggers():
             db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
 
 
+# A term found in at least DENSE_HITS of the newest SAMPLE_ROWS customers is "dense": walking
+# the table in id order meets a page of matches within a few thousand rows, whereas the FTS
+# index would first have to decode its (huge) lists for every trigram of the term.
+SAMPLE_ROWS = 2000
+DENSE_HITS = 20
+
+
+def is_dense(columns, term):
+    """True when a row-by-row check in id order beats the index for `term` (SQLite only).
+
+    Decided on a sample of the newest rows, so the probe costs the same however common the term.
+    """
+    columns = [c for c in columns if c in FTS_COLUMNS]
+    if not is_sqlite() or not columns or len(term) < 3:
+        return False
+    pattern = "%" + _escape_like(term) + "%"
+    where = " OR ".join(f"\"{c}\" LIKE ? ESCAPE '\\'" for c in columns)
+    cursor = db.execute_sql(
+        f"SELECT count(*) FROM (SELECT {', '.join(columns)} FROM customer ORDER BY id DESC LIMIT ?) WHERE {where}",
+        [SAMPLE_ROWS] + [pattern] * len(columns),
+    )
+    return cursor.fetchone()[0] >= DENSE_HITS
+
+
+def _match_expression(columns, term):
+    quoted = '"' + term.replace('"', '""') + '"'
+    return "{" + " ".join(columns) + "} : " + quoted
+
+
 def _escape_like(term):
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -69,13 +98,16 @@ def fragment_condition(columns, term):
             condition = part if condition is None else condition | part
         return condition
     if is_sqlite():
-        quoted = '"' + term.replace('"', '""') + '"'
-        match = "{" + " ".join(columns) + "} : " + quoted
-        ids = SQL("SELECT rowid FROM customer_fts WHERE customer_fts MATCH ?", [match])
+        ids = SQL("SELECT rowid FROM customer_fts WHERE customer_fts MATCH ?", [_match_expression(columns, term)])
         return Customer.id.in_(NodeList((SQL("("), ids, SQL(")")), glue=""))
-    pattern = "%" + _escape_like(term) + "%"
+    return contains_condition(columns, term)
+
+
+def contains_condition(columns, term):
+    """Plain substring match (ILIKE '%term%'): pg_trgm serves it on PostgreSQL; on SQLite it is
+    checked row by row, which is what a dense term wants (see is_dense)."""
     condition = None
     for name in columns:
-        part = getattr(Customer, name).ilike(pattern)
+        part = getattr(Customer, name).contains(term)  # ILIKE with % and _ escaped
         condition = part if condition is None else condition | part
     return condition
