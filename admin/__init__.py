@@ -60,7 +60,7 @@ def init_app(app):
     admin = Admin(
         app,
         name="客户资料管理与分析平台",
-        theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html"),
+        theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
         translations_path=compile_admin_messages(os.path.join(app.instance_path, "translations")),
     )
