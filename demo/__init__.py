@@ -1,7 +1,24 @@
-"""Realistic demo data (placeholder until the generator lands)."""
-import datetime
+"""Realistic demo data: the demo users, and customers with three years of history.
 
-from models import Role, User, db
+    demo.generate(customers=100_000, seed=7, password="...")
+
+Layout: `names`, `numbers` and `places` make people, companies and their numbers;
+`seasons` is the calendar; `history` one customer's life (orders, follow-ups,
+feedback, status changes); `tags` the tag catalogue and its rules; `builder` turns a
+slice of customers into rows; `loader` empties the tables and bulk-inserts the rows.
+"""
+import collections
+import contextlib
+import datetime
+import sys
+import time
+
+import click
+
+from models import Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag, User, db
+from models.starter import LISTS
+
+from . import builder, loader, places, tags, workers
 
 # (username, role, manager username, display name)
 DEMO_USERS = [
@@ -14,6 +31,10 @@ DEMO_USERS = [
     ("service", "service", None, "刘客服"),
 ]
 DEMO_USERS_SUMMARY = [(u, f"{role} {name}") for u, role, _, name in DEMO_USERS]
+# Customers per sales rep: sales3 works alone under manager2, so a smaller book.
+OWNER_WEIGHTS = {"sales1": 38, "sales2": 34, "sales3": 28}
+
+SLICE = 2000  # customers per slice and transaction; part of what a seed means, so keep it fixed
 
 
 def create_users(password):
@@ -33,5 +54,91 @@ def create_users(password):
     return users
 
 
-def generate(customers=2000, seed=7, password="demo-password", progress=False):
-    return create_users(password)
+def generate(customers=2000, seed=7, password="demo-password", progress=False, now=None):
+    """Replace all customer records with `customers` generated ones; returns row counts per table.
+
+    Users, roles, the policy and the managed lists are kept (the demo users are
+    (re)created with `password`).  `now` pins the end of the history, for repeatable runs.
+    """
+    now = (now or datetime.datetime.now()).replace(microsecond=0)
+    users = create_users(password)
+    _say(progress, "清空客户数据 / clearing customer records")
+    loader.reset()
+    tag_ids = _create_tags()
+    context = builder.Context(
+        seed=seed,
+        total=customers,
+        now=now,
+        regions=_choices("region", places.REGION_WEIGHTS),
+        industries=_choices("industry", builder.INDUSTRY_WEIGHTS),
+        sources=[(name, weight) for name, _, weight in _choices("source", builder.SOURCE_WEIGHTS)],
+        owners=[(users[name].id, weight) for name, weight in OWNER_WEIGHTS.items()],
+        tag_ids=tag_ids,
+    )
+    writers = {
+        "customer": loader.Writer(Customer, builder.CUSTOMER),
+        "status_change": loader.Writer(StatusChange, builder.STATUS_CHANGE),
+        "order": loader.Writer(Order, builder.ORDER),
+        "follow_up": loader.Writer(FollowUp, builder.FOLLOW_UP),
+        "feedback": loader.Writer(Feedback, builder.FEEDBACK),
+        "customer_tag": loader.Writer(CustomerTag, builder.CUSTOMER_TAG),
+    }
+    numbering = builder.Numbering()
+    counts = collections.Counter(tag=len(tag_ids))
+    loaded = [writer.model for writer in writers.values()]
+    loader.before_load(loaded)
+    with _bar(progress, customers) as bar:
+        for start, stop, rows in workers.slices(context, customers, SLICE):
+            numbering.apply(rows)
+            with db.atomic():
+                for name, writer in writers.items():
+                    writer.write(rows[name])
+                    counts[name] += len(rows[name])
+            bar.update(stop - start)
+    _say(progress, "建立索引 / building indexes")
+    loader.after_load(loaded)
+    return dict(counts)
+
+
+def _choices(kind, weights):
+    """(name, code, weight) of a managed list as the database holds it, since admins may edit it."""
+    rows = [(c.name, (c.code or "").upper()) for c in Choice.select().where(Choice.kind == kind)
+            .order_by(Choice.position, Choice.name)]
+    rows = rows or LISTS[kind]
+    return [(name, code, weights.get(name, 3)) for name, code in rows]
+
+
+def _create_tags():
+    with db.atomic():
+        Tag.insert_many([{"name": name, "category": category} for name, category, _ in tags.CATALOGUE]).execute()
+    return {t.name: t.id for t in Tag.select(Tag.id, Tag.name)}
+
+
+def _say(progress, message):
+    if progress:
+        click.echo(message, err=True)
+
+
+class _Lines:
+    """Progress as a line per tenth, for logs and pipes where a bar cannot redraw."""
+
+    def __init__(self, total, quiet):
+        self.total, self.done, self.next, self.quiet = total, 0, 0, quiet
+        self.started = time.monotonic()
+
+    def update(self, n):
+        self.done += n
+        if self.quiet or self.done < self.next:
+            return
+        self.next = self.done + max(1, self.total // 10)
+        click.echo(f"  {self.done:,}/{self.total:,} customers, {time.monotonic() - self.started:.0f}s", err=True)
+
+
+@contextlib.contextmanager
+def _bar(progress, total):
+    if progress and sys.stderr.isatty():
+        with click.progressbar(length=total, label="生成客户 / customers", file=sys.stderr, show_pos=True,
+                               show_eta=True) as bar:
+            yield bar
+    else:
+        yield _Lines(total, quiet=not progress)
