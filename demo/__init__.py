@@ -87,16 +87,18 @@ def generate(customers=2000, seed=7, password="demo-password", progress=False, n
     counts = collections.Counter(tag=len(tag_ids))
     loaded = [writer.model for writer in writers.values()]
     loader.before_load(loaded)
-    with _bar(progress, customers) as bar:
-        for start, stop, rows in workers.slices(context, customers, SLICE):
-            numbering.apply(rows)
-            with db.atomic():
-                for name, writer in writers.items():
-                    writer.write(rows[name])
-                    counts[name] += len(rows[name])
-            bar.update(stop - start)
-    _say(progress, "建立索引 / building indexes")
-    loader.after_load(loaded)
+    try:
+        with _bar(progress, customers) as bar:
+            for start, stop, rows in workers.slices(context, customers, SLICE):
+                numbering.apply(rows)
+                with db.atomic():
+                    for name, writer in writers.items():
+                        writer.write(rows[name])
+                        counts[name] += len(rows[name])
+                bar.update(stop - start)
+    finally:  # an interrupted load still leaves the schema whole
+        _say(progress, "建立索引 / building indexes")
+        loader.after_load(loaded)
     return dict(counts)
 
 

@@ -1,14 +1,15 @@
 """Bulk loading: empty the record tables, then insert prepared rows fast on SQLite and PostgreSQL.
 
-Rows go straight to the DB-API cursor (executemany on SQLite, execute_values on
-PostgreSQL) instead of through Model.insert_many: building a peewee query costs more
-per value than the database spends storing it.  That also means no field converts
+Rows go straight to the DB-API cursor (executemany on SQLite, COPY on PostgreSQL)
+instead of through Model.insert_many: building a peewee query costs more per value
+than the database spends storing it.  That also means no field converts
 values on the way in, so rows carry what the column stores: ciphertext for sealed
 columns, 'YYYY-MM-DD HH:MM:SS' text for times, ids for foreign keys.
 """
-from models import Customer, Tag, db, is_sqlite, search
+import csv
+import io
 
-PAGE = 2000  # rows per statement on PostgreSQL
+from models import Customer, Tag, db, is_sqlite, search
 
 
 def record_models():
@@ -50,6 +51,9 @@ def before_load(models):
     else:
         for column in search.FTS_COLUMNS:
             db.execute_sql(f"DROP INDEX IF EXISTS customer_{column}_trgm")
+        _foreign_keys.clear()
+        for model in models:
+            _foreign_keys.extend(_drop_foreign_keys(model._meta.table_name))
     for model in models:
         model._schema.drop_indexes(safe=True)
 
@@ -59,12 +63,31 @@ def after_load(models):
     its upkeep; sync id sequences."""
     for model in models:
         model._schema.create_indexes(safe=True)
+    while _foreign_keys:
+        table, name, definition = _foreign_keys.pop()
+        db.execute_sql(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
     search.rebuild()
     search.install()
     if not is_sqlite():
         # Customers were inserted with explicit ids, which does not advance the serial.
         db.execute_sql("SELECT setval(pg_get_serial_sequence('customer', 'id'), "
                        "COALESCE((SELECT MAX(id) FROM customer), 0) + 1, false)")
+
+
+# PostgreSQL checks a foreign key by a trigger per inserted row; re-adding the constraint
+# after the load checks all rows in one join.  Held here between before_load and after_load.
+_foreign_keys = []
+
+
+def _drop_foreign_keys(table):
+    """Drop `table`'s foreign keys; returns (table, name, definition) to re-add them exactly."""
+    found = db.execute_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+        (f'"{table}"',),
+    ).fetchall()
+    for name, _ in found:
+        db.execute_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    return [(table, name, definition) for name, definition in found]
 
 
 class Writer:
@@ -86,7 +109,9 @@ class Writer:
             marks = ", ".join("?" * len(self.columns))
             self.sql = f'INSERT INTO "{self.table}" ({quoted}) VALUES ({marks})'
         else:
-            self.sql = f'INSERT INTO "{self.table}" ({quoted}) VALUES %s'
+            # CSV, because the csv module quotes in C; an unquoted empty field is NULL (None),
+            # so the rows must not hold empty strings, which the generator never makes.
+            self.sql = f'COPY "{self.table}" ({quoted}) FROM STDIN WITH (FORMAT csv)'
 
     def _with_defaults(self, rows):
         values = tuple(f.db_value(f.default() if callable(f.default) else f.default) for f in self.extra)
@@ -101,6 +126,7 @@ class Writer:
         if self.sqlite:
             cursor.executemany(self.sql, rows)
         else:
-            from psycopg2.extras import execute_values
-
-            execute_values(cursor, self.sql, rows, page_size=PAGE)
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            buffer.seek(0)
+            cursor.copy_expert(self.sql, buffer)

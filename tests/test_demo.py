@@ -249,3 +249,29 @@ def test_worker_processes_build_the_same_slices(app, monkeypatch):
     parallel = list(workers.slices(context, 900, 200))
     assert [bounds[:2] for bounds in parallel] == [(0, 200), (200, 400), (400, 600), (600, 800), (800, 900)]
     assert parallel == serial
+
+
+def test_demo_command_loads_data_the_sales_rep_can_see(app, login):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import run
+
+    result = CliRunner().invoke(run.cli, ["demo", "--customers", "120", "--password", PASSWORD],
+                                obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 0, result.output
+    assert "sales3" in result.output and PASSWORD in result.output
+    with app.app_context():
+        assert Customer.select().count() == 120
+        mine = Customer.select().join(User).where(User.username == "sales1").order_by(Customer.id.desc()).first()
+        theirs = Customer.select().join(User).where(User.username == "sales3").order_by(Customer.id.desc()).first()
+    page = login("sales").get(f"/admin/customer/?search={mine.code}").get_data(as_text=True)
+    assert mine.name in page
+    page = login("sales").get(f"/admin/customer/?search={theirs.code}").get_data(as_text=True)
+    assert theirs.name not in page
+
+
+def test_progress_is_reported_on_stderr(app, capsys):
+    demo.generate(customers=30, seed=1, password=PASSWORD, progress=True)
+    err = capsys.readouterr().err
+    assert "30/30 customers" in err
