@@ -2,7 +2,7 @@
 from flask import g
 from flask_admin.model.form import InlineFormAdmin
 from wtforms import PasswordField, SelectField
-from wtforms.validators import ValidationError
+from wtforms.validators import Optional, ValidationError
 
 import access
 from access.defaults import ALL_MODELS
@@ -41,10 +41,14 @@ class UserView(PolicyModelView):
         super().on_model_change(form, model, is_created)
 
 
+# A new inline row posts an empty id; Flask-Admin makes only the legacy PrimaryKeyField optional.
+NEW_ROW_ID = {"validators": [Optional()]}
+
+
 class PermissionInline(InlineFormAdmin):
     form_columns = ("id", "model", "can_view", "can_create", "can_edit", "can_delete", "can_export")
     form_overrides = {"model": SelectField}
-    form_args = {"model": {"choices": [(m, m) for m in ALL_MODELS]}}
+    form_args = {"id": NEW_ROW_ID, "model": {"choices": [(m, m) for m in ALL_MODELS]}}
 
 
 def _known_column(form, field):
@@ -59,6 +63,7 @@ class ColumnRuleInline(InlineFormAdmin):
     form_columns = ("id", "model", "column", "access")
     form_overrides = {"model": SelectField, "access": SelectField}
     form_args = {
+        "id": NEW_ROW_ID,
         "model": {"choices": [(m, m) for m in ALL_MODELS]},
         "access": {"choices": list(COLUMN_ACCESS)},
         "column": {"validators": [_known_column]},

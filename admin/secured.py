@@ -235,7 +235,7 @@ class PolicyModelView(ModelView):
                 flt = self._filters[index]
                 query = self._handle_join(query, flt.column, joins)
                 query = flt.apply(query, flt.clean(value))
-        if sort_column is not None:
+        if sort_column is not None and sort_column in self._sortable_columns:
             order = [(self._sortable_columns[sort_column], sort_desc)]
         else:
             order = self._get_default_order()
