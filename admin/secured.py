@@ -12,6 +12,7 @@ import datetime
 import decimal
 import json
 import threading
+from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import helpers as h
@@ -361,6 +362,23 @@ class PolicyModelView(ModelView):
             if not ok:
                 txn.rollback()
         return ok
+
+    ROW_ENDPOINTS = (".details_view", ".edit_view")
+
+    def get_url(self, endpoint, **kwargs):
+        """Row links (details, edit) from one url_for per page instead of one per row and link.
+
+        Werkzeug's URL building was a tenth of a list page's time; these endpoints take no
+        path arguments, so the query string can be appended to their fixed path.
+        """
+        if endpoint in self.ROW_ENDPOINTS and set(kwargs) <= {"id", "url"}:
+            cache = g.setdefault("row_url_bases", {})
+            key = (self.endpoint, endpoint)
+            if key not in cache:
+                cache[key] = super().get_url(endpoint)
+            query = urlencode({k: v for k, v in kwargs.items() if v is not None})
+            return cache[key] + ("?" + query if query else "")
+        return super().get_url(endpoint, **kwargs)
 
     def get_list_row_actions(self):
         """Flask-Admin's row actions, with the delete form rendered without a WTForms field per row."""

@@ -111,8 +111,11 @@ def stock_app(path):
     """Stock Flask-Admin over the same table: LIKE search on name and mobile, COUNT(*) for the pager."""
     import models
 
+    from flask_babel import Babel
+
     app = Flask("stock")
     app.config["SECRET_KEY"] = "bench"
+    Babel(app)  # Flask-Admin uses flask-babel whenever it is installed
     models.sealed.configure(base64.b64decode(FIELD_KEY))
     models.bind("sqlite:///" + path)
 
