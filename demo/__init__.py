@@ -5,7 +5,8 @@
 Layout: `names`, `numbers` and `places` make people, companies and their numbers;
 `seasons` is the calendar; `history` one customer's life (orders, follow-ups,
 feedback, status changes); `tags` the tag catalogue and its rules; `builder` turns a
-slice of customers into rows; `loader` empties the tables and bulk-inserts the rows.
+slice of customers into rows; `workers` builds slices in other processes while this
+one writes; `loader` empties the tables and bulk-inserts the rows.
 """
 import collections
 import contextlib
@@ -58,9 +59,11 @@ def generate(customers=2000, seed=7, password="demo-password", progress=False, n
     """Replace all customer records with `customers` generated ones; returns row counts per table.
 
     Users, roles, the policy and the managed lists are kept (the demo users are
-    (re)created with `password`).  `now` pins the end of the history, for repeatable runs.
+    (re)created with `password`).  The history ends at `now`, by default the start of
+    today: dates are relative to it, and a time of day would make one seed give
+    different data every second.
     """
-    now = (now or datetime.datetime.now()).replace(microsecond=0)
+    now = (now or datetime.datetime.combine(datetime.date.today(), datetime.time())).replace(microsecond=0)
     users = create_users(password)
     _say(progress, "清空客户数据 / clearing customer records")
     loader.reset()

@@ -1,11 +1,11 @@
 """One slice of customers with everything hanging off them, as rows for the loader.
 
 A slice depends only on the run's settings and its first index (its random stream is
-seeded with both), so the same seed gives the same data however the run is cut up.
-Numbers that count across the whole run (customer codes, order and follow-up numbers)
-are left as prefixes here and completed by `finish`, which sees the slices in order in
-the writing process; it also seals the sensitive columns there, as only that process
-holds the field key.
+seeded with both), so the same seed gives the same data whichever process builds which
+slice.  Numbers that count across the whole run (customer codes, order and follow-up
+numbers) are left as prefixes here and completed by `Numbering`, which sees the slices
+in order in the writing process; it also seals the sensitive columns, so that the field
+key never has to reach a worker.
 """
 import math
 import random
@@ -33,8 +33,8 @@ GROWTH = 2.0  # new customers per day grow threefold from the first day to today
 INDUSTRY_WEIGHTS = {"互联网": 18, "制造": 16, "零售": 14, "金融": 8, "教育": 8, "医疗": 8, "物流": 8, "房地产": 6,
                     "餐饮": 8, "能源": 6}
 SOURCE_WEIGHTS = {"线上推广": 25, "官网咨询": 20, "展会": 15, "转介绍": 15, "电话营销": 15, "合作伙伴": 10}
-NEEDS = ("计划采购{p}，预算约{b}万元", "希望年内完成{p}上线", "关注{p}的数据安全与权限管理", "现有系统到期，考虑替换为{p}",
-         "需要{p}对接现有ERP", "咨询{p}的价格与服务条款")
+NEEDS = ("计划采购{p}，预算约{b}万元", "希望年内完成{p}上线", "关注{p}的数据安全与权限管理",
+         "现有系统到期，考虑替换为{p}", "需要{p}对接现有ERP", "咨询{p}的价格与服务条款")
 MANUAL_TAGS = Weighted(((0, 60), (1, 30), (2, 10)))  # how many tags a rep adds by hand
 PERSONAL_NEEDS = ("咨询{p}的使用方式", "想了解{p}的优惠活动", "比较{p}与同类产品", None, None)
 
@@ -178,19 +178,14 @@ def _sensitive(rng, ctx, customer, index, bought):
 
 
 def _tags(rng, ctx, customer, h, cid, out):
-    chosen = tags.rule_tags(customer, h, ctx.timeline)
-    sources = ["rule"] * len(chosen)
+    chosen = {name: "rule" for name in tags.rule_tags(customer, h, ctx.timeline)}
     for _ in range(MANUAL_TAGS(rng)):
         name = pick(rng, tags.MANUAL)
-        if name in chosen or (name in tags.COMPANY_ONLY and customer["customer_type"] != "企业"):
-            continue
-        chosen.append(name)
-        sources.append("manual")
+        if name not in chosen and (name not in tags.COMPANY_ONLY or customer["customer_type"] == "企业"):
+            chosen[name] = "manual"
     stamp = customer["updated_at"]
-    for name, source in zip(chosen, sources):
-        tag_id = ctx.tag_ids.get(name)
-        if tag_id:
-            out.append((cid, tag_id, source, stamp))
+    for name, source in chosen.items():
+        out.append((cid, ctx.tag_ids[name], source, stamp))
 
 
 _SEALED = [(CUSTOMER.index(name), CUSTOMER.index(name + "_digest")) for name in ("id_number", "bank_account")]

@@ -44,6 +44,8 @@ REACTIONS = {
     "暂无意向": ("客户预算不足，今年暂不考虑", "已选择其他供应商", "需求不明确，暂时搁置"),
 }
 OPENERS = {"电话": "电话沟通", "拜访": "上门拜访，沟通", "邮件": "邮件发送", "线上会议": "线上会议讨论"}
+INTENT_REASONS = {"电话": "电话沟通后确认有采购意向", "拜访": "上门拜访后确认有采购意向",
+                  "邮件": "邮件往来中客户确认采购意向", "线上会议": "线上会议后确认有采购意向"}
 AFTER_SALES = ("订单回访：确认到货及使用情况", "回访使用情况，客户反馈良好", "售后回访，提醒续费事宜",
                "回访培训效果，客户希望增加账号", "了解复购计划，客户考虑升级版本")
 WIN_BACK = ("挽回回访：客户已改用其他产品", "挽回回访：客户业务调整，暂停采购", "挽回回访：客户表示价格偏高")
@@ -81,7 +83,7 @@ class History:
 
 
 def live(rng, timeline, customer):
-    """Generate the history of `customer` (a dict made by demo.customers)."""
+    """The history of `customer` (a dict made by demo.builder); also sets its created_at."""
     tl = timeline
     h = History()
     today = tl.days - 1
@@ -125,7 +127,8 @@ def _purchases(rng, tl, customer, h, start_t):
     t = start_t
     busy_days_per_order = 365.25 / max(rate, 0.02)
     while t <= tl.now_t and len(h.orders) < 240:
-        # Orders older than the window are not on record; dropping out starts counting with the first on record.
+        # Orders before the window are not on record. Nobody drops out there either, or a
+        # customer who bought would show no order to account for the status.
         if t >= tl.order_start:
             day, stamp = tl.order_stamp(rng, t, h.orders[-1].stamp if h.orders else "")
             h.orders.append(_order(rng, tl, t, day, stamp, basket, preferred))
@@ -187,7 +190,7 @@ def _court(rng, tl, h, day0, last_day, converts):
         content = f"{OPENERS[method]}{pick(rng, TOPICS)}，{pick(rng, REACTIONS[result])}"
         recorded = _follow(rng, tl, h, day, method, content, result, next_day)
         if recorded and result == "有意向" and h.status == "潜在客户":
-            h.changes.append((h.follow_ups[-1][1], "潜在客户", "意向客户", f"{OPENERS[method]}后确认有采购意向", True))
+            h.changes.append((h.follow_ups[-1][1], "潜在客户", "意向客户", INTENT_REASONS[method], True))
             h.status = "意向客户"
 
 

@@ -46,7 +46,7 @@ class Permutation:
 
 
 def id_check_digit(first17):
-    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
+    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
 
 
 def valid_id_number(value):

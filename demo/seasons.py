@@ -81,7 +81,8 @@ class Timeline:
         mean = sum(weights) / len(weights)
         self.weight = [w / mean for w in weights]
         self.cumulative = [0.0] + list(itertools.accumulate(self.weight))
-        self.now_t = self.days - 1 + (now - datetime.datetime.combine(self.today, datetime.time())).total_seconds() / 86400
+        midnight = datetime.datetime.combine(self.today, datetime.time())
+        self.now_t = self.days - 1 + (now - midnight).total_seconds() / 86400
         self._order_hours = _hour_table(ORDER_HOURS)
         self._work_hours = _hour_table(WORK_HOURS)
 

@@ -49,7 +49,8 @@ def slices(context, total, size):
     # os._exit, so they cannot close it under the parent.
     with multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(context,)) as pool:
         todo = iter(bounds)
-        pending = collections.deque((b, pool.apply_async(_build, (b,))) for b in itertools.islice(todo, AHEAD * workers))
+        first = itertools.islice(todo, AHEAD * workers)
+        pending = collections.deque((b, pool.apply_async(_build, (b,))) for b in first)
         while pending:
             (start, stop), result = pending.popleft()
             rows = result.get()

@@ -77,8 +77,9 @@ def test_codes_are_unique_and_continue_like_next_code(counts):
         sequences[c.code.rsplit("-", 1)[0]].append(int(sequence))
     for prefix, taken in sequences.items():
         assert taken == list(range(1, len(taken) + 1)), prefix  # in id (= first contact) order, no gaps
-    c = customers[-1]
-    assert next_code(c.region, c.industry, c.first_contact) == f"{c.code.rsplit('-', 1)[0]}-{len(sequences[c.code.rsplit('-', 1)[0]]) + 1:03d}"
+    last = customers[-1]
+    prefix = last.code.rsplit("-", 1)[0]
+    assert next_code(last.region, last.industry, last.first_contact) == f"{prefix}-{len(sequences[prefix]) + 1:03d}"
     first_contacts = [c.first_contact for c in customers]
     assert first_contacts == sorted(first_contacts)
 
@@ -161,7 +162,7 @@ def test_status_history_ends_at_the_status_and_agrees_with_orders(counts):
         assert history[0].from_status is None and history[0].to_status == "潜在客户"
         assert history[-1].to_status == c.status
         assert all(h.reason.strip() for h in history)
-        for before, after in zip(history, history[1:]):
+        for before, after in zip(history, history[1:], strict=False):
             assert after.from_status == before.to_status and after.at >= before.at
         statuses[c.status] += 1
         if c.id in first_order:
@@ -212,7 +213,8 @@ def test_feedback_fields_follow_the_choices(counts):
 
 def _snapshot():
     return (
-        [(c.code, c.name, c.mobile, c.status, c.id_number, c.first_contact) for c in Customer.select().order_by(Customer.id)],
+        [(c.code, c.name, c.mobile, c.status, c.id_number, c.first_contact)
+         for c in Customer.select().order_by(Customer.id)],
         [(o.order_no, o.amount, o.ordered_at) for o in Order.select().order_by(Order.id)],
         [(f.record_no, f.content) for f in FollowUp.select().order_by(FollowUp.id)],
     )
