@@ -9,6 +9,7 @@ from access.defaults import ALL_MODELS
 from models import ColumnRule, RolePermission, User
 from models.people import COLUMN_ACCESS
 
+from .labels import VIEW_NAMES, ZH
 from .secured import PolicyModelView
 
 
@@ -41,14 +42,22 @@ class UserView(PolicyModelView):
         super().on_model_change(form, model, is_created)
 
 
+MODEL_CHOICES = [(m, f"{VIEW_NAMES['zh'][m]} ({m})") for m in ALL_MODELS]
 # A new inline row posts an empty id; Flask-Admin makes only the legacy PrimaryKeyField optional.
 NEW_ROW_ID = {"validators": [Optional()]}
 
 
+def _labelled(args):
+    """Inline forms are built once at start-up, outside the per-language view variants: Chinese labels."""
+    return {name: {"label": ZH.get(name, name), **extra} for name, extra in args.items()}
+
+
 class PermissionInline(InlineFormAdmin):
+    form_label = "操作权限"
     form_columns = ("id", "model", "can_view", "can_create", "can_edit", "can_delete", "can_export")
     form_overrides = {"model": SelectField}
-    form_args = {"id": NEW_ROW_ID, "model": {"choices": [(m, m) for m in ALL_MODELS]}}
+    form_args = _labelled({"id": NEW_ROW_ID, "model": {"choices": MODEL_CHOICES},
+                           "can_view": {}, "can_create": {}, "can_edit": {}, "can_delete": {}, "can_export": {}})
 
 
 def _known_column(form, field):
@@ -60,14 +69,15 @@ def _known_column(form, field):
 
 
 class ColumnRuleInline(InlineFormAdmin):
+    form_label = "字段规则"
     form_columns = ("id", "model", "column", "access")
     form_overrides = {"model": SelectField, "access": SelectField}
-    form_args = {
+    form_args = _labelled({
         "id": NEW_ROW_ID,
-        "model": {"choices": [(m, m) for m in ALL_MODELS]},
+        "model": {"choices": MODEL_CHOICES},
         "access": {"choices": list(COLUMN_ACCESS)},
         "column": {"validators": [_known_column]},
-    }
+    })
 
 
 class RoleView(PolicyModelView):
