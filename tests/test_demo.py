@@ -187,6 +187,9 @@ def test_orders_fall_in_the_last_three_years(counts):
         assert re.fullmatch(r"SO\d{8}\d{5,}", o.order_no) and o.order_no[2:10] == o.ordered_at.strftime("%Y%m%d")
     per_customer = collections.Counter(o.customer_id for o in orders)
     assert max(per_customer.values()) >= 3 * (len(orders) / len(per_customer))  # heavy buyers exist
+    per_day = len(orders) / (today - start).days
+    singles_days = sum(1 for o in orders if (o.ordered_at.month, o.ordered_at.day) == (11, 11))
+    assert singles_days > 2 * per_day * 3  # 双11 is busier than an average day, in each of three years
 
 
 def test_follow_ups_are_numbered_per_day_and_belong_to_the_owner(counts):
