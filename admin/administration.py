@@ -80,15 +80,8 @@ class ColumnRuleInline(InlineFormAdmin):
     })
 
 
-class RoleView(PolicyModelView):
-    """Roles are edited with their permissions and column rules on one page; any save bumps the policy version."""
-
-    list_columns = ("name", "label", "row_scope", "description")
-    detail_columns = list_columns
-    form_fields = ("name", "label", "row_scope", "description")
-    search_kinds = {"name": "fragment", "label": "fragment"}
-    sortable_columns = ("name",)
-    inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))
+class ChangesPolicy:
+    """For views whose rows shape the cached view variants: any save or delete bumps the policy version."""
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
@@ -97,6 +90,17 @@ class RoleView(PolicyModelView):
     def after_model_delete(self, model):
         super().after_model_delete(model)
         access.bump_version()
+
+
+class RoleView(ChangesPolicy, PolicyModelView):
+    """Roles are edited with their permissions and column rules on one page; any save bumps the policy version."""
+
+    list_columns = ("name", "label", "row_scope", "description")
+    detail_columns = list_columns
+    form_fields = ("name", "label", "row_scope", "description")
+    search_kinds = {"name": "fragment", "label": "fragment"}
+    sortable_columns = ("name",)
+    inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))
 
 
 class TagView(PolicyModelView):
@@ -107,7 +111,7 @@ class TagView(PolicyModelView):
     sortable_columns = ("name", "category")
 
 
-class ChoiceView(PolicyModelView):
+class ChoiceView(ChangesPolicy, PolicyModelView):
     """List entries feed filter dropdowns, which Flask-Admin freezes per view variant: bump the version on change."""
 
     list_columns = ("kind", "name", "code", "position")
@@ -117,14 +121,6 @@ class ChoiceView(PolicyModelView):
     sortable_columns = ("kind", "name", "position")
     filter_columns = (("kind", "kind"),)
     column_default_sort = [("kind", False), ("position", False)]
-
-    def after_model_change(self, form, model, is_created):
-        super().after_model_change(form, model, is_created)
-        access.bump_version()
-
-    def after_model_delete(self, model):
-        super().after_model_delete(model)
-        access.bump_version()
 
 
 class AuditLogView(PolicyModelView):

@@ -45,8 +45,8 @@ def database_url(tmp_path):
     return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture
-def app(tmp_path):
+def build_app(tmp_path):
+    """An application on freshly created tables with the demo users (also for module-scoped fixtures)."""
     application = create_app(
         {
             "CRM_ENV": "testing",
@@ -63,6 +63,12 @@ def app(tmp_path):
         import demo
 
         demo.create_users(PASSWORD)
+    return application
+
+
+@pytest.fixture
+def app(tmp_path):
+    application = build_app(tmp_path)
     yield application
     models.db.close()
 

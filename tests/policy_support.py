@@ -3,7 +3,6 @@
 Nothing here knows the policy: the tests derive what to expect from the live grant and the
 view declarations in `admin.SCREENS`; these helpers only turn responses into plain data.
 """
-import base64
 import csv
 import datetime
 import decimal
@@ -14,35 +13,12 @@ import openpyxl
 from bs4 import BeautifulSoup
 
 import models
-from tests.conftest import PASSWORD, Client, database_url
-from web import create_app
-from web.setup import init_db
+from tests.conftest import PASSWORD, build_app  # noqa: F401 (re-exported for the policy tests)
 
 DETAILS_ID_RE = re.compile(r"/details/\?id=(\d+)")
 
 
 # --- app -------------------------------------------------------------------------------
-def build_app(tmp_path):
-    """The same application and database the `app` fixture builds, for module-scoped fixtures."""
-    application = create_app(
-        {
-            "CRM_ENV": "testing",
-            "TESTING": True,
-            "DATABASE_URL": database_url(tmp_path),
-            "SECRET_KEY": "test-secret",
-            "FIELD_KEY": base64.b64encode(b"k" * 32).decode(),
-        }
-    )
-    application.test_client_class = Client
-    with application.app_context():
-        models.drop_tables()
-        init_db()
-        import demo
-
-        demo.create_users(PASSWORD)
-    return application
-
-
 def login_client(app, username, password=PASSWORD):
     client = app.test_client()
     response = client.submit("/login", {"username": username, "password": password})
