@@ -12,7 +12,7 @@ from peewee import (
     fn,
 )
 
-from .base import BaseModel
+from .base import BaseModel, save_numbered
 from .customers import Customer
 from .people import User
 
@@ -35,9 +35,10 @@ class FollowUp(BaseModel):
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")
 
     def save(self, *args, **kwargs):
-        if not self.record_no:
-            self.record_no = next_record_no(self.at or datetime.datetime.now())
-        return super().save(*args, **kwargs)
+        return save_numbered(
+            self, "record_no", lambda: next_record_no(self.at or datetime.datetime.now()),
+            lambda: super(FollowUp, self).save(*args, **kwargs),
+        )
 
 
 def next_record_no(at):

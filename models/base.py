@@ -6,7 +6,7 @@ jobs and notebooks all open the database the same way.
 import os
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, Model
+from peewee import DatabaseProxy, IntegrityError, Model
 from playhouse.db_url import connect
 
 db = DatabaseProxy()
@@ -39,6 +39,35 @@ def bind(url):
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         options["pragmas"] = SQLITE_PRAGMAS
+        # Transactions take the write lock at BEGIN. A deferred transaction that writes after
+        # another connection committed gets "database is locked" at once (WAL's BUSY_SNAPSHOT
+        # does not wait for busy_timeout); BEGIN IMMEDIATE waits its turn instead.
+        options["lock_type"] = "IMMEDIATE"
     database = connect(url, **options)
     db.initialize(database)
     return database
+
+
+def save_numbered(instance, field_name, make_number, save, attempts=10):
+    """Save `instance`, filling an empty unique `field_name` from make_number().
+
+    Numbers are "one past the highest taken". The number is read inside the transaction that
+    inserts it: on SQLite that transaction holds the write lock (BEGIN IMMEDIATE), so saves take
+    turns; on PostgreSQL two saves can still pick the same number, and the loser sees the unique
+    constraint fail and takes the next one. Each try is its own transaction or savepoint, so a
+    clash does not abort the caller's transaction.
+    """
+    if getattr(instance, field_name):
+        return save()
+    model = type(instance)
+    field = getattr(model, field_name)
+    for attempt in range(attempts):
+        try:
+            with db.atomic():
+                setattr(instance, field_name, make_number())
+                return save()
+        except IntegrityError:
+            clash = model.select().where(field == getattr(instance, field_name)).exists()
+            if not clash or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -13,7 +13,7 @@ from peewee import (
 )
 
 from . import sealed
-from .base import BaseModel
+from .base import BaseModel, save_numbered
 from .people import User
 
 CUSTOMER_TYPES = (("个人", "个人"), ("企业", "企业"))
@@ -81,9 +81,10 @@ class Customer(BaseModel):
         for name in self.SEALED:
             value = getattr(self, name)
             setattr(self, name + "_digest", sealed.digest(value) if value else None)
-        if not self.code:
-            self.code = next_code(self.region, self.industry, self.first_contact)
-        return super().save(*args, **kwargs)
+        return save_numbered(
+            self, "code", lambda: next_code(self.region, self.industry, self.first_contact),
+            lambda: super(Customer, self).save(*args, **kwargs),
+        )
 
 
 def code_prefix(region, industry, first_contact=None):
@@ -130,7 +131,8 @@ def change_status(customer, to_status, reason, user=None):
         change = StatusChange.create(
             customer=customer, from_status=customer.status, to_status=to_status, reason=reason.strip(), user=user
         )
-        Customer.update(status=to_status, updated_at=datetime.datetime.now()).where(Customer.id == customer.id).execute()
+        customer.updated_at = datetime.datetime.now()
+        Customer.update(status=to_status, updated_at=customer.updated_at).where(Customer.id == customer.id).execute()
         customer.status = to_status
     return change
 
