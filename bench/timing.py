@@ -1,10 +1,15 @@
 """Small timing helpers shared by the benchmarks: medians over repeated runs, with warm-up."""
+import gc
 import statistics
 import time
 
 
-def measure(fn, runs=30, warmup=3):
-    """Run fn warmup+runs times; return (median_ms, p90_ms) of the timed runs."""
+def measure(fn, runs=30, warmup=10):
+    """Run fn warmup+runs times; return (median_ms, p90_ms) of the timed runs.
+
+    Garbage left by the previous case is collected first, so one case does not pay for another.
+    """
+    gc.collect()
     for _ in range(warmup):
         fn()
     samples = []

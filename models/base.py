@@ -6,7 +6,7 @@ jobs and notebooks all open the database the same way.
 import os
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, IntegrityError, Model
+from peewee import DatabaseProxy, IntegrityError, Model, SqliteDatabase
 from playhouse.db_url import connect
 
 db = DatabaseProxy()
@@ -27,7 +27,7 @@ class BaseModel(Model):
 
 
 def is_sqlite():
-    return db.obj is not None and db.obj.__class__.__name__.startswith("Sqlite")
+    return isinstance(db.obj, SqliteDatabase)
 
 
 def bind(url):
@@ -35,7 +35,7 @@ def bind(url):
     parsed = urlparse(url)
     options = {}
     if parsed.scheme.startswith("sqlite"):
-        path = url.split("sqlite:///", 1)[-1]
+        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path  # sqlite:///rel or ////abs
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         options["pragmas"] = SQLITE_PRAGMAS
@@ -43,6 +43,15 @@ def bind(url):
         # another connection committed gets "database is locked" at once (WAL's BUSY_SNAPSHOT
         # does not wait for busy_timeout); BEGIN IMMEDIATE waits its turn instead.
         options["lock_type"] = "IMMEDIATE"
+    if "+" not in parsed.scheme and ":memory:" not in url:
+        # Pooled connections outlive a request: SQLite keeps its page cache warm (a fresh
+        # connection per request re-reads every page it touches) and skips the WAL checkpoint
+        # that closing the last connection triggers; PostgreSQL skips a connection handshake.
+        url = url.replace(parsed.scheme + "://", parsed.scheme + "+pool://", 1)
+        options.update(max_connections=32, stale_timeout=300)
+        if parsed.scheme.startswith("sqlite"):
+            # A pooled connection serves one thread at a time, not always the thread that opened it.
+            options["check_same_thread"] = False
     database = connect(url, **options)
     db.initialize(database)
     return database

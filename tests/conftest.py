@@ -71,6 +71,7 @@ def app(tmp_path):
     application = build_app(tmp_path)
     yield application
     models.db.close()
+    models.db.close_all()  # the pool's idle connections to this test's database
 
 
 @pytest.fixture
