@@ -13,6 +13,14 @@ from models import Customer, User, search
 from .secured import current_grant
 
 
+def _as_id(pk):
+    """A posted id, or None: a crafted non-number must find nothing, not fail in PostgreSQL."""
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        return None
+
+
 class ScopedCustomerLoader(QueryAjaxModelLoader):
     def __init__(self, name):
         super().__init__(name, Customer, fields=["name"], placeholder="输入客户名称或编号")
@@ -24,7 +32,8 @@ class ScopedCustomerLoader(QueryAjaxModelLoader):
         return (model.id, f"{model.name} ({model.code})") if model else None
 
     def get_one(self, pk):
-        return self._query().where(Customer.id == pk).first()
+        pk = _as_id(pk)
+        return None if pk is None else self._query().where(Customer.id == pk).first()
 
     def get_list(self, term, offset=0, limit=10):
         query = self._query()
@@ -49,7 +58,8 @@ class ScopedOwnerLoader(QueryAjaxModelLoader):
         return query if ids is None else query.where(User.id.in_(ids))
 
     def get_one(self, pk):
-        return self._query().where(User.id == pk).first()
+        pk = _as_id(pk)
+        return None if pk is None else self._query().where(User.id == pk).first()
 
     def get_list(self, term, offset=0, limit=10):
         query = self._query()

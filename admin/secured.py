@@ -23,7 +23,7 @@ from flask_admin.form import SecureForm
 from flask_admin.model import template as row_actions
 from flask_admin.model import typefmt
 from flask_login import current_user
-from peewee import ForeignKeyField
+from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
 
 import access
@@ -191,10 +191,17 @@ class PolicyModelView(ModelView):
         return scope_query(self.model, self.base_query(), current_user, current_grant())
 
     def _parse_pk(self, value):
-        try:
-            return self.model._meta.primary_key.adapt(value)
-        except (TypeError, ValueError):
-            return None
+        """The primary key from a URL or form, or None when it cannot be one.
+
+        peewee's IntegerField.adapt returns non-numbers unchanged, which PostgreSQL then
+        rejects with an error instead of finding nothing.
+        """
+        if isinstance(self.model._meta.primary_key, IntegerField):
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+        return value
 
     def get_one(self, id):
         pk = self._parse_pk(id)

@@ -172,3 +172,14 @@ def test_failed_save_message_is_chinese(login):
     response = create(login("sales"), mobile="123")
     html = page_text(response)
     assert "保存失败" in html and "Failed to create record" not in html
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "1;DROP TABLE customer", ""])
+def test_crafted_customer_ids_are_refused_without_error(login, bad_id):
+    client = login("sales")
+    response = client.submit("/admin/followup/new/", {"customer": bad_id, "method": "电话", "content": "x",
+                                                       "at": "2025-01-01 10:00:00"})
+    assert response.status_code == 200  # the form again, with a message; never a server error
+    assert models.FollowUp.select().count() == 0
+    for url in (f"/admin/customer/details/?id={bad_id}", f"/admin/customer/edit/?id={bad_id}"):
+        assert client.get(url).status_code in (302, 404)
