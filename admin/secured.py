@@ -20,7 +20,6 @@ from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee import ModelView
 from flask_admin.form import SecureForm
-from flask_admin.model import template as row_actions
 from flask_admin.model import typefmt
 from flask_login import current_user
 from peewee import ForeignKeyField, IntegerField
@@ -31,7 +30,7 @@ from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from models import AuditLog, Customer, db
 
-from . import searching
+from . import row_actions, searching
 from .labels import labels_for
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -89,7 +88,6 @@ class PolicyModelView(ModelView):
     export_types = ["csv", "xlsx"]
     export_max_rows = 100000
     edit_template = "admin/policy_edit.html"
-    list_template = "admin/crm_list.html"
     column_default_sort = ("id", True)
     column_type_formatters = LIST_FORMATTERS
     column_type_formatters_detail = DETAIL_FORMATTERS
@@ -388,12 +386,7 @@ class PolicyModelView(ModelView):
         return super().get_url(endpoint, **kwargs)
 
     def get_list_row_actions(self):
-        """Flask-Admin's row actions, with the delete form rendered without a WTForms field per row."""
-        return [
-            row_actions.TemplateLinkRowAction("crm_row_actions.delete_row", lazy_gettext("Delete Record"))
-            if isinstance(a, row_actions.DeleteRowAction) else a
-            for a in super().get_list_row_actions()
-        ]
+        return row_actions.for_view(self)
 
     def ajax_update(self):
         abort(404)  # in-list editing is off: every write goes through the checked forms

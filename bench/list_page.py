@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import sqlite3
+import time
 
 import flask_login
 from flask import Flask
@@ -212,7 +213,9 @@ def main():
         rows, sample = run_size(size, args.runs)
         all_rows += rows
         samples[size] = sample
-    markdown = table(all_rows)
+    load = os.getloadavg()[0]
+    markdown = (f"Run {time.strftime('%Y-%m-%d %H:%M')}, load average {load:.2f} at the end, "
+                f"{args.runs} timed runs per case after 10 warm-up runs.\n\n" + table(all_rows))
     print(markdown)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "list_page.json"), "w") as handle:

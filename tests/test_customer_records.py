@@ -183,3 +183,16 @@ def test_crafted_customer_ids_are_refused_without_error(login, bad_id):
     assert models.FollowUp.select().count() == 0
     for url in (f"/admin/customer/details/?id={bad_id}", f"/admin/customer/edit/?id={bad_id}"):
         assert client.get(url).status_code in (302, 404)
+
+
+def test_row_delete_form_on_the_list_deletes_that_row(login, make_customer):
+    doomed = make_customer(owner="sales1", name="将被删除的客户")
+    client = login("manager")
+    html = page_text(client.get("/admin/customer/"))
+    form = re.search(r'<form class="icon" method="POST" action="([^"]+)">(.*?)</form>', html, re.S)
+    fields = dict(re.findall(r'name="([^"]+)" type="hidden" value="([^"]*)"', form.group(2)))
+    assert fields["id"] == str(doomed.id)
+    response = client.post(form.group(1), data={k: v.replace("&amp;", "&") for k, v in fields.items()})
+    assert response.status_code == 302
+    assert not models.Customer.select().where(models.Customer.id == doomed.id).exists()
+    assert models.AuditLog.get(models.AuditLog.action == "delete").record_id == str(doomed.id)
