@@ -29,7 +29,7 @@ class CustomerView(PolicyModelView):
                    "source", "address", "employees", "annual_revenue", "needs", "notes", "first_contact", "owner",
                    "id_number", "bank_account")
     search_kinds = {"name": "fragment", "contact": "fragment", "mobile": "mobile", "code": "prefix",
-                    "email": "exact", "id_number": "sealed", "bank_account": "sealed"}
+                    "email": "email", "id_number": "sealed", "bank_account": "sealed"}
     sortable_columns = ("code", "name", "first_contact", "status", "annual_revenue", "created_at", "updated_at")
     filter_columns = (
         ("status", FilterEqual(Customer.status, "客户状态", options=STATUSES)),

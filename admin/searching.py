@@ -4,6 +4,8 @@ A column the role sees in clear may be searched by fragment; a masked column onl
 its exact full value (a caller's number finds their record, a prefix guess finds
 nothing); a hidden column not at all.
 """
+import re
+
 from models import Customer, sealed, search
 from models.validation import MOBILE_RE, normalise_mobile
 
@@ -54,16 +56,32 @@ def exact(model, column, term, clear):
     return getattr(model, column) == term
 
 
+def email(model, column, term, clear):
+    return getattr(model, column) == term if "@" in term else None
+
+
 def prefix(model, column, term, clear):
+    """Codes such as HB-IT-2024-001: only Latin letters, digits and hyphens can match."""
+    if not CODE_CHARS.fullmatch(term):
+        return None
     field = getattr(model, column)
     return _range(field, term.upper()) if clear else field == term.upper()
 
 
 def sealed_exact(model, column, term, clear):
+    """ID and bank card numbers: digits (and the ID check letter X) only, compared by digest."""
+    if not SEALED_CHARS.fullmatch(sealed.normalise(term)):
+        return None
     return getattr(model, column + "_digest") == sealed.digest(term)
 
 
-KINDS = {"fragment": fragment, "mobile": mobile, "exact": exact, "prefix": prefix, "sealed": sealed_exact}
+# A term that cannot match a column adds nothing to the query (returns None), which keeps
+# the id union short: a Chinese name is looked up in the name index only.
+CODE_CHARS = re.compile(r"[A-Za-z0-9-]+")
+SEALED_CHARS = re.compile(r"[0-9X]{6,}")
+
+KINDS = {"fragment": fragment, "mobile": mobile, "exact": exact, "email": email, "prefix": prefix,
+         "sealed": sealed_exact}
 
 
 def condition(model, kinds, term, is_clear):
@@ -99,10 +117,14 @@ def condition(model, kinds, term, is_clear):
 
 
 def terms(text):
-    """Split a search string into words; a whole string that is a mobile number stays one term."""
+    """Split a search string into words; a number typed in groups ('138 1234 5678',
+    '6222 0212 3456 7890') stays one term."""
     text = (text or "").strip()
     if not text:
         return []
-    if MOBILE_RE.match(normalise_mobile(text) or ""):
+    if NUMBER_IN_GROUPS.fullmatch(text):
         return [text]
     return text.split()
+
+
+NUMBER_IN_GROUPS = re.compile(r"\+?[0-9][0-9 \-]*[0-9Xx]")

@@ -3,8 +3,8 @@ import models
 from admin import searching
 from models import Customer, search
 
-KINDS = {"name": "fragment", "contact": "fragment", "mobile": "mobile", "code": "prefix", "email": "exact",
-         "id_number": "sealed"}
+KINDS = {"name": "fragment", "contact": "fragment", "mobile": "mobile", "code": "prefix", "email": "email",
+         "id_number": "sealed", "bank_account": "sealed"}
 
 
 def found(kinds, term, clear=lambda column: True):
@@ -93,3 +93,23 @@ def test_dense_terms_switch_plan_but_not_results(make_customer):
     dense = found(KINDS, "常见词汇")
     indexed = {c.name for c in Customer.select().where(search.fragment_condition(["name"], "常见词汇"))}
     assert dense == indexed and len(dense) == search.DENSE_HITS + 5
+
+
+def test_terms_that_cannot_match_a_column_leave_it_out_of_the_query(app):
+    sql, _ = Customer.select(Customer.id).where(searching.condition(Customer, KINDS, "明远科技", lambda c: True)).sql()
+    assert "email" not in sql and "digest" not in sql and '"code"' not in sql
+    sql, _ = Customer.select(Customer.id).where(searching.condition(Customer, KINDS, "110101199003071234", lambda c: True)).sql()
+    assert "id_number_digest" in sql and "bank_account_digest" in sql
+
+
+def test_bank_card_with_spaces_is_found(make_customer):
+    make_customer(name="甲", bank_account="6222021234567890123")
+    assert found(KINDS, "6222 0212 3456 7890 123") == {"甲"}
+
+
+def test_numbers_typed_in_groups_stay_one_term_and_words_split():
+    assert searching.terms(" 138 1234 5678 ") == ["138 1234 5678"]
+    assert searching.terms("+86 138-1234-5678") == ["+86 138-1234-5678"]
+    assert searching.terms("11010119900307123X") == ["11010119900307123X"]
+    assert searching.terms("天河星 陈大文") == ["天河星", "陈大文"]
+    assert searching.terms("   ") == []
