@@ -31,12 +31,16 @@ class LinkAction(BaseListRowAction):
 
 
 class DeleteAction(BaseListRowAction):
+    def __init__(self, title):
+        super().__init__(title)
+        self.confirm = gettext("Are you sure you want to delete this record?")  # once per page, not per row
+
     def render(self, context, row_id, row):
         view = context.resolve("admin_view")
         token = context.resolve("delete_form").csrf_token.current_token  # one token per page
         return DELETE.format(
             action=view.get_url(".delete_view"), id=row_id, url=context.resolve("return_url"), token=token,
-            confirm=gettext("Are you sure you want to delete this record?"), title=self.title,
+            confirm=self.confirm, title=self.title,
         )
 
 
