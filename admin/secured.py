@@ -15,7 +15,9 @@ import threading
 from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import expose
 from flask_admin import helpers as h
+from flask_admin.helpers import get_redirect_target
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee import ModelView
@@ -289,6 +291,19 @@ class PolicyModelView(ModelView):
         if text.startswith(FORMULA_STARTS):
             text = "'" + text  # a spreadsheet must not run a cell as a formula
         return text
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        """Refuse, with a message, an export larger than export_max_rows instead of cutting it short."""
+        if self.can_export and export_type in self.export_types:
+            args = self._get_list_extra_args()
+            _, query = self.get_list(0, None, None, args.search, args.filters, execute=False, page_size=0)
+            total = query.order_by().count()
+            if total > self.export_max_rows:
+                flash(f"要导出的记录有 {total:,} 条，超过单次导出上限 {self.export_max_rows:,} 条，请先用搜索或筛选缩小范围。",
+                      "error")
+                return redirect(get_redirect_target() or self.get_url(".index_view"))
+        return super().export(export_type)
 
     def _export_data(self):
         count, data = super()._export_data()

@@ -36,7 +36,10 @@ def load_user(user_id):
 
 
 def _safe_next(target):
-    return target if target and target.startswith("/") and not target.startswith("//") else url_for("admin.index")
+    """Only a path on this site: browsers read '//x' and '/\\x' as another host."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("admin.index")
 
 
 def _log(action, username):

@@ -1,3 +1,5 @@
+import pytest
+
 import models
 from tests.conftest import PASSWORD
 
@@ -35,10 +37,17 @@ def test_passwords_are_hashed(users):
     assert stored.startswith(("scrypt:", "pbkdf2:"))
 
 
-def test_next_parameter_cannot_leave_the_site(client):
-    response = client.submit("/login?next=//evil.example/", {"username": "sales1", "password": PASSWORD},
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_next_parameter_cannot_leave_the_site(client, target):
+    response = client.submit(f"/login?next={target}", {"username": "sales1", "password": PASSWORD},
                              form_url="/login")
     assert response.location.endswith("/admin/")
+
+
+def test_next_parameter_returns_to_the_page_asked_for(client):
+    response = client.submit("/login?next=/admin/customer/", {"username": "sales1", "password": PASSWORD},
+                             form_url="/login")
+    assert response.location.endswith("/admin/customer/")
 
 
 def test_user_created_by_admin_must_change_password(login, app):

@@ -196,3 +196,17 @@ def test_row_delete_form_on_the_list_deletes_that_row(login, make_customer):
     assert response.status_code == 302
     assert not models.Customer.select().where(models.Customer.id == doomed.id).exists()
     assert models.AuditLog.get(models.AuditLog.action == "delete").record_id == str(doomed.id)
+
+
+def test_export_over_the_limit_is_refused_with_a_message(login, make_customer, monkeypatch):
+    from admin.records import CustomerView
+
+    monkeypatch.setattr(CustomerView, "export_max_rows", 2)
+    for _ in range(3):
+        make_customer(owner="sales1")
+    client = login("manager")
+    response = client.get("/admin/customer/export/csv/", follow_redirects=True)
+    assert "超过单次导出上限 2 条" in page_text(response)
+    assert not models.AuditLog.select().where(models.AuditLog.action == "export").exists()
+    narrowed = client.get(f"/admin/customer/export/csv/?search={models.Customer.select().first().name}")
+    assert narrowed.status_code == 200 and narrowed.mimetype == "text/csv"
