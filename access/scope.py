@@ -34,10 +34,6 @@ def _leads_team(user):
     return User.select().where(User.manager == user.id).exists()
 
 
-def is_scoped(model):
-    return model in OWNER_PATHS
-
-
 def scope_query(model, query, user, grant):
     """Restrict `query` over `model` to the rows `user` may reach."""
     if model not in OWNER_PATHS:
