@@ -252,7 +252,7 @@ class PolicyModelView(ModelView):
         page_size = self.page_size if page_size is None else page_size
         if page_size:
             query = query.limit(page_size)
-            if page:
+            if page and page > 0:  # a crafted ?page=-1 is page 1, not PostgreSQL's negative-OFFSET error
                 query = query.offset(page * page_size)
         if not execute:
             return None, query

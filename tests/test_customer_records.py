@@ -210,3 +210,10 @@ def test_export_over_the_limit_is_refused_with_a_message(login, make_customer, m
     assert not models.AuditLog.select().where(models.AuditLog.action == "export").exists()
     narrowed = client.get(f"/admin/customer/export/csv/?search={models.Customer.select().first().name}")
     assert narrowed.status_code == 200 and narrowed.mimetype == "text/csv"
+
+
+@pytest.mark.parametrize("query", ["page=-3", "page=abc", "page=999999", "sort=99&desc=1", "search=%25%27%22--"])
+def test_crafted_list_urls_answer_normally(login, make_customer, query):
+    make_customer(owner="sales1", name="列表参数测试客户")
+    response = login("sales").get(f"/admin/customer/?{query}")
+    assert response.status_code == 200
