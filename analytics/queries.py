@@ -1,0 +1,147 @@
+"""Every SQL query behind the analyses: aggregates grouped in the database, returned as pandas.
+
+Orders can number in the millions, so nothing here fetches order rows: each query groups by
+customer (and day or month) in SQL and pandas receives one row per customer or per cell.
+The same code runs on SQLite and PostgreSQL; the few expressions that differ between them
+(truncating a timestamp to its day or month) come from the DIALECTS registry.
+"""
+import datetime
+
+import pandas as pd
+from peewee import JOIN, Case, fn
+
+from models import Customer, CustomerTag, Order, Tag, is_sqlite
+
+# Dialect -> how to truncate a timestamp column to its calendar day / month.  Both return a
+# value that pandas parses as a date ('YYYY-MM-DD' text on SQLite, a date on PostgreSQL).
+DIALECTS = {
+    "sqlite": {
+        "day": lambda column: fn.date(column),
+        "month": lambda column: fn.strftime("%Y-%m-01", column),
+    },
+    "postgresql": {
+        "day": lambda column: column.cast("date"),
+        "month": lambda column: fn.date_trunc("month", column).cast("date"),
+    },
+}
+
+
+def dialect():
+    return DIALECTS["sqlite" if is_sqlite() else "postgresql"]
+
+
+SUMMARY_COLUMNS = [
+    "first_purchase", "last_purchase", "orders", "revenue", "purchase_days",
+    "frequency", "recency", "T", "monetary_value", "recency_days",
+]
+
+
+def _as_date(value):
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def _customer_ids(owner_ids=None, regions=None, industries=None, tag=None):
+    """Subquery of the customers the filters keep, or None when there is no filter."""
+    conditions = []
+    if owner_ids is not None:
+        conditions.append(Customer.owner.in_(list(owner_ids)))
+    if regions is not None:
+        conditions.append(Customer.region.in_(list(regions)))
+    if industries is not None:
+        conditions.append(Customer.industry.in_(list(industries)))
+    if tag is not None:
+        tagged = CustomerTag.select(CustomerTag.customer).join(Tag).where(Tag.name == tag)
+        conditions.append(Customer.id.in_(tagged))
+    if not conditions:
+        return None
+    query = Customer.select(Customer.id)
+    for condition in conditions:
+        query = query.where(condition)
+    return query
+
+
+def _order_conditions(as_of, start=None, **filters):
+    """Orders up to and including the day `as_of`, from the day `start`, of the filtered customers."""
+    # Compare with midnight of the next day so orders placed during the as_of day count.
+    end = datetime.datetime.combine(_as_date(as_of), datetime.time()) + datetime.timedelta(days=1)
+    conditions = [Order.ordered_at < end]
+    if start is not None:
+        conditions.append(Order.ordered_at >= datetime.datetime.combine(_as_date(start), datetime.time()))
+    customers = _customer_ids(**filters)
+    if customers is not None:
+        conditions.append(Order.customer.in_(customers))
+    return conditions
+
+
+def _where(query, conditions):
+    for condition in conditions:
+        query = query.where(condition)
+    return query
+
+
+def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None,
+                     unit_days=1):
+    """One row per customer who ordered in the window, with the BG/NBD inputs lifetimes expects.
+
+    Orders on the same calendar day count as one purchase.  frequency = purchase days - 1,
+    recency = days from first to last purchase and T = days from first purchase to as_of, both
+    divided by unit_days (7 for weeks), monetary_value = mean revenue of the repeat purchase days
+    (0 without repeats), recency_days = days since the last purchase (for RFM).
+
+    >>> customer_summary(datetime.date(2024, 3, 31))              # doctest: +SKIP
+                 first_purchase last_purchase  orders  revenue  purchase_days  frequency  recency     T  monetary_value  recency_days
+    customer_id
+    1                2024-01-01    2024-01-10       3    350.0              2          1      9.0  90.0           150.0            81
+    2                2024-02-01    2024-02-01       1    100.0              1          0      0.0  59.0             0.0            59
+    """
+    day_expr = dialect()["day"](Order.ordered_at)
+    per_day = _where(
+        Order.select(
+            Order.customer.alias("customer_id"),
+            day_expr.alias("day"),
+            fn.COUNT(Order.id).alias("orders"),
+            fn.SUM(Order.amount).alias("revenue"),
+            # Window over the grouped rows: 1 marks each customer's first purchase day.
+            fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"),
+        ),
+        _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions, industries=industries, tag=tag),
+    ).group_by(Order.customer, day_expr)
+
+    days = per_day.alias("days")
+    per_customer = (
+        Order.select(
+            days.c.customer_id,
+            fn.MIN(days.c.day).alias("first_purchase"),
+            fn.MAX(days.c.day).alias("last_purchase"),
+            fn.SUM(days.c.orders).alias("orders"),
+            fn.SUM(days.c.revenue).alias("revenue"),
+            fn.COUNT(days.c.day).alias("purchase_days"),
+            fn.SUM(Case(None, [(days.c.day_no == 1, days.c.revenue)], 0)).alias("first_day_revenue"),
+        )
+        .from_(days)
+        .group_by(days.c.customer_id)
+        .order_by(days.c.customer_id)
+    )
+    rows = list(per_customer.dicts())
+    return _summary_frame(rows, _as_date(as_of), unit_days)
+
+
+def _summary_frame(rows, as_of, unit_days):
+    if not rows:
+        frame = pd.DataFrame(columns=SUMMARY_COLUMNS)
+        frame.index.name = "customer_id"
+        return frame
+    frame = pd.DataFrame(rows).set_index("customer_id")
+    for column in ("first_purchase", "last_purchase"):
+        frame[column] = pd.to_datetime(frame[column].astype(str))
+    frame["orders"] = frame["orders"].astype(int)
+    frame["purchase_days"] = frame["purchase_days"].astype(int)
+    frame["revenue"] = frame["revenue"].astype(float)
+    repeat_revenue = frame["revenue"] - frame.pop("first_day_revenue").astype(float)
+    frame["frequency"] = frame["purchase_days"] - 1
+    frame["recency"] = (frame["last_purchase"] - frame["first_purchase"]).dt.days / unit_days
+    as_of = pd.Timestamp(as_of)
+    frame["T"] = (as_of - frame["first_purchase"]).dt.days / unit_days
+    frame["monetary_value"] = (repeat_revenue / frame["frequency"].where(frame["frequency"] > 0)).fillna(0.0)
+    frame["recency_days"] = (as_of - frame["last_purchase"]).dt.days
+    return frame[SUMMARY_COLUMNS]
