@@ -62,11 +62,8 @@ def foreign_keys_off():
 def before_load(models):
     """Take the indexes off the empty tables: building one from the loaded rows in a single
     sorted pass is much cheaper than updating a dozen b-trees at random for every row."""
-    if is_sqlite():
-        search.drop_triggers()
-    else:
-        for column in search.FTS_COLUMNS:
-            db.execute_sql(f"DROP INDEX IF EXISTS customer_{column}_trgm")
+    search.drop_triggers()
+    if not is_sqlite():
         _foreign_keys.clear()
         for model in models:
             _foreign_keys.extend(_drop_foreign_keys(model._meta.table_name))

@@ -27,8 +27,12 @@ _SQLITE_DDL = [
 ]
 SQLITE_TRIGGERS = ("customer_fts_ai", "customer_fts_ad", "customer_fts_au")
 
+def _trigram_index(column):
+    return f"customer_{column}_trgm"
+
+
 _POSTGRES_DDL = ["CREATE EXTENSION IF NOT EXISTS pg_trgm"] + [
-    f"CREATE INDEX IF NOT EXISTS customer_{c}_trgm ON customer USING gin ({c} gin_trgm_ops)" for c in FTS_COLUMNS
+    f"CREATE INDEX IF NOT EXISTS {_trigram_index(c)} ON customer USING gin ({c} gin_trgm_ops)" for c in FTS_COLUMNS
 ]
 
 
@@ -46,10 +50,16 @@ def rebuild():
 
 
 def drop_triggers():
-    """Bulk loads run faster without per-row index upkeep; call rebuild() and install() after."""
+    """Bulk loads run faster without per-row index upkeep; call rebuild() and install() after.
+
+    SQLite: the triggers that keep the FTS table in step; PostgreSQL: the trigram indexes.
+    """
     if is_sqlite():
         for name in SQLITE_TRIGGERS:
             db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    else:
+        for column in FTS_COLUMNS:
+            db.execute_sql(f"DROP INDEX IF EXISTS {_trigram_index(column)}")
 
 
 # A term found in at least DENSE_HITS of the newest SAMPLE_ROWS customers is "dense": walking
