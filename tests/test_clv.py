@@ -1,0 +1,86 @@
+"""CLV predictions behave sensibly; tiers and the Pareto share match hand-computed values."""
+import pandas as pd
+import pytest
+from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+
+from analytics import clv
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    # lifetimes' own CDNOW summary (weeks): realistic enough to fit, and needs no database.
+    summary = load_cdnow_summary_data_with_monetary_value()
+    return summary, clv.fit_bgnbd_model(summary), clv.fit_gamma_gamma_model(summary)
+
+
+def predict(fitted, **options):
+    summary, bgnbd, gamma_gamma = fitted
+    return clv.predict_clv(summary, bgnbd=bgnbd, gamma_gamma=gamma_gamma, **options)
+
+
+def test_predict_clv_has_one_row_per_customer(fitted):
+    summary = fitted[0]
+    result = predict(fitted)
+    assert list(result.index) == list(summary.index)
+    assert list(result.columns) == ["expected_purchases", "p_alive", "expected_spend", "clv"]
+    assert result.notna().all().all()
+    assert (result["p_alive"].between(0, 1)).all()
+    assert (result["expected_purchases"] > 0).all() and (result["clv"] > 0).all()
+
+
+def test_longer_horizon_means_more_purchases_and_value(fitted):
+    short, long = predict(fitted, months=6), predict(fitted, months=12)
+    assert (long["expected_purchases"] > short["expected_purchases"]).all()
+    assert (long["clv"] > short["clv"]).all()
+
+
+def test_higher_discount_rate_means_lower_value(fitted):
+    low, high = predict(fitted, discount_rate=0.0), predict(fitted, discount_rate=0.05)
+    assert (high["clv"] < low["clv"]).all()
+    pd.testing.assert_series_equal(high["expected_purchases"], low["expected_purchases"])
+
+
+def test_undiscounted_clv_is_purchases_times_spend(fitted):
+    # With no discount, lifetimes' month-by-month sum telescopes to the horizon's total purchases.
+    result = predict(fitted, months=12, discount_rate=0.0)
+    expected = result["expected_purchases"] * result["expected_spend"]
+    assert result["clv"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-9)
+
+
+def test_fitting_inside_predict_gives_the_same_answer(fitted):
+    summary = fitted[0].head(400)
+    own = clv.predict_clv(summary)
+    assert own.shape == (400, 4)
+    assert own["clv"].notna().all()
+
+
+def test_unknown_time_unit_is_refused(fitted):
+    with pytest.raises(ValueError, match="unit_days"):
+        predict(fitted, unit_days=3)
+
+
+def test_value_tiers_cut_ranked_customers_20_30_30_20():
+    values = pd.Series([10, 9, 8, 7, 6, 5, 4, 3, 2, 1], index=list("abcdefghij"), dtype=float)
+    tiers = clv.value_tiers(values)
+    assert list(tiers) == ["高价值客户"] * 2 + ["潜力客户"] * 3 + ["普通客户"] * 3 + ["低价值客户"] * 2
+    assert list(tiers.index) == list("abcdefghij")
+
+
+def test_value_tiers_keep_equal_values_together_and_ignore_order():
+    values = pd.Series({"x": 1.0, "y": 5.0, "z": 5.0, "w": 3.0, "v": 0.0})
+    # Positions (higher count + 1) / 5: y, z 1/5; w 3/5; x 4/5; v 5/5.
+    assert clv.value_tiers(values).to_dict() == {
+        "x": "普通客户", "y": "高价值客户", "z": "高价值客户", "w": "普通客户", "v": "低价值客户",
+    }
+    assert clv.value_tiers(pd.Series([], dtype=float)).empty
+
+
+def test_pareto_share_of_the_top_customers():
+    revenue = pd.Series([50, 20, 10, 10, 5, 5, 0, 0, 0, 0], dtype=float)
+    assert clv.pareto(revenue) == pytest.approx(0.70)  # top 2 of 10: (50 + 20) / 100
+    assert clv.pareto(revenue, top=0.1) == pytest.approx(0.50)
+    assert clv.pareto(revenue, top=0.25) == pytest.approx(0.80)  # ceil(2.5) = 3 customers
+    assert clv.pareto(revenue, top=1.0) == pytest.approx(1.0)
+    assert clv.pareto(revenue, top=[0.1, 0.5]).to_dict() == pytest.approx({0.1: 0.50, 0.5: 0.95})
+    assert clv.pareto(pd.Series([0.0, 0.0])) == 0.0
+    assert clv.pareto(pd.Series([], dtype=float)) == 0.0
