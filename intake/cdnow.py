@@ -115,7 +115,6 @@ def load_cdnow(path=None, owner=None, progress=False):
             "name": f"CDNOW 客户 {cdnow_id:04d}",
             "customer_type": "个人",
             "status": "成交客户",
-            "source": CHANNEL,
             "first_contact": day,
             "owner": owner_id,
             "created_at": now,
