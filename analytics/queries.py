@@ -8,20 +8,24 @@ The same code runs on SQLite and PostgreSQL; the few expressions that differ bet
 import datetime
 
 import pandas as pd
-from peewee import JOIN, Case, fn
+from peewee import Case, fn
 
 from models import Customer, CustomerTag, Order, Tag, is_sqlite
+from models.customers import STATUSES
 
-# Dialect -> how to truncate a timestamp column to its calendar day / month.  Both return a
-# value that pandas parses as a date ('YYYY-MM-DD' text on SQLite, a date on PostgreSQL).
+# Dialect -> how to truncate a timestamp column to its calendar day / month (a value pandas
+# parses as a date: 'YYYY-MM-DD' text on SQLite, a date on PostgreSQL), and whole days between
+# two such days.
 DIALECTS = {
     "sqlite": {
         "day": lambda column: fn.date(column),
         "month": lambda column: fn.strftime("%Y-%m-01", column),
+        "days_between": lambda start, end: (fn.julianday(end) - fn.julianday(start)).cast("INTEGER"),
     },
     "postgresql": {
         "day": lambda column: column.cast("date"),
         "month": lambda column: fn.date_trunc("month", column).cast("date"),
+        "days_between": lambda start, end: end - start,  # date - date is a whole number of days
     },
 }
 
@@ -79,6 +83,22 @@ def _where(query, conditions):
     return query
 
 
+def _purchase_days(conditions):
+    """(customer_id, day, orders, revenue, day_no) per customer and purchase day; day_no 1 is the first."""
+    day_expr = dialect()["day"](Order.ordered_at)
+    return _where(
+        Order.select(
+            Order.customer.alias("customer_id"),
+            day_expr.alias("day"),
+            fn.COUNT(Order.id).alias("orders"),
+            fn.SUM(Order.amount).alias("revenue"),
+            # A window over the grouped rows numbers each customer's purchase days in order.
+            fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"),
+        ),
+        conditions,
+    ).group_by(Order.customer, day_expr)
+
+
 def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None,
                      unit_days=1):
     """One row per customer who ordered in the window, with the BG/NBD inputs lifetimes expects.
@@ -94,20 +114,8 @@ def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries
     1                2024-01-01    2024-01-10       3    350.0              2          1      9.0  90.0           150.0            81
     2                2024-02-01    2024-02-01       1    100.0              1          0      0.0  59.0             0.0            59
     """
-    day_expr = dialect()["day"](Order.ordered_at)
-    per_day = _where(
-        Order.select(
-            Order.customer.alias("customer_id"),
-            day_expr.alias("day"),
-            fn.COUNT(Order.id).alias("orders"),
-            fn.SUM(Order.amount).alias("revenue"),
-            # Window over the grouped rows: 1 marks each customer's first purchase day.
-            fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"),
-        ),
-        _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions, industries=industries, tag=tag),
-    ).group_by(Order.customer, day_expr)
-
-    days = per_day.alias("days")
+    filters = dict(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
+    days = _purchase_days(_order_conditions(as_of, start, **filters)).alias("days")
     per_customer = (
         Order.select(
             days.c.customer_id,
@@ -145,3 +153,97 @@ def _summary_frame(rows, as_of, unit_days):
     frame["monetary_value"] = (repeat_revenue / frame["frequency"].where(frame["frequency"] > 0)).fillna(0.0)
     frame["recency_days"] = (as_of - frame["last_purchase"]).dt.days
     return frame[SUMMARY_COLUMNS]
+
+
+def cohort_activity(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None):
+    """Customers active per (cohort month, activity month); the cohort is the month of the first order.
+
+    Both months are the first day of the month.  Only orders in the window count, so with
+    `start` a customer's cohort is the month of their first order on/after start.
+
+    >>> cohort_activity(datetime.date(2024, 3, 31))              # doctest: +SKIP
+      cohort_month activity_month  customers
+    0   2024-01-01     2024-01-01          3
+    1   2024-01-01     2024-02-01          2
+    2   2024-02-01     2024-02-01          4
+    """
+    conditions = _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions,
+                                   industries=industries, tag=tag)
+    month_expr = dialect()["month"](Order.ordered_at)
+    active = _where(
+        Order.select(Order.customer.alias("customer_id"), month_expr.alias("month")), conditions,
+    ).group_by(Order.customer, month_expr).alias("active")
+    firsts = _where(
+        Order.select(Order.customer.alias("customer_id"), fn.MIN(month_expr).alias("cohort")), conditions,
+    ).group_by(Order.customer).alias("firsts")
+    query = (
+        Order.select(firsts.c.cohort, active.c.month, fn.COUNT(active.c.customer_id).alias("customers"))
+        .from_(active)
+        .join(firsts, on=(active.c.customer_id == firsts.c.customer_id))
+        .group_by(firsts.c.cohort, active.c.month)
+        .order_by(firsts.c.cohort, active.c.month)
+    )
+    frame = pd.DataFrame(list(query.tuples()), columns=["cohort_month", "activity_month", "customers"])
+    for column in ("cohort_month", "activity_month"):
+        frame[column] = pd.to_datetime(frame[column].astype(str))
+    frame["customers"] = frame["customers"].astype(int)
+    return frame
+
+
+def second_purchase_gaps(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None):
+    """How many customers made their second purchase day N days after their first, counted in SQL.
+
+    Customers with a single purchase day are left out (they have no second purchase yet).
+
+    >>> second_purchase_gaps(datetime.date(2024, 3, 31))         # doctest: +SKIP
+       days  customers
+    0     7          2
+    1    30          1
+    """
+    conditions = _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions,
+                                   industries=industries, tag=tag)
+    days = _purchase_days(conditions).alias("days")
+    pairs = (
+        Order.select(
+            days.c.customer_id,
+            fn.MAX(Case(None, [(days.c.day_no == 1, days.c.day)])).alias("first_day"),
+            fn.MAX(Case(None, [(days.c.day_no == 2, days.c.day)])).alias("second_day"),
+        )
+        .from_(days)
+        .where(days.c.day_no <= 2)
+        .group_by(days.c.customer_id)
+        .alias("pairs")
+    )
+    gap = dialect()["days_between"](pairs.c.first_day, pairs.c.second_day)
+    query = (
+        Order.select(gap.alias("days"), fn.COUNT(pairs.c.customer_id).alias("customers"))
+        .from_(pairs)
+        .where(pairs.c.second_day.is_null(False))
+        .group_by(gap)
+        .order_by(gap)
+    )
+    frame = pd.DataFrame(list(query.tuples()), columns=["days", "customers"])
+    return frame.astype({"days": int, "customers": int})
+
+
+def status_counts(owner_ids=None, regions=None, industries=None, tag=None):
+    """Customers per status, in the funnel's order, statuses without customers shown as 0.
+
+    >>> status_counts()                                           # doctest: +SKIP
+    status
+    潜在客户    120
+    意向客户     45
+    成交客户     30
+    流失客户      5
+    Name: customers, dtype: int64
+    """
+    query = Customer.select(Customer.status, fn.COUNT(Customer.id)).group_by(Customer.status)
+    customers = _customer_ids(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
+    if customers is not None:
+        query = query.where(Customer.id.in_(customers))
+    counts = dict(query.tuples())
+    order = [value for value, _ in STATUSES]
+    order += sorted(status for status in counts if status not in order)
+    series = pd.Series([int(counts.get(status, 0)) for status in order], index=order, name="customers")
+    series.index.name = "status"
+    return series

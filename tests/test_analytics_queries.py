@@ -119,3 +119,16 @@ def test_summary_matches_lifetimes(make_customer, make_order):
     theirs = theirs.loc[ours.index]
     for column in ("frequency", "recency", "T", "monetary_value"):
         assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
+
+
+def test_status_counts(make_customer, users):
+    make_customer(status="潜在客户")
+    make_customer(status="潜在客户", region="华东")
+    make_customer(status="意向客户", owner="sales2")
+    make_customer(status="流失客户")
+    counts = queries.status_counts()
+    assert counts.to_dict() == {"潜在客户": 2, "意向客户": 1, "成交客户": 0, "流失客户": 1}
+    assert list(counts.index) == ["潜在客户", "意向客户", "成交客户", "流失客户"]
+    assert queries.status_counts(owner_ids=[users["sales1"].id]).to_dict() == {
+        "潜在客户": 2, "意向客户": 0, "成交客户": 0, "流失客户": 1}
+    assert queries.status_counts(regions=["华东"]).to_dict() == {"潜在客户": 1, "意向客户": 0, "成交客户": 0, "流失客户": 0}
