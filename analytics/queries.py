@@ -3,7 +3,8 @@
 Orders can number in the millions, so nothing here fetches order rows: each query groups by
 customer (and day or month) in SQL and pandas receives one row per customer or per cell.
 The same code runs on SQLite and PostgreSQL; the few expressions that differ between them
-(truncating a timestamp to its day or month) come from the DIALECTS registry.
+(truncating a timestamp to its day or month, days between two days) come from the DIALECTS
+registry, picked by models.is_sqlite().
 """
 import datetime
 
@@ -56,12 +57,7 @@ def _customer_ids(owner_ids=None, regions=None, industries=None, tag=None):
     if tag is not None:
         tagged = CustomerTag.select(CustomerTag.customer).join(Tag).where(Tag.name == tag)
         conditions.append(Customer.id.in_(tagged))
-    if not conditions:
-        return None
-    query = Customer.select(Customer.id)
-    for condition in conditions:
-        query = query.where(condition)
-    return query
+    return _where(Customer.select(Customer.id), conditions) if conditions else None
 
 
 def _order_conditions(as_of, start=None, **filters):
