@@ -48,13 +48,15 @@ def _as_date(value):
 def _customer_ids(owner_ids=None, regions=None, industries=None, tag=None):
     """Subquery of the customers the filters keep, or None when there is no filter."""
     conditions = []
+    # owner_ids is the access scope: an empty list means no customers. An empty region,
+    # industry or tag filter (a notebook's default) means no filter.
     if owner_ids is not None:
         conditions.append(Customer.owner.in_(list(owner_ids)))
-    if regions is not None:
+    if regions:
         conditions.append(Customer.region.in_(list(regions)))
-    if industries is not None:
+    if industries:
         conditions.append(Customer.industry.in_(list(industries)))
-    if tag is not None:
+    if tag:
         tagged = CustomerTag.select(CustomerTag.customer).join(Tag).where(Tag.name == tag)
         conditions.append(Customer.id.in_(tagged))
     return _where(Customer.select(Customer.id), conditions) if conditions else None

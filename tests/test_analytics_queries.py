@@ -132,3 +132,15 @@ def test_status_counts(make_customer, users):
     assert queries.status_counts(owner_ids=[users["sales1"].id]).to_dict() == {
         "潜在客户": 2, "意向客户": 0, "成交客户": 0, "流失客户": 1}
     assert queries.status_counts(regions=["华东"]).to_dict() == {"潜在客户": 1, "意向客户": 0, "成交客户": 0, "流失客户": 0}
+
+
+def test_empty_filters_mean_no_filter_but_an_empty_scope_means_nothing(make_customer, make_order):
+    import datetime
+
+    from analytics.queries import customer_summary
+
+    customer = make_customer(owner="sales1")
+    make_order(customer, ordered_at=datetime.datetime(2024, 5, 1))
+    as_of = datetime.date(2024, 6, 1)
+    assert len(customer_summary(as_of, regions=[], industries=[], tag="")) == 1
+    assert customer_summary(as_of, owner_ids=[]).empty
