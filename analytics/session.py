@@ -1,0 +1,67 @@
+"""Open the database for a notebook or job exactly as the web app does, without starting Flask.
+
+The settings come from web.config (DATABASE_URL, default instance/crm.db; FIELD_KEY), so a
+notebook reads the same data the app shows.  Importing web.config runs web/__init__, which
+imports Flask (installed with the app); no app is created.
+"""
+import datetime
+import os
+
+import models
+from models import Customer, sealed
+from web import config as settings
+
+
+def connect():
+    """Bind the models from the environment like the app and return the database."""
+    # Notebooks sign no sessions, so they do not need SECRET_KEY; a placeholder keeps
+    # web.config from refusing to load (production) or writing instance/secret_key (demo).
+    overrides = {"SECRET_KEY": os.environ.get("SECRET_KEY") or "unused-by-notebooks"}
+    # Demo mode keeps its generated FIELD_KEY in instance/field_key; read it even when CRM_ENV
+    # is unset in the kernel, so a notebook opened next to a demo install still works.
+    key_file = os.path.join(settings.INSTANCE, "field_key")
+    if not os.environ.get("FIELD_KEY") and os.path.exists(key_file):
+        with open(key_file) as handle:
+            overrides["FIELD_KEY"] = handle.read().strip()
+    config = settings.load(overrides)
+    # Notebooks never show encrypted columns, but a model instance read whole would unseal them.
+    sealed.configure(settings.field_key_bytes(config))
+    return models.bind(config["DATABASE_URL"])
+
+
+def parse_date(text, default):
+    """An ISO date parameter: '' or None -> default, else datetime.date."""
+    if text is None or str(text).strip() == "":
+        return default
+    if isinstance(text, datetime.date):
+        return text
+    return datetime.date.fromisoformat(str(text).strip())
+
+
+def filters(owner_ids=None, regions=None, industries=None, tag=None):
+    """Notebook parameters -> keyword filters of analytics.queries.
+
+    Empty regions/industries/tag mean "no filter" (None); owner_ids is kept as given, because
+    an empty list is a real scope (the runner's user owns nobody) and must select nothing.
+    """
+    return {
+        "owner_ids": None if owner_ids is None else list(owner_ids),
+        "regions": list(regions) if regions else None,
+        "industries": list(industries) if industries else None,
+        "tag": tag or None,
+    }
+
+
+def customer_labels(ids):
+    """Customer code and name for `ids` (index customer_id); only these two columns are read,
+    so lists in reports can never carry mobile, ID number or bank card."""
+    import pandas as pd
+
+    ids = [int(i) for i in ids]
+    rows = []
+    for offset in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = ids[offset:offset + 500]
+        rows += list(Customer.select(Customer.id, Customer.code, Customer.name)
+                     .where(Customer.id.in_(chunk)).tuples())
+    frame = pd.DataFrame(rows, columns=["customer_id", "code", "name"]).set_index("customer_id")
+    return frame.reindex(ids)

@@ -1,0 +1,136 @@
+"""The analysis notebooks run under papermill against a real database, as the report runner will.
+
+The kernel is a separate process that inherits os.environ, so each test points DATABASE_URL and
+FIELD_KEY at the `app` fixture's database before executing; the kernel then opens it through
+analytics.session.connect() exactly as it would in production.
+"""
+import base64
+import datetime
+import json
+import os
+import pathlib
+
+import nbformat
+import papermill
+import pytest
+
+import models
+from analytics import lifecycle, privacy
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+SHARED = {"as_of", "start", "regions", "industries", "tag", "owner_ids", "suppress_below", "top_n", "currency"}
+NO_DATA = "所选范围内没有订单数据"
+
+
+def test_there_are_notebooks():
+    assert {"segmentation.ipynb", "lifecycle.ipynb", "value.ipynb"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs_and_one_parameters_cell(name):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is None and cell.outputs == [] for cell in code)
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert "SELECT" not in "".join(cell.source.upper() for cell in code)  # no SQL in notebooks
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shared_parameters_are_declared(name):
+    assert SHARED <= set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
+
+
+def _execute(app, monkeypatch, tmp_path, name, **parameters):
+    monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_URL"])
+    monkeypatch.setenv("FIELD_KEY", app.config["FIELD_KEY"])
+    models.db.close()  # let the kernel's connection have the SQLite file to itself while it writes nothing
+    result = papermill.execute_notebook(
+        str(NOTEBOOKS / name), str(tmp_path / name), parameters=parameters,
+        kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+    )
+    text = []
+    for cell in result.cells:
+        for output in cell.get("outputs", []):
+            text.append(output.get("text", "") or "".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(text)
+
+
+@pytest.fixture
+def generated(app):
+    import demo
+
+    with app.app_context():
+        demo.generate(customers=300, seed=3, password="x")
+    return app
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_on_generated_data(generated, monkeypatch, tmp_path, name):
+    output = _execute(generated, monkeypatch, tmp_path, name, suppress_below=5, top_n=5)
+    assert NO_DATA not in output
+    if name == "value.ipynb":
+        assert "BGNBD_PARAMS=" in output
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_selection_says_so(app, monkeypatch, tmp_path, name):
+    output = _execute(app, monkeypatch, tmp_path, name)
+    assert NO_DATA in output
+
+
+def test_owner_scope_with_nobody_is_empty(generated, monkeypatch, tmp_path):
+    output = _execute(generated, monkeypatch, tmp_path, "segmentation.ipynb", owner_ids=[])
+    assert NO_DATA in output
+
+
+def _params(output, prefix):
+    line = next(line for line in output.splitlines() if line.startswith(prefix))
+    return json.loads(line[len(prefix):])
+
+
+def test_value_notebook_reproduces_cdnow(app, monkeypatch, tmp_path):
+    from intake.cdnow import load_cdnow
+
+    with app.app_context():
+        load_cdnow()
+    output = _execute(app, monkeypatch, tmp_path, "value.ipynb", as_of="1997-09-30", horizon_months=[12])
+    bgnbd, gg = _params(output, "BGNBD_PARAMS="), _params(output, "GG_PARAMS=")
+    # Tolerances as in tests/test_cdnow_anchor.py.
+    assert bgnbd["r"] == pytest.approx(0.243, abs=0.002)
+    assert bgnbd["alpha"] == pytest.approx(4.414, abs=0.005)
+    assert bgnbd["a"] == pytest.approx(0.793, abs=0.002)
+    assert bgnbd["b"] == pytest.approx(2.426, abs=0.005)
+    assert gg["p"] == pytest.approx(6.25, abs=0.02)
+    assert gg["q"] == pytest.approx(3.74, abs=0.02)
+    assert gg["v"] == pytest.approx(15.44, abs=0.02)
+
+
+def test_suppress_small_hides_every_number_of_small_rows():
+    import pandas as pd
+
+    table = pd.DataFrame({"customers": [2, 10], "revenue": [50.0, 900.0], "label": ["a", "b"]})
+    shown = privacy.suppress_small(table, "customers", 5)
+    assert shown.iloc[0].tolist() == ["—", "—", "a"]
+    assert shown.iloc[1].tolist() == [10, 900.0, "b"]
+    assert privacy.suppress_small(table, "customers", 0) is table
+
+
+def test_lifecycle_stages_follow_the_documented_rule():
+    import pandas as pd
+
+    day = pd.Timestamp("2024-06-30")
+    first = pd.to_datetime(["2024-06-01", "2023-01-01", "2023-01-01", "2023-01-01", "2024-03-01"])
+    last = pd.to_datetime(["2024-06-20", "2024-06-01", "2024-02-01", "2023-06-01", "2024-03-01"])
+    summary = pd.DataFrame({"first_purchase": first, "last_purchase": last,
+                            "recency_days": (day - last).days, "revenue": [1.0] * 5},
+                           index=pd.Index([1, 2, 3, 4, 5], name="customer_id"))
+    # 1: first bought 29 days ago -> new; 2: bought 29 days ago, long-standing -> active;
+    # 3: silent 150 days (>= 90) -> at risk; 4: silent 395 days (>= 180) -> churned;
+    # 5: bought once 121 days ago: silence beats newness -> at risk.
+    assert lifecycle.stages(summary, churn_days=180).tolist() == [
+        "新客户", "活跃客户", "流失风险客户", "已流失客户", "流失风险客户"]
+    assert lifecycle.stage_counts(lifecycle.stages(summary)).tolist() == [1, 1, 2, 1]
+    risk = lifecycle.churn_risk(summary, pd.Series([0.9, 0.9, 0.2, 0.1, 0.5], index=summary.index))
+    assert risk.index.tolist() == [3, 5]
