@@ -95,6 +95,40 @@ def serve(host, port, threads):
     waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 
+@cli.command("report")
+@click.argument("name")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="report parameter (repeatable)")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="run with this user's access scope (default: the system, with full access)")
+def report(name, params, as_user):
+    """Run report NAME (segmentation / lifecycle / value); print the HTML path and run id."""
+    from flask import current_app
+
+    import reporting
+    from models import User
+
+    supplied = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param 应为 key=value，收到 {item!r}")
+        supplied[key.strip()] = value
+    user = None
+    if as_user:
+        user = User.get_or_none(User.username == as_user)
+        if user is None:
+            raise click.UsageError(f"unknown user {as_user!r}")
+    try:
+        run = reporting.run_report(name, supplied, user=user, config=current_app.config, progress_bar=True)
+    except reporting.ReportError as error:
+        raise click.ClickException(str(error)) from None
+    if run.status != "success":
+        raise click.ClickException(f"报表运行失败（{run.run_id}）：{run.error_name}: {run.error}\n"
+                                   f"已执行的笔记本 / executed notebook: {run.notebook_path}")
+    click.echo(run.html_path)
+    click.echo(f"run id: {run.run_id}  ({run.duration:.1f}s)")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()

@@ -9,6 +9,7 @@ from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
+from .reports import ReportRun
 
 ALL_MODELS = [
     Role,
@@ -25,6 +26,7 @@ ALL_MODELS = [
     Tag,
     CustomerTag,
     Feedback,
+    ReportRun,
 ]
 
 

@@ -1,0 +1,44 @@
+"""One row per report run: what ran, for whom, on which code and data, and what came out.
+
+The row is written before the kernel starts (status "running") so a run that dies
+half-way still leaves a trace; the runner fills in the rest when it finishes.
+"""
+import datetime
+import json
+
+from peewee import CharField, DateTimeField, FloatField, ForeignKeyField, TextField
+
+from .base import BaseModel
+from .people import User
+
+RUN_STATUSES = (("running", "运行中"), ("success", "成功"), ("failed", "失败"))
+
+
+class ReportRun(BaseModel):
+    run_id = CharField(max_length=40, unique=True)  # 20261123-012345-a1b2c3, also the output file name
+    report = CharField(max_length=60, index=True)
+    parameters = TextField(default="{}")  # JSON of what the notebook received, scope included
+    # Kept as text too: the run stays attributable after the account is deleted.
+    user = ForeignKeyField(User, null=True, backref="report_runs", on_delete="SET NULL")
+    username = CharField(max_length=60, default="system")
+    code_version = CharField(max_length=80, default="")
+    watermark = TextField(default="{}")  # JSON: row counts and latest timestamps per table
+    status = CharField(max_length=10, choices=RUN_STATUSES, default="running", index=True)
+    error_name = CharField(max_length=120, null=True)
+    error = TextField(null=True)
+    started_at = DateTimeField(default=datetime.datetime.now, index=True)
+    finished_at = DateTimeField(null=True)
+    duration = FloatField(null=True)  # seconds
+    notebook_path = CharField(max_length=500, null=True)
+    html_path = CharField(max_length=500, null=True)
+
+    def __str__(self):
+        return f"{self.report} {self.run_id}"
+
+    @property
+    def params(self):
+        return json.loads(self.parameters or "{}")
+
+    @property
+    def data_watermark(self):
+        return json.loads(self.watermark or "{}")

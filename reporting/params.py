@@ -1,0 +1,111 @@
+"""Checks and converts report parameters before any kernel starts.
+
+papermill only warns about names the notebook does not declare, and passes CLI strings
+through untouched; a typo would silently run the report with defaults.  So the product
+reads the notebook's `parameters` cell (papermill.inspect_notebook), takes each
+parameter's type from its declared default, and rejects unknown names, wrong types and
+bad dates with a message a person can act on.
+"""
+import ast
+import datetime
+
+import papermill
+
+from .registry import ReportError
+
+# Set by the runner from the access policy; a caller supplying them could widen their own scope.
+SCOPE_PARAMS = ("owner_ids", "suppress_below")
+DATE_PARAMS = ("as_of", "start", "compare_to")
+TRUE = {"1", "true", "yes", "y", "on", "是"}
+FALSE = {"0", "false", "no", "n", "off", "否", ""}
+
+
+def is_date_param(name):
+    return name in DATE_PARAMS or name.endswith("_date")
+
+
+def declared(notebook):
+    """name -> default value, as declared in the notebook's parameters cell."""
+    try:
+        found = papermill.inspect_notebook(notebook)
+    except FileNotFoundError:
+        raise ReportError(f"报表笔记本不存在：{notebook}") from None
+    defaults = {}
+    for name, spec in found.items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None  # an expression (e.g. a call): accept the value as text
+    return defaults
+
+
+def validate(report, supplied):
+    """The notebook's defaults, overlaid by the report's defaults and the caller's values, converted.
+
+    Raises ReportError naming the parameter and what was expected.
+    """
+    defaults = declared(report.notebook)
+    values = {name: value for name, value in defaults.items() if name not in SCOPE_PARAMS}
+    for name, value in {**report.defaults, **(supplied or {})}.items():
+        if name in SCOPE_PARAMS:
+            raise ReportError(f"参数 {name} 由访问权限决定，不能手动设置")
+        if name not in defaults:
+            usable = "、".join(n for n in defaults if n not in SCOPE_PARAMS) or "（无）"
+            raise ReportError(f"未知参数 {name}；可用参数：{usable}")
+        values[name] = coerce(name, value, defaults[name])
+    return values
+
+
+def coerce(name, value, default):
+    """`value` (a CLI string, or already typed from a form) as the type of `default`."""
+    if is_date_param(name):
+        return _date(name, value)
+    if isinstance(default, bool):  # before int: bool is an int
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE or text in FALSE:
+            return text in TRUE
+        raise ReportError(f"参数 {name} 应为是/否（true/false），收到 {value!r}")
+    if isinstance(default, int):
+        return _number(name, value, int, "整数")
+    if isinstance(default, float):
+        return _number(name, value, float, "数字")
+    if isinstance(default, (list, tuple)):
+        return _list(name, value, default)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ReportError(f"参数 {name} 应为文本，收到 {value!r}")
+        return value
+    return value  # default None or an expression: nothing to infer a type from
+
+
+def _date(name, value):
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    text = "" if value is None else str(value).strip()
+    if text:
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            raise ReportError(f"参数 {name} 应为日期 YYYY-MM-DD（或留空），收到 {value!r}") from None
+    return text
+
+
+def _number(name, value, kind, label):
+    if isinstance(value, bool):
+        raise ReportError(f"参数 {name} 应为{label}，收到 {value!r}")
+    if isinstance(value, (int, float)) and (kind is float or isinstance(value, int)):
+        return kind(value)
+    try:
+        return kind(str(value).strip())
+    except ValueError:
+        raise ReportError(f"参数 {name} 应为{label}，收到 {value!r}") from None
+
+
+def _list(name, value, default):
+    items = value if isinstance(value, (list, tuple)) else [p.strip() for p in str(value).split(",")]
+    items = [item for item in items if item != ""]
+    if default and all(isinstance(d, int) and not isinstance(d, bool) for d in default):
+        return [_number(name, item, int, "整数列表（逗号分隔）") for item in items]
+    return [str(item) for item in items]

@@ -1,0 +1,54 @@
+"""The reports the product can run: name -> notebook, defaults, description.
+
+This table is the one place a report is declared; the CLI (and later the admin's 立即运行
+button and scheduled jobs) look names up here, so registering a notebook makes it
+runnable everywhere.  Shaped like papermill's engine registry: register(name, ...).
+"""
+import os
+from dataclasses import dataclass, field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ReportError(ValueError):
+    """A report cannot be run as asked (unknown report, bad parameter).  The message is for people."""
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    notebook: str  # absolute path
+    description: str = ""
+    defaults: dict = field(default_factory=dict)  # overrides of the notebook's own defaults
+
+
+_reports = {}
+
+
+def register(name, notebook, description="", defaults=None):
+    """Declare a report; `notebook` is absolute or relative to the project root."""
+    path = notebook if os.path.isabs(notebook) else os.path.join(ROOT, notebook)
+    report = Report(name=name, notebook=path, description=description, defaults=dict(defaults or {}))
+    _reports[name] = report
+    return report
+
+
+def unregister(name):
+    _reports.pop(name, None)
+
+
+def get(name):
+    report = _reports.get(name)
+    if report is None:
+        known = "、".join(sorted(_reports)) or "（无）"
+        raise ReportError(f"未知报表 {name}；可用报表：{known}")
+    return report
+
+
+def available():
+    return dict(sorted(_reports.items()))
+
+
+register("segmentation", "notebooks/segmentation.ipynb", "客户分群：按地区、行业、RFM 分层查看客户结构")
+register("lifecycle", "notebooks/lifecycle.ipynb", "客户生命周期：新增、活跃、流失与同期群留存")
+register("value", "notebooks/value.ipynb", "客户价值：消费金额、CLV 预测与价值分层")

@@ -1,0 +1,166 @@
+"""Report runner: parameter checks, a real kernel run, failure records, access scope and the CLI.
+
+Uses its own tiny notebooks in tests/data/ so these tests do not depend on the analysis notebooks.
+"""
+import json
+import os
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+import models
+import reporting
+import run
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    """Registers the test notebooks and sends outputs to tmp_path."""
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    reporting.register("echo", os.path.join(DATA, "echo.ipynb"), "打印参数", defaults={"tag": "默认"})
+    reporting.register("fails", os.path.join(DATA, "fails.ipynb"), "第二个单元格出错")
+    yield
+    reporting.unregister("echo")
+    reporting.unregister("fails")
+
+
+def printed(notebook_path):
+    """Everything the executed notebook printed to stdout."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+
+
+def echoed(notebook_path):
+    line = next(l for l in printed(notebook_path).splitlines() if l.startswith("PARAMS "))
+    return json.loads(line[len("PARAMS "):])
+
+
+# --- parameters ------------------------------------------------------------------------------
+def test_three_analysis_reports_are_registered():
+    names = reporting.available()
+    for name in ("segmentation", "lifecycle", "value"):
+        assert names[name].notebook.endswith(os.path.join("notebooks", name + ".ipynb"))
+        assert names[name].description
+
+
+def test_unknown_report_lists_the_known_ones():
+    with pytest.raises(reporting.ReportError, match="未知报表 nope；可用报表：.*segmentation"):
+        reporting.get("nope")
+
+
+def test_unknown_parameter_is_rejected_with_the_valid_names(reports):
+    with pytest.raises(reporting.ReportError) as caught:
+        reporting.validate(reporting.get("echo"), {"topn": "5"})
+    message = str(caught.value)
+    assert message.startswith("未知参数 topn；可用参数：")
+    assert "top_n" in message and "as_of" in message and "owner_ids" not in message
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("top_n", "ten", "应为整数"),
+    ("ratio", "half", "应为数字"),
+    ("flag", "maybe", "应为是/否"),
+    ("as_of", "2026-02-30", "应为日期"),
+    ("start", "yesterday", "应为日期"),
+    ("weeks", "4,x", "应为整数列表"),
+])
+def test_wrong_types_and_bad_dates_are_rejected(reports, name, value, expected):
+    with pytest.raises(reporting.ReportError, match=f"参数 {name} {expected}"):
+        reporting.validate(reporting.get("echo"), {name: value})
+
+
+@pytest.mark.parametrize("name", ["owner_ids", "suppress_below"])
+def test_callers_cannot_set_the_scope(reports, name):
+    with pytest.raises(reporting.ReportError, match=f"参数 {name} 由访问权限决定"):
+        reporting.validate(reporting.get("echo"), {name: "1"})
+
+
+def test_values_are_converted_from_cli_strings(reports):
+    values = reporting.validate(reporting.get("echo"), {
+        "regions": "华北, 华东,", "weeks": "1,2", "top_n": "7", "ratio": "0.25", "flag": "yes", "as_of": "2026-06-30",
+    })
+    assert values == {"as_of": "2026-06-30", "start": "", "regions": ["华北", "华东"], "weeks": [1, 2], "top_n": 7,
+                      "ratio": 0.25, "flag": True, "tag": "默认"}  # tag: the registry's default
+
+
+# --- runs ------------------------------------------------------------------------------------
+def test_successful_run_as_the_system(app, reports, make_customer):
+    make_customer(owner="sales1")
+    make_customer(owner="sales2")
+    with app.app_context():
+        result = reporting.run_report("echo", {"top_n": "3", "regions": "华北"}, config=app.config)
+        record = models.ReportRun.get(models.ReportRun.run_id == result.run_id)
+    assert record.status == "success", record.error
+    assert record.username == "system" and record.user is None
+    assert record.duration > 0 and record.finished_at
+    assert record.code_version and record.code_version != "unknown"
+    assert record.data_watermark["customers"]["count"] == 2
+    assert record.data_watermark["orders"] == {"count": 0, "latest": None}
+    assert record.params["top_n"] == 3 and record.params["owner_ids"] is None
+    assert os.path.basename(record.notebook_path) == record.run_id + ".ipynb"
+    assert os.path.isfile(record.notebook_path) and os.path.isfile(record.html_path)
+    assert os.path.basename(os.path.dirname(record.html_path)) == "echo"
+    values = echoed(record.notebook_path)
+    assert values["owner_ids"] is None and values["suppress_below"] == 0
+    assert values["top_n"] == 3 and values["regions"] == ["华北"] and values["tag"] == "默认"
+    assert "CUSTOMERS 2" in printed(record.notebook_path)  # the kernel reached this test's database
+    html = open(record.html_path, encoding="utf-8").read()
+    assert "PRINTED-MARKER" in html
+    assert "CODE-ONLY-MARKER" not in html and "models.bind" not in html
+
+
+def test_failing_cell_marks_the_run_failed_and_keeps_the_notebook(app, reports):
+    with app.app_context():
+        result = reporting.run_report("fails", {}, config=app.config)
+        record = models.ReportRun.get_by_id(result.id)
+    assert record.status == "failed"
+    assert record.error_name == "ValueError" and record.error == "boom-42"
+    assert record.html_path is None and record.duration is not None
+    assert os.path.isfile(record.notebook_path)
+    assert "before the failure" in printed(record.notebook_path)
+
+
+def test_a_sales_rep_runs_over_own_customers_with_small_groups_suppressed(app, reports, users):
+    with app.app_context():
+        result = reporting.run_report("echo", {}, user=users["sales1"], config=app.config)
+    assert result.status == "success", result.error
+    assert result.username == "sales1" and result.user_id == users["sales1"].id
+    values = echoed(result.notebook_path)
+    assert values["owner_ids"] == [users["sales1"].id] and values["suppress_below"] == 5
+
+
+def test_scope_follows_the_access_policy(app, users):
+    with app.app_context():
+        assert reporting.runner.scope_for(users["admin"]) == (None, 0)
+        assert reporting.runner.scope_for(users["service"]) == (None, 0)
+        team, suppress = reporting.runner.scope_for(users["manager"])
+        assert users["manager"].id in team and users["sales1"].id in team and suppress == 5
+
+
+# --- command line ----------------------------------------------------------------------------
+def invoke(app, *args):
+    return CliRunner().invoke(run.cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+
+def test_cli_runs_a_report_and_prints_the_html_path(app, reports):
+    result = invoke(app, "report", "echo", "--param", "top_n=4", "--as", "admin")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        record = models.ReportRun.get()
+    assert record.html_path in result.output and record.run_id in result.output
+    assert record.username == "admin" and record.params["top_n"] == 4
+
+
+def test_cli_refuses_bad_parameters_and_reports_failed_runs(app, reports):
+    result = invoke(app, "report", "echo", "--param", "topn=4")
+    assert result.exit_code != 0 and "未知参数 topn" in result.output
+    assert invoke(app, "report", "echo", "--param", "top_n").exit_code != 0
+    assert "unknown user" in invoke(app, "report", "echo", "--as", "ghost").output
+    result = invoke(app, "report", "fails")
+    assert result.exit_code == 1 and "ValueError: boom-42" in result.output
+    with app.app_context():
+        assert models.ReportRun.select().count() == 1  # validation failures never start a run
