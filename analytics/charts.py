@@ -41,6 +41,7 @@ def heatmap(frame, title=None, fmt=".0%", figsize=(9, 6), **kwargs):
     ax = _axes(title, figsize)
     sns.heatmap(frame.astype(float), annot=kwargs.pop("annot", True), fmt=fmt, cmap=kwargs.pop("cmap", "Blues"),
                 ax=ax, **kwargs)
+    ax.grid(False)  # the whitegrid theme's lines would cross the cells
     return ax
 
 
