@@ -61,9 +61,9 @@ def save_numbered(instance, field_name, make_number, save, attempts=10):
     """Save `instance`, filling an empty unique `field_name` from make_number().
 
     Numbers are "one past the highest taken". The number is read inside the transaction that
-    inserts it: on SQLite that transaction holds the write lock (BEGIN IMMEDIATE), so saves take
-    turns; on PostgreSQL two saves can still pick the same number, and the loser sees the unique
-    constraint fail and takes the next one. Each try is its own transaction or savepoint, so a
+    inserts it, and saves take turns: on SQLite that transaction holds the write lock (BEGIN
+    IMMEDIATE), on PostgreSQL a transaction-scoped advisory lock per table and field. Should two
+    saves still pick the same number, the loser sees the unique constraint fail and takes the next. Each try is its own transaction or savepoint, so a
     clash does not abort the caller's transaction.
     """
     if getattr(instance, field_name):
@@ -73,6 +73,10 @@ def save_numbered(instance, field_name, make_number, save, attempts=10):
     for attempt in range(attempts):
         try:
             with db.atomic():
+                if not is_sqlite():
+                    # Saves of the same kind of number take turns until commit, as SQLite's
+                    # write lock makes them; the retry below stays as a safety net.
+                    db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{model._meta.table_name}.{field_name}",))
                 setattr(instance, field_name, make_number())
                 return save()
         except IntegrityError:
