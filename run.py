@@ -129,6 +129,27 @@ def report(name, params, as_user):
     click.echo(f"run id: {run.run_id}  ({run.duration:.1f}s)")
 
 
+@cli.command("lab")
+@click.option("--port", default=8888, show_default=True, type=int)
+@click.option("--no-browser", is_flag=True, help="do not open a browser")
+def lab(port, no_browser):
+    """Start JupyterLab on notebooks/ with this installation's database configured."""
+    import subprocess
+
+    from flask import current_app
+
+    # The kernels inherit these, so analytics.session.connect() binds the same database as the app.
+    env = dict(os.environ, DATABASE_URL=current_app.config["DATABASE_URL"], FIELD_KEY=current_app.config["FIELD_KEY"])
+    root = os.path.dirname(os.path.abspath(__file__))
+    command = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
+               f"--notebook-dir={os.path.join(root, 'notebooks')}"]
+    if no_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI run as root; Jupyter refuses otherwise
+    raise SystemExit(subprocess.call(command, env=env))
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()

@@ -47,3 +47,39 @@ def test_init_db_is_idempotent(app):
     with app.app_context():
         assert models.Role.select().count() == 4
         assert models.Choice.select().where(models.Choice.kind == "region").count() == 7
+
+
+def test_lab_serves_the_notebooks(tmp_path):
+    """Starts the real JupyterLab through run.py and asks it for the notebooks directory."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, CRM_ENV="testing", SECRET_KEY="x", FIELD_KEY="a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'lab.db'}", JUPYTER_TOKEN="test-token",
+               JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    server = subprocess.Popen([sys.executable, "run.py", "lab", "--port", str(port), "--no-browser"], cwd=root,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        listing = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token=test-token", timeout=2) as r:
+                    listing = json.load(r)
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert listing is not None, "JupyterLab did not answer"
+        names = {item["name"] for item in listing["content"]}
+        assert {"segmentation.ipynb", "lifecycle.ipynb", "value.ipynb"} <= names
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
