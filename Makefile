@@ -17,6 +17,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 
+# The browser tests drive Debian's Chromium; on a fresh Debian machine (as root) fetch it.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; \
+	else \
+		echo "The browser tests need Debian's Chromium: sudo apt-get install chromium fonts-wqy-microhei"; exit 1; \
+	fi
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
@@ -27,7 +36,7 @@ demo: install
 	CRM_ENV=demo $(PY) run.py serve --port $(PORT)
 
 # Set up and run the whole test suite (DATABASE_URL=postgresql://... runs it on PostgreSQL)
-test: install-test
+test: install-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
