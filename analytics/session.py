@@ -41,15 +41,10 @@ def parse_date(text, default):
 def filters(owner_ids=None, regions=None, industries=None, tag=None):
     """Notebook parameters -> keyword filters of analytics.queries.
 
-    Empty regions/industries/tag mean "no filter" (None); owner_ids is kept as given, because
-    an empty list is a real scope (the runner's user owns nobody) and must select nothing.
+    The queries themselves read empty regions/industries/tag as "no filter" and an empty
+    owner_ids as an empty scope, so every caller gets the same rule.
     """
-    return {
-        "owner_ids": None if owner_ids is None else list(owner_ids),
-        "regions": list(regions) if regions else None,
-        "industries": list(industries) if industries else None,
-        "tag": tag or None,
-    }
+    return {"owner_ids": owner_ids, "regions": regions, "industries": industries, "tag": tag}
 
 
 def customer_labels(ids):
