@@ -38,20 +38,21 @@ def app_for(path):
                        "FIELD_KEY": FIELD_KEY})
 
 
-def build(size, seed=11):
-    """Generate (once) a demo database with `size` customers; returns its path."""
+def build(size, seed=11, name="customers", orders_scale=1.0):
+    """Generate (once) a demo database with `size` customers into bench/data/<name>_<size>.db;
+    returns its path.  orders_scale is demo.generate's (more orders per customer)."""
     os.makedirs(DATA, exist_ok=True)
-    path = os.path.join(DATA, f"customers_{size}.db")
+    path = os.path.join(DATA, f"{name}_{size}.db")
     if os.path.exists(path):
         return path
-    progress(f"generating {size:,} customers into {path}")
+    progress(f"generating {size:,} customers (orders x{orders_scale}) into {path}")
     app = app_for(path + ".partial")
     with app.app_context():
         import demo
         from web.setup import init_db
 
         init_db()
-        demo.generate(customers=size, seed=seed, password=PASSWORD, progress=True)
+        demo.generate(customers=size, seed=seed, password=PASSWORD, progress=True, orders_scale=orders_scale)
         import models
 
         models.db.execute_sql("ANALYZE")

@@ -55,8 +55,11 @@ def create_users(password):
     return users
 
 
-def generate(customers=2000, seed=7, password="demo-password", progress=False, now=None):
+def generate(customers=2000, seed=7, password="demo-password", progress=False, now=None, orders_scale=1.0):
     """Replace all customer records with `customers` generated ones; returns row counts per table.
+
+    `orders_scale` multiplies how often customers buy (see history.live): benchmarks use it to
+    reach ten orders per customer; the default 1.0 gives the demo's usual data.
 
     Users, roles, the policy and the managed lists are kept (the demo users are
     (re)created with `password`).  The history ends at `now`, by default the start of
@@ -77,6 +80,7 @@ def generate(customers=2000, seed=7, password="demo-password", progress=False, n
         sources=[(name, weight) for name, _, weight in _choices("source", builder.SOURCE_WEIGHTS)],
         owners=[(users[name].id, weight) for name, weight in OWNER_WEIGHTS.items()],
         tag_ids=tag_ids,
+        orders_scale=orders_scale,
     )
     writers = {
         "customer": loader.Writer(Customer, builder.CUSTOMER),

@@ -42,8 +42,9 @@ PERSONAL_NEEDS = ("咨询{p}的使用方式", "想了解{p}的优惠活动", "�
 class Context:
     """The settings every slice shares; plain data, so it can be sent to a worker process."""
 
-    def __init__(self, seed, total, now, regions, industries, sources, owners, tag_ids):
+    def __init__(self, seed, total, now, regions, industries, sources, owners, tag_ids, orders_scale=1.0):
         self.seed = seed
+        self.orders_scale = orders_scale  # see history.live
         self.total = total
         self.now = now
         self.regions = regions  # [(name, code, weight)]
@@ -71,7 +72,7 @@ def build(ctx, start, stop):
     rows = {name: [] for name in ("customer", "order", "follow_up", "status_change", "feedback", "customer_tag")}
     for index in range(start, stop):
         customer = _customer(rng, ctx, index)
-        h = history.live(rng, tl, customer)
+        h = history.live(rng, tl, customer, ctx.orders_scale)
         cid = index + 1
         owner = customer["owner"]
         customer["status"] = h.status

@@ -82,8 +82,13 @@ class History:
         self.last_order_t = None
 
 
-def live(rng, timeline, customer):
-    """The history of `customer` (a dict made by demo.builder); also sets its created_at."""
+def live(rng, timeline, customer, orders_scale=1.0):
+    """The history of `customer` (a dict made by demo.builder); also sets its created_at.
+
+    `orders_scale` makes every customer buy that many times as often over the same active
+    lifetime (purchase rate times the scale, per-purchase dropout divided by it), for benchmarks
+    that need more orders per customer; 1.0 is the demo's data, unchanged.
+    """
     tl = timeline
     h = History()
     today = tl.days - 1
@@ -95,7 +100,8 @@ def live(rng, timeline, customer):
 
     first_order_t = None
     if rng.random() < CONVERSION.get(customer["source"], 0.5):
-        first_order_t = _purchases(rng, tl, customer, h, customer["first_t"] + 2 + rng.expovariate(1 / 30))
+        first_order_t = _purchases(rng, tl, customer, h, customer["first_t"] + 2 + rng.expovariate(1 / 30),
+                                   orders_scale)
 
     if first_order_t is not None:
         first_day = int(first_order_t)
@@ -118,10 +124,11 @@ def live(rng, timeline, customer):
     return h
 
 
-def _purchases(rng, tl, customer, h, start_t):
+def _purchases(rng, tl, customer, h, start_t, orders_scale=1.0):
     """Record the orders of the active period; returns the first recorded order's time or None."""
     rate = rng.gammavariate(RATE_SHAPE, RATE_SCALE) * (1.3 if customer["customer_type"] == "企业" else 1.0)
-    dropout = rng.betavariate(DROPOUT_A, DROPOUT_B)
+    rate *= orders_scale
+    dropout = rng.betavariate(DROPOUT_A, DROPOUT_B) / orders_scale
     basket = customer["basket"]
     preferred = CHANNELS.get(customer["customer_type"], CHANNELS["企业"])
     t = start_t
