@@ -2,37 +2,46 @@
 
 Orders can number in the millions, so nothing here fetches order rows: each query groups by
 customer (and day or month) in SQL and pandas receives one row per customer or per cell.
-The same code runs on SQLite and PostgreSQL; the few expressions that differ between them
-(truncating a timestamp to its day or month, days between two days) come from the DIALECTS
-registry, picked by models.is_sqlite().
+The same code runs on SQLite, DuckDB and PostgreSQL; the few expressions that differ between
+them (truncating a timestamp to its day or month, days between two days) come from the DIALECTS
+registry.  Which engine executes a query is analytics.engines' choice: on a SQLite file DuckDB
+runs it over the file (SQLite's own GROUP BY takes 30-45 s over 10M orders, DuckDB 1-2 s), on
+PostgreSQL the database itself.  status_counts reads an index of the customer table and always
+runs on the database.
 """
 import datetime
 
 import pandas as pd
-from peewee import Case, fn
+from peewee import SQL, Case, fn
 
-from models import Customer, CustomerTag, Order, Tag, is_sqlite
+from models import Customer, CustomerTag, Order, Tag
 from models.customers import STATUSES
 
+from . import engines
+
 # Dialect -> how to truncate a timestamp column to its calendar day / month (a value pandas
-# parses as a date: 'YYYY-MM-DD' text on SQLite, a date on PostgreSQL), and whole days between
-# two such days.
+# parses as a date: 'YYYY-MM-DD' text on SQLite, a date on PostgreSQL and DuckDB), and whole
+# days between two such days.
+_STANDARD = {
+    "day": lambda column: column.cast("date"),
+    # 'month' inline, not a parameter: DuckDB matches GROUP BY expressions by their text, and
+    # two placeholders are two different expressions to it.
+    "month": lambda column: fn.date_trunc(SQL("'month'"), column).cast("date"),
+    "days_between": lambda start, end: end - start,  # date - date is a whole number of days
+}
 DIALECTS = {
     "sqlite": {
         "day": lambda column: fn.date(column),
         "month": lambda column: fn.strftime("%Y-%m-01", column),
         "days_between": lambda start, end: (fn.julianday(end) - fn.julianday(start)).cast("INTEGER"),
     },
-    "postgresql": {
-        "day": lambda column: column.cast("date"),
-        "month": lambda column: fn.date_trunc("month", column).cast("date"),
-        "days_between": lambda start, end: end - start,  # date - date is a whole number of days
-    },
+    "postgresql": _STANDARD,
+    "duckdb": _STANDARD,  # DuckDB reads the SQLite file's DATETIME text as TIMESTAMP
 }
 
 
-def dialect():
-    return DIALECTS["sqlite" if is_sqlite() else "postgresql"]
+def dialect(engine=None):
+    return DIALECTS[(engine or engines.current()).dialect]
 
 
 SUMMARY_COLUMNS = [
@@ -81,9 +90,9 @@ def _where(query, conditions):
     return query
 
 
-def _purchase_days(conditions):
+def _purchase_days(conditions, engine):
     """(customer_id, day, orders, revenue, day_no) per customer and purchase day; day_no 1 is the first."""
-    day_expr = dialect()["day"](Order.ordered_at)
+    day_expr = dialect(engine)["day"](Order.ordered_at)
     return _where(
         Order.select(
             Order.customer.alias("customer_id"),
@@ -113,7 +122,8 @@ def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries
     2                2024-02-01    2024-02-01       1    100.0              1          0      0.0  59.0             0.0            59
     """
     filters = dict(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
-    days = _purchase_days(_order_conditions(as_of, start, **filters)).alias("days")
+    engine = engines.current()
+    days = _purchase_days(_order_conditions(as_of, start, **filters), engine).alias("days")
     per_customer = (
         Order.select(
             days.c.customer_id,
@@ -128,18 +138,25 @@ def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries
         .group_by(days.c.customer_id)
         .order_by(days.c.customer_id)
     )
-    rows = list(per_customer.dicts())
-    return _summary_frame(rows, _as_date(as_of), unit_days)
+    return _summary_frame(engine.fetch(per_customer), _as_date(as_of), unit_days)
 
 
-def _summary_frame(rows, as_of, unit_days):
-    if not rows:
+def _dates(values):
+    """Days as datetime64[ns], from 'YYYY-MM-DD' text (SQLite), dates (PostgreSQL) or timestamps (DuckDB)."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values.astype(str))
+    return values.astype("datetime64[ns]")
+
+
+def _summary_frame(frame, as_of, unit_days):
+    if frame.empty:
         frame = pd.DataFrame(columns=SUMMARY_COLUMNS)
         frame.index.name = "customer_id"
         return frame
-    frame = pd.DataFrame(rows).set_index("customer_id")
+    frame = frame.set_index("customer_id")
+    frame.index = frame.index.astype("int64")
     for column in ("first_purchase", "last_purchase"):
-        frame[column] = pd.to_datetime(frame[column].astype(str))
+        frame[column] = _dates(frame[column])
     frame["orders"] = frame["orders"].astype(int)
     frame["purchase_days"] = frame["purchase_days"].astype(int)
     frame["revenue"] = frame["revenue"].astype(float)
@@ -167,7 +184,8 @@ def cohort_activity(as_of, start=None, owner_ids=None, regions=None, industries=
     """
     conditions = _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions,
                                    industries=industries, tag=tag)
-    month_expr = dialect()["month"](Order.ordered_at)
+    engine = engines.current()
+    month_expr = dialect(engine)["month"](Order.ordered_at)
     active = _where(
         Order.select(Order.customer.alias("customer_id"), month_expr.alias("month")), conditions,
     ).group_by(Order.customer, month_expr).alias("active")
@@ -181,9 +199,10 @@ def cohort_activity(as_of, start=None, owner_ids=None, regions=None, industries=
         .group_by(firsts.c.cohort, active.c.month)
         .order_by(firsts.c.cohort, active.c.month)
     )
-    frame = pd.DataFrame(list(query.tuples()), columns=["cohort_month", "activity_month", "customers"])
+    frame = engine.fetch(query)
+    frame.columns = ["cohort_month", "activity_month", "customers"]
     for column in ("cohort_month", "activity_month"):
-        frame[column] = pd.to_datetime(frame[column].astype(str))
+        frame[column] = _dates(frame[column])
     frame["customers"] = frame["customers"].astype(int)
     return frame
 
@@ -200,7 +219,8 @@ def second_purchase_gaps(as_of, start=None, owner_ids=None, regions=None, indust
     """
     conditions = _order_conditions(as_of, start, owner_ids=owner_ids, regions=regions,
                                    industries=industries, tag=tag)
-    days = _purchase_days(conditions).alias("days")
+    engine = engines.current()
+    days = _purchase_days(conditions, engine).alias("days")
     pairs = (
         Order.select(
             days.c.customer_id,
@@ -212,7 +232,7 @@ def second_purchase_gaps(as_of, start=None, owner_ids=None, regions=None, indust
         .group_by(days.c.customer_id)
         .alias("pairs")
     )
-    gap = dialect()["days_between"](pairs.c.first_day, pairs.c.second_day)
+    gap = dialect(engine)["days_between"](pairs.c.first_day, pairs.c.second_day)
     query = (
         Order.select(gap.alias("days"), fn.COUNT(pairs.c.customer_id).alias("customers"))
         .from_(pairs)
@@ -220,7 +240,8 @@ def second_purchase_gaps(as_of, start=None, owner_ids=None, regions=None, indust
         .group_by(gap)
         .order_by(gap)
     )
-    frame = pd.DataFrame(list(query.tuples()), columns=["days", "customers"])
+    frame = engine.fetch(query)
+    frame.columns = ["days", "customers"]
     return frame.astype({"days": int, "customers": int})
 
 

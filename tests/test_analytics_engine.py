@@ -1,0 +1,166 @@
+"""analytics.engines: DuckDB over the SQLite file gives the frames SQLite's own SQL gives, with every
+filter, and sees what writers committed (WAL) and nothing they have not.
+
+These tests need a SQLite file whatever DATABASE_URL says (DuckDB only reads SQLite files), so
+they build their own app on one; test_engine_choice covers the bound database of the run.
+"""
+import datetime
+import os
+import random
+
+import pandas as pd
+import pytest
+
+import models
+from analytics import engines, queries
+from tests.conftest import build_app
+
+D = datetime.datetime
+AS_OF = datetime.date(2024, 6, 30)
+
+
+@pytest.fixture
+def sqlite_app(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv(engines.ENV, raising=False)
+    application = build_app(tmp_path)
+    with application.app_context():
+        yield application
+    models.db.close()
+    models.db.close_all()
+
+
+def customer(n, owner, region="华北", industry="互联网", status="成交客户"):
+    return models.Customer.create(name=f"引擎客户{n:04d}", customer_type="企业", mobile=f"137{n:08d}",
+                                  region=region, industry=industry, first_contact=datetime.date(2023, 1, 1),
+                                  owner=owner, status=status)
+
+
+@pytest.fixture
+def shop(sqlite_app):
+    """60 customers of three owners, regions and industries, some tagged, with 700 orders over 18
+    months (several on the same day, some after AS_OF, some before the start filter)."""
+    rng = random.Random(3)
+    owners = {u.username: u for u in models.User.select()}
+    vip = models.Tag.create(name="VIP", category="价值")
+    people = []
+    for n in range(60):
+        person = customer(n, owners[rng.choice(["sales1", "sales2", "sales3"])], rng.choice(["华北", "华东", "华南"]),
+                          rng.choice(["互联网", "制造"]))
+        if n % 4 == 0:
+            models.CustomerTag.create(customer=person, tag=vip)
+        people.append(person)
+    rows = []
+    for n in range(700):
+        at = D(2023, 1, 1) + datetime.timedelta(days=rng.randrange(0, 560), hours=rng.randrange(0, 24),
+                                                minutes=rng.randrange(0, 60))
+        rows.append({"customer": rng.choice(people[:50]).id, "order_no": f"EN{n:06d}", "ordered_at": at,
+                     "amount": f"{rng.randrange(100, 500000) / 100:.2f}", "quantity": 1})
+    models.Order.insert_many(rows).execute()
+    return owners
+
+
+def filter_cases(owners):
+    return [
+        {},
+        {"start": datetime.date(2023, 9, 1)},
+        {"owner_ids": [owners["sales1"].id]},
+        {"owner_ids": [owners["sales2"].id, owners["sales3"].id], "regions": ["华东", "华南"]},
+        {"owner_ids": []},  # an empty access scope: no customers
+        {"regions": ["华南"], "industries": ["制造"]},
+        {"tag": "VIP"},
+        {"tag": "没有这个标签"},  # a filter nobody matches
+        {"regions": [], "industries": [], "tag": ""},  # empty notebook defaults: no filter
+    ]
+
+
+def frames(engine, **filters):
+    with engines.using(engine):
+        return {
+            "summary": queries.customer_summary(AS_OF, **filters),
+            "summary_weeks": queries.customer_summary(AS_OF, unit_days=7, **filters),
+            "cohorts": queries.cohort_activity(AS_OF, **filters),
+            "gaps": queries.second_purchase_gaps(AS_OF, **filters),
+        }
+
+
+def test_duckdb_and_sqlite_sql_give_equal_frames(shop):
+    for filters in filter_cases(shop):
+        duck, plain = frames("duckdb", **filters), frames("sqlite", **filters)
+        for name in duck:
+            pd.testing.assert_frame_equal(duck[name], plain[name], check_exact=False, rtol=1e-12,
+                                          obj=f"{name} {filters}")
+        if filters.get("owner_ids") == [] or filters.get("tag") == "没有这个标签":
+            assert all(frame.empty for frame in duck.values()), filters
+        else:
+            assert not duck["summary"].empty and not duck["cohorts"].empty and not duck["gaps"].empty, filters
+
+
+def test_duckdb_frames_are_typed_like_sql(shop):
+    duck, plain = frames("duckdb"), frames("sqlite")
+    for name in duck:
+        assert dict(duck[name].dtypes) == dict(plain[name].dtypes), name
+    assert duck["summary"].index.dtype == "int64"
+    assert str(duck["cohorts"]["cohort_month"].dtype) == "datetime64[ns]"
+
+
+def test_duckdb_reads_committed_wal_data_and_nothing_uncommitted(sqlite_app, shop):
+    path = models.db.obj.database
+    with engines.using("duckdb"):
+        before = queries.customer_summary(AS_OF)
+        late = customer(900, shop["sales1"])
+        models.Order.create(customer=late, order_no="WAL000001", ordered_at=D(2024, 6, 1), amount="12.00", quantity=1)
+        # Committed but still only in the write-ahead log: the main file does not have it yet.
+        assert os.path.getsize(path + "-wal") > 0
+        after = queries.customer_summary(AS_OF)
+        assert late.id not in before.index
+        assert after.loc[late.id, "revenue"] == 12.0
+        with models.db.atomic() as transaction:
+            models.Order.create(customer=late, order_no="WAL000002", ordered_at=D(2024, 6, 2), amount="30.00",
+                                quantity=1)
+            during = queries.customer_summary(AS_OF)
+            transaction.rollback()
+        assert during.loc[late.id, "orders"] == 1  # the open transaction's order is not seen
+        with models.db.atomic():
+            models.Order.create(customer=late, order_no="WAL000003", ordered_at=D(2024, 6, 3), amount="30.00",
+                                quantity=1)
+        assert queries.customer_summary(AS_OF).loc[late.id, "orders"] == 2
+
+
+def test_sqlite_file_defaults_to_duckdb_and_can_be_told_otherwise(sqlite_app, monkeypatch):
+    assert engines.current().name == "duckdb"
+    with engines.using("sqlite"):
+        assert engines.current().name == "sqlite"
+    assert engines.current().name == "duckdb"
+    monkeypatch.setenv(engines.ENV, "sqlite")
+    assert engines.current().name == "sqlite"
+    monkeypatch.setenv(engines.ENV, "postgresql")
+    with pytest.raises(ValueError, match="cannot run"):
+        engines.current()
+    monkeypatch.setenv(engines.ENV, "oracle")
+    with pytest.raises(ValueError, match="unknown engine"):
+        engines.current()
+
+
+def test_in_memory_sqlite_falls_back_to_sql(sqlite_app):
+    saved = models.db.obj
+    try:
+        models.bind("sqlite:///:memory:")
+        assert engines.current().name == "sqlite"
+    finally:
+        models.db.obj.close()
+        models.db.initialize(saved)
+
+
+def test_engine_choice(app):
+    """The bound database of this run (SQLite file or PostgreSQL) gets its preferred engine."""
+    expected = "duckdb" if models.is_sqlite() else "postgresql"
+    assert engines.current().name == expected
+    assert queries.customer_summary(AS_OF).empty
+
+
+def test_scanner_extension_is_the_installed_file():
+    import duckdb
+
+    path = engines.scanner_extension()
+    assert os.path.isfile(path) and f"v{duckdb.__version__}" in path
