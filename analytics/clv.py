@@ -28,9 +28,19 @@ def _columns(summary):
     return summary["frequency"], summary["recency"], summary["T"]
 
 
+def patterns(columns):
+    """The distinct rows of `columns` (a DataFrame) with the number of customers sharing each, as
+    "weights".  Customers with the same inputs add the same term to the log-likelihood, so fitting
+    the patterns weighted by their counts (as Fader & Hardie condense CDNOW) maximises the same
+    likelihood as fitting every customer, at a fraction of the cost: a million customers share
+    far fewer (frequency, recency, T) patterns."""
+    return columns.groupby(list(columns.columns), sort=True).size().rename("weights").reset_index()
+
+
 def fit_bgnbd_model(summary, penalizer=0.0):
     model = BetaGeoFitter(penalizer_coef=penalizer)
-    model.fit(*_columns(summary))
+    fitted = patterns(pd.DataFrame(dict(zip(("frequency", "recency", "T"), _columns(summary)))))
+    model.fit(fitted["frequency"], fitted["recency"], fitted["T"], weights=fitted["weights"])
     return model
 
 
@@ -69,9 +79,9 @@ def repeat_buyers(summary):
 
 
 def fit_gamma_gamma_model(summary, penalizer=0.0):
-    buyers = repeat_buyers(summary)
+    fitted = patterns(repeat_buyers(summary)[["frequency", "monetary_value"]])
     model = GammaGammaFitter(penalizer_coef=penalizer)
-    model.fit(buyers["frequency"], buyers["monetary_value"])
+    model.fit(fitted["frequency"], fitted["monetary_value"], weights=fitted["weights"])
     return model
 
 

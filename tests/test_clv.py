@@ -84,3 +84,18 @@ def test_pareto_share_of_the_top_customers():
     assert clv.pareto(revenue, top=[0.1, 0.5]).to_dict() == pytest.approx({0.1: 0.50, 0.5: 0.95})
     assert clv.pareto(pd.Series([0.0, 0.0])) == 0.0
     assert clv.pareto(pd.Series([], dtype=float)) == 0.0
+
+
+def test_fitting_on_weighted_patterns_finds_the_per_customer_fit():
+    """fit_* fit the distinct (frequency, recency, T) / (frequency, monetary_value) rows weighted by
+    how many customers share them: the same maximum of the same likelihood as one row per customer."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    summary = load_cdnow_summary_data_with_monetary_value()
+    patterns = clv.patterns(summary[["frequency", "recency", "T"]])
+    assert len(patterns) < len(summary) and patterns["weights"].sum() == len(summary)
+    per_customer = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"]).params_
+    assert clv.fit_bgnbd_model(summary).params_.to_numpy() == pytest.approx(per_customer.to_numpy(), rel=1e-4)
+    buyers = clv.repeat_buyers(summary)
+    per_buyer = GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]).params_
+    assert clv.fit_gamma_gamma_model(summary).params_.to_numpy() == pytest.approx(per_buyer.to_numpy(), rel=1e-4)
