@@ -49,3 +49,15 @@ def line(data, x, y, title=None, figsize=(8, 4), **kwargs):
     ax = _axes(title, figsize)
     sns.lineplot(data=data, x=x, y=y, ax=ax, **kwargs)
     return ax
+
+
+def compare(data, x, columns, title=None, xlabel=None, ylabel=None, figsize=(8, 4)):
+    """Several columns of `data` over the categories in `x`, one line each, e.g. actual beside
+    predicted.  `columns` maps each column to its legend label."""
+    long = data.melt(id_vars=[x], value_vars=list(columns), var_name="series", value_name="value")
+    long["series"] = long["series"].map(columns)
+    ax = _axes(title, figsize)
+    sns.pointplot(data=long, x=x, y="value", hue="series", ax=ax, markers="o")
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or "")
+    ax.legend(title=None)
+    return ax
