@@ -37,6 +37,31 @@ def test_committed_without_outputs_and_one_parameters_cell(name):
     assert "SELECT" not in "".join(cell.source.upper() for cell in code)  # no SQL in notebooks
 
 
+# What reads the database from a notebook (analytics.session.connect only binds, it reads nothing).
+DATABASE_READS = ("queries.", "session.customer_labels(")
+# What draws or shows results; a `data` cell only loads.
+PRESENTATION = ("charts.", "display(", "print(", "Markdown(")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_database_reads_are_in_cells_tagged_data_and_only_there(name):
+    # The benchmarks sum papermill's per-cell durations by tag, so every read must be in a
+    # `data` cell and a `data` cell must hold nothing but reads.
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    data = [cell for cell in code if "data" in cell.metadata.get("tags", [])]
+    assert data, "no cell is tagged data"
+    for cell in code:
+        reads = any(read in cell.source for read in DATABASE_READS)
+        assert reads == (cell in data), f"{'untagged read' if reads else 'data cell without a read'}:\n{cell.source}"
+    for cell in data:
+        assert cell.metadata["tags"] == ["data"]
+        assert not [word for word in PRESENTATION if word in cell.source], cell.source
+    # Nothing but the parameters and data cells carries tags.
+    tags = {tuple(cell.metadata.get("tags", [])) for cell in code}
+    assert tags <= {(), ("parameters",), ("data",)}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_shared_parameters_are_declared(name):
     assert SHARED <= set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
@@ -72,6 +97,28 @@ def test_runs_on_generated_data(generated, monkeypatch, tmp_path, name):
     assert NO_DATA not in output
     if name == "value.ipynb":
         assert "BGNBD_PARAMS=" in output
+        assert "检验期 26 周" in output and "检验期实际平均购买次数" in output
+        assert "无法进行模型检验" not in output
+    if name == "segmentation.ipynb":
+        assert "k-means" not in output and "轮廓系数" not in output  # clusters = 0 skips
+
+
+def test_segmentation_clusters_by_silhouette(generated, monkeypatch, tmp_path):
+    output = _execute(generated, monkeypatch, tmp_path, "segmentation.ipynb", clusters=1, suppress_below=5)
+    assert "按轮廓系数在 2–8 类中选出" in output and "平均消费金额" in output
+    assert "无法聚类" not in output
+
+
+def test_too_little_data_for_the_diagnostics_and_clusters_is_said_not_raised(app, make_customer, make_order,
+                                                                             monkeypatch, tmp_path):
+    customer = make_customer()
+    for day in (1, 2):
+        make_order(customer, ordered_at=datetime.datetime(2024, 5, day))
+    # Ten weeks before 2024-06-30 is 2024-04-21: every purchase falls in the holdout.
+    value = _execute(app, monkeypatch, tmp_path, "value.ipynb", as_of="2024-06-30", holdout_weeks=10)
+    assert "无法进行模型检验：校准期内没有购买记录" in value
+    segmentation = _execute(app, monkeypatch, tmp_path, "segmentation.ipynb", as_of="2024-06-30", clusters=3)
+    assert "无法聚类：客户数（1）不足以分成 3 类" in segmentation
 
 
 @pytest.mark.parametrize("name", NAMES)
