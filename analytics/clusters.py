@@ -55,10 +55,11 @@ def kmeans(summary, k=None, k_range=K_RANGE, sample_size=SAMPLE_SIZE, seed=SEED)
     if summary.empty:
         raise ClusterError("没有客户，无法聚类")
     X = features(summary)
-    distinct = len(X.drop_duplicates())
-    if distinct < 2:
+    n, distinct = len(X), len(X.drop_duplicates())
+    if k is not None and n <= k:
+        raise ClusterError(f"客户数（{n}）不足以分成 {k} 类，至少需要 {k + 1} 位客户")
+    if n > 1 and distinct < 2:
         raise ClusterError("所有客户的最近购买、购买次数和消费金额完全相同，无法聚类")
-    n = len(X)
     if k is None:
         candidates = [c for c in k_range if c <= distinct and c < n]
         if not candidates:
@@ -68,8 +69,6 @@ def kmeans(summary, k=None, k_range=K_RANGE, sample_size=SAMPLE_SIZE, seed=SEED)
                                  for c in candidates if c < len(sample)}, dtype=float)
         k = int(silhouettes.idxmax())
     else:
-        if n <= k:
-            raise ClusterError(f"客户数（{n}）不足以分成 {k} 类，至少需要 {k + 1} 位客户")
         if distinct < k:
             raise ClusterError(f"客户只有 {distinct} 种不同的取值，少于聚类数 {k}")
         silhouettes = None
@@ -80,6 +79,23 @@ def kmeans(summary, k=None, k_range=K_RANGE, sample_size=SAMPLE_SIZE, seed=SEED)
     silhouettes.index.name = "k"
     labels, table = _describe(summary, raw_labels)
     return Clustering(k=k, labels=labels, table=table, silhouette=silhouette, silhouettes=silhouettes)
+
+
+def relative_means(result, summary):
+    """Each cluster's feature means divided by the mean over all customers (1 = average)."""
+    overall = summary[list(FEATURES)].astype(float).mean()
+    return result.table[list(FEATURES)] / overall.where(overall != 0)
+
+
+def silhouette_verdict(value):
+    """A few words on a silhouette for the report (Kaufman & Rousseeuw's rule of thumb)."""
+    if value > 0.7:
+        return "各类界限分明"
+    if value > 0.5:
+        return "分群结构清晰"
+    if value > 0.25:
+        return "分群结构较弱，类与类有所重叠"
+    return "没有明显的分群结构"
 
 
 def _fit(X, k, seed):

@@ -44,6 +44,17 @@ def test_obvious_groups_are_recovered_and_k_is_chosen_by_silhouette():
     assert table.loc[3, "recency_days"] == pytest.approx(summary.loc[kinds == "lapsed", "recency_days"].mean())
 
 
+def test_relative_means_and_verdicts():
+    summary, kinds = summary_of(GROUPS)
+    result = clusters.kmeans(summary, k=3)
+    relative = clusters.relative_means(result, summary)
+    loyal_revenue = summary.loc[kinds == "loyal", "revenue"].mean()
+    assert relative.loc[1, "revenue"] == pytest.approx(loyal_revenue / summary["revenue"].mean())
+    assert relative.loc[1, "revenue"] > 1 > relative.loc[3, "revenue"]
+    assert [clusters.silhouette_verdict(v) for v in (0.8, 0.6, 0.3, 0.1)] == [
+        "各类界限分明", "分群结构清晰", "分群结构较弱，类与类有所重叠", "没有明显的分群结构"]
+
+
 def test_a_given_k_is_used_and_a_poor_k_scores_lower():
     summary, _ = summary_of(GROUPS)
     three, six = clusters.kmeans(summary, k=3), clusters.kmeans(summary, k=6)
@@ -77,6 +88,8 @@ def test_many_customers_get_a_sampled_but_repeatable_silhouette():
     (5, 3, "客户数（3）不足以分成 5 类"),
     (3, 3, "客户数（3）不足以分成 3 类"),
     (None, 2, "客户太少"),
+    (None, 1, "客户太少（1 位"),
+    (2, 1, "客户数（1）不足以分成 2 类"),
 ])
 def test_fewer_customers_than_clusters_is_refused(k, customers, message):
     summary, _ = summary_of({"a": (customers, 30, 3, 500.0)}, noise=0.5)
