@@ -8,8 +8,9 @@ from .policy import bump_version
 
 RECORDS = ("customer", "followup", "order", "feedback", "statuschange", "customertag")
 REFERENCE = ("tag", "choice")
+ANALYSIS = ("reportrun",)
 ADMINISTRATION = ("user", "role", "auditlog")
-ALL_MODELS = RECORDS + REFERENCE + ADMINISTRATION
+ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
@@ -24,13 +25,16 @@ ROLES = {
     "manager": {
         "label": "销售经理",
         "row_scope": "team",
-        "permissions": {**{m: FULL for m in RECORDS}, "tag": "view", "choice": "view"},
+        # create = run reports (立即运行, re-run); export = download the executed notebook
+        "permissions": {**{m: FULL for m in RECORDS}, "tag": "view", "choice": "view",
+                        "reportrun": "view create export"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
         "label": "销售代表",
         "row_scope": "own",
-        "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view"},
+        "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
+                        "reportrun": "view create"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {
@@ -57,17 +61,24 @@ ROLES = {
 
 
 def seed_policy():
-    """Create the default roles, permissions and column rules where they are missing."""
+    """Create the default roles, permissions and column rules where they are missing.
+
+    On an existing database the roles are the admins' now and are left alone, with one
+    exception: a model no role has any permission for yet was added by an upgrade (the
+    report runs, say), and the default roles get their defaults for it.
+    """
     with db.atomic():
+        known = {p.model for p in RolePermission.select(RolePermission.model).distinct()}
         for name, spec in ROLES.items():
             role, created = Role.get_or_create(
                 name=name, defaults={"label": spec["label"], "row_scope": spec["row_scope"]}
             )
-            if not created:
-                continue
+            new = (lambda model: True) if created else (lambda model: model not in known)
             for model, actions in spec["permissions"].items():
-                flags = {"can_" + a: True for a in actions.split()}
-                RolePermission.create(role=role, model=model, **flags)
+                if new(model):
+                    flags = {"can_" + a: True for a in actions.split()}
+                    RolePermission.create(role=role, model=model, **flags)
             for (model, column), access in spec["columns"].items():
-                ColumnRule.create(role=role, model=model, column=column, access=access)
+                if new(model):
+                    ColumnRule.create(role=role, model=model, column=column, access=access)
     bump_version()

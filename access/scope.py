@@ -1,9 +1,13 @@
 """Row scope: which records a user may reach, by who owns the customer behind them.
 
-OWNER_PATHS declares, per model, how a record leads to its customer.  Models not listed
-are not row-scoped (managed lists, tags, users): their permissions alone decide.
+OWNER_PATHS declares, per model, how a record leads to its customer; USER_PATHS, for
+records that belong to a user rather than a customer (a report run belongs to whoever ran
+it), the field holding that user.  The same row scope applies: own, the team's, or all.
+Records without a user (runs by the system) are reached only with the "all" scope.
+Models listed in neither are not row-scoped (managed lists, tags, users): their
+permissions alone decide.
 """
-from models import Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, User
+from models import Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, StatusChange, User
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -13,6 +17,9 @@ OWNER_PATHS = {
     Feedback: Feedback.customer,
     StatusChange: StatusChange.customer,
     CustomerTag: CustomerTag.customer,
+}
+USER_PATHS = {
+    ReportRun: ReportRun.user,
 }
 
 
@@ -36,11 +43,13 @@ def _leads_team(user):
 
 def scope_query(model, query, user, grant):
     """Restrict `query` over `model` to the rows `user` may reach."""
-    if model not in OWNER_PATHS:
+    if model not in OWNER_PATHS and model not in USER_PATHS:
         return query
     ids = owner_ids(user, grant)
     if ids is None:
         return query
+    if model in USER_PATHS:
+        return query.where(USER_PATHS[model].in_(ids))
     path = OWNER_PATHS[model]
     if path is None:
         return query.where(Customer.owner.in_(ids))

@@ -5,7 +5,8 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import LazyString
 from flask_login import current_user
 
-from models import AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag, User
+from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, Role, StatusChange,
+                    Tag, User)
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
 import os
@@ -13,6 +14,7 @@ import os
 from i18n import compile_admin_messages, current_language
 
 from .labels import CATEGORY_NAMES, VIEW_NAMES
+from .report_runs import ReportRunView
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
 from .secured import current_grant
 
@@ -41,6 +43,7 @@ SCREENS = (
     (CustomerTagView, CustomerTag, "customertag", "records"),
     (TagView, Tag, "tag", "reference"),
     (ChoiceView, Choice, "choice", "reference"),
+    (ReportRunView, ReportRun, "reportrun", "analysis"),
     (UserView, User, "user", "system"),
     (RoleView, Role, "role", "system"),
     (AuditLogView, AuditLog, "auditlog", "system"),

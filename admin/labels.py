@@ -24,6 +24,10 @@ ZH = {
     "can_view": "查看", "can_create": "新建", "can_edit": "编辑", "can_delete": "删除", "can_export": "导出",
     "position": "排序", "action": "操作", "record_id": "记录", "changes": "变更内容", "ip": "IP",
     "rows": "行数",
+    # report runs
+    "run_id": "运行编号", "report": "报表", "parameters": "参数", "code_version": "代码版本",
+    "watermark": "数据水位", "error_name": "错误类型", "error": "错误信息", "started_at": "开始时间",
+    "finished_at": "结束时间", "duration": "耗时（秒）",
 }
 
 EN = {
@@ -43,13 +47,18 @@ EN = {
     "can_view": "View", "can_create": "Create", "can_edit": "Edit", "can_delete": "Delete", "can_export": "Export",
     "position": "Position", "action": "Action", "record_id": "Record", "changes": "Changes", "ip": "IP",
     "rows": "Rows",
+    "run_id": "Run", "report": "Report", "parameters": "Parameters", "code_version": "Code version",
+    "watermark": "Data watermark", "error_name": "Error", "error": "Error message", "started_at": "Started",
+    "finished_at": "Finished", "duration": "Duration (s)",
 }
 
 # Where one field name means different things on different models: "model.column" keys win.
 ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
-           "tag.name": "标签名称", "choice.code": "缩写", "role.name": "角色标识", "order.channel": "渠道"})
+           "tag.name": "标签名称", "choice.code": "缩写", "role.name": "角色标识", "order.channel": "渠道",
+           "reportrun.status": "运行状态", "reportrun.username": "运行人"})
 EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
-           "tag.name": "Tag", "choice.code": "Abbreviation", "role.name": "Key"})
+           "tag.name": "Tag", "choice.code": "Abbreviation", "role.name": "Key",
+           "reportrun.username": "Run by"})
 
 LABELS = {"zh": ZH, "en": EN}
 _merged = {}
@@ -70,16 +79,32 @@ VIEW_NAMES = {
     "zh": {
         "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
-        "user": "用户", "role": "角色权限", "auditlog": "审计日志",
+        "reportrun": "报表运行", "user": "用户", "role": "角色权限", "auditlog": "审计日志",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
-        "user": "Users", "role": "Roles", "auditlog": "Audit log",
+        "reportrun": "Report runs", "user": "Users", "role": "Roles", "auditlog": "Audit log",
     },
 }
 
 CATEGORY_NAMES = {
-    "zh": {"records": "客户管理", "reference": "基础数据", "system": "系统管理"},
-    "en": {"records": "Customers", "reference": "Reference data", "system": "Administration"},
+    "zh": {"records": "客户管理", "reference": "基础数据", "analysis": "分析报表", "system": "系统管理"},
+    "en": {"records": "Customers", "reference": "Reference data", "analysis": "Analysis", "system": "Administration"},
+}
+
+
+# Report parameters on the 立即运行 form; a parameter not listed shows the notebook's own comment.
+PARAMETER_NAMES = {
+    "zh": {"as_of": "截止日期", "start": "起始日期", "regions": "地区（逗号分隔，留空为全部）",
+           "industries": "行业（逗号分隔，留空为全部）", "tag": "标签（留空为全部）", "top_n": "名单长度",
+           "currency": "货币符号", "compare_to": "对比日期（分群迁移）", "clusters": "k-means 聚类数（0 不聚类，1 按轮廓系数自动选择）",
+           "churn_days": "流失天数", "unit_days": "模型时间单位（天）", "discount_rate": "月贴现率",
+           "horizon_months": "CLV 预测期（月，逗号分隔）", "holdout_weeks": "留出期（周）"},
+    "en": {"as_of": "As of", "start": "Start", "regions": "Regions (comma separated, empty: all)",
+           "industries": "Industries (comma separated, empty: all)", "tag": "Tag (empty: all)",
+           "top_n": "List length", "currency": "Currency symbol", "compare_to": "Compare to (migration)",
+           "clusters": "k-means clusters (0: none, 1: chosen by silhouette)", "churn_days": "Churn after days", "unit_days": "Model time unit (days)",
+           "discount_rate": "Monthly discount rate", "horizon_months": "CLV horizons (months, comma separated)",
+           "holdout_weeks": "Holdout (weeks)"},
 }

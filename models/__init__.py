@@ -31,10 +31,31 @@ ALL_MODELS = [
 
 
 def create_tables():
-    """Create every table, index and the customer search index (idempotent)."""
+    """Create every table, index and the customer search index (idempotent).
+
+    Tables that exist already get the columns a newer version added (add_missing_columns),
+    so `init-db` after an upgrade brings an existing database up to date.
+    """
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
+        add_missing_columns()
     search.install()
+
+
+def add_missing_columns():
+    """Add model fields absent from existing tables; new fields must be nullable or have a default."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(db.obj)
+    operations = []
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        present = {column.name for column in db.get_columns(table)}
+        for field in model._meta.sorted_fields:
+            if field.column_name not in present:
+                operations.append(migrator.add_column(table, field.column_name, field))
+    if operations:
+        migrate(*operations)
 
 
 def drop_tables():

@@ -1,17 +1,19 @@
 """One row per report run: what ran, for whom, on which code and data, and what came out.
 
-The row is written before the kernel starts (status "running") so a run that dies
-half-way still leaves a trace; the runner fills in the rest when it finishes.
+The row is written before the kernel starts (status "queued", then "running") so a run
+that dies half-way still leaves a trace; the runner counts executed cells into it as it
+goes (progress for the admin) and fills in the rest when it finishes.
 """
 import datetime
 import json
 
-from peewee import CharField, DateTimeField, FloatField, ForeignKeyField, TextField
+from peewee import CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, TextField
 
 from .base import BaseModel
 from .people import User
 
-RUN_STATUSES = (("running", "运行中"), ("success", "成功"), ("failed", "失败"))
+RUN_STATUSES = (("queued", "排队中"), ("running", "运行中"), ("success", "成功"), ("failed", "失败"))
+FINISHED = ("success", "failed")
 
 
 class ReportRun(BaseModel):
@@ -23,7 +25,9 @@ class ReportRun(BaseModel):
     username = CharField(max_length=60, default="system")
     code_version = CharField(max_length=80, default="")
     watermark = TextField(default="{}")  # JSON: row counts and latest timestamps per table
-    status = CharField(max_length=10, choices=RUN_STATUSES, default="running", index=True)
+    status = CharField(max_length=10, choices=RUN_STATUSES, default="queued", index=True)
+    cells_done = IntegerField(default=0)
+    cells_total = IntegerField(default=0)
     error_name = CharField(max_length=120, null=True)
     error = TextField(null=True)
     started_at = DateTimeField(default=datetime.datetime.now, index=True)
@@ -34,6 +38,14 @@ class ReportRun(BaseModel):
 
     def __str__(self):
         return f"{self.report} {self.run_id}"
+
+    @property
+    def finished(self):
+        return self.status in FINISHED
+
+    @property
+    def percent(self):
+        return 100 if self.finished else int(100 * self.cells_done / self.cells_total) if self.cells_total else 0
 
     @property
     def params(self):

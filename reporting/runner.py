@@ -11,10 +11,11 @@ import papermill
 from nbconvert import HTMLExporter
 
 from . import params as report_params
-from . import provenance, registry
+from . import progress, provenance, registry
 
 OUT_DIR = os.path.join(registry.ROOT, "reports_out")
 SUPPRESS_BELOW = 5  # groups smaller than this are hidden in scoped reports, so one customer cannot be singled out
+DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY")  # what the kernel needs from the configuration
 # os.environ is process-wide: two runs in one process must not swap each other's database settings.
 _env_lock = threading.Lock()
 
@@ -41,45 +42,78 @@ def run_report(name, supplied=None, user=None, config=None, out_dir=None, progre
     mapping).  Raises registry.ReportError before anything runs if the name or a parameter
     is wrong; a failing notebook is not an exception but a run with status "failed".
     """
+    run = queue_run(name, supplied, user=user, out_dir=out_dir)
+    return execute_run(run.id, config=config, progress_bar=progress_bar, execution_timeout=execution_timeout)
+
+
+def queue_run(name, supplied=None, user=None, out_dir=None):
+    """Validate and record a run (status "queued") without executing it; returns the ReportRun.
+
+    Raises registry.ReportError, with nothing written, when the name or a parameter is wrong.
+    The run's scope is fixed here, from `user`'s grant at the time of asking.
+    """
     from models import ReportRun
 
     report = registry.get(name)
     values = report_params.validate(report, supplied)
     values["owner_ids"], values["suppress_below"] = scope_for(user)
-
     run_id = new_run_id()
-    folder = os.path.join(out_dir or OUT_DIR, report.name)
-    os.makedirs(folder, exist_ok=True)
-    notebook_path = os.path.join(folder, run_id + ".ipynb")
-    run = ReportRun.create(
+    return ReportRun.create(
         run_id=run_id,
         report=report.name,
         parameters=json.dumps(values, ensure_ascii=False),
         user=user,
         username=user.username if user is not None else "system",
-        code_version=provenance.code_version(),
-        watermark=json.dumps(provenance.data_watermark(), ensure_ascii=False),
-        notebook_path=notebook_path,
+        notebook_path=os.path.join(out_dir or OUT_DIR, report.name, run_id + ".ipynb"),
     )
+
+
+def rerun(run, user, out_dir=None):
+    """A new queued run of the same report with `run`'s parameters, scoped for `user` (who asks now)."""
+    supplied = {k: v for k, v in run.params.items() if k not in report_params.SCOPE_PARAMS}
+    return queue_run(run.report, supplied, user=user, out_dir=out_dir)
+
+
+def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
+    """Execute the queued run with database id `run_id`; returns it finished (success or failed).
+
+    Takes an id, not a row, so a job on another thread or machine reads the run afresh.
+    """
+    from models import ReportRun
+
+    run = ReportRun.get_by_id(run_id)
     started = time.monotonic()
+    run.status, run.started_at = "running", datetime.datetime.now()
+    run.code_version = provenance.code_version()
+    run.watermark = json.dumps(provenance.data_watermark(), ensure_ascii=False)
+    run.save()
+    os.makedirs(os.path.dirname(run.notebook_path), exist_ok=True)
+
+    def on_cell(done, total):
+        ReportRun.update(cells_done=done, cells_total=total).where(ReportRun.id == run_id).execute()
+
     try:
+        report = registry.get(run.report)
         with _database_env(config or {}):
             papermill.execute_notebook(
-                report.notebook, notebook_path, parameters=values, kernel_name="python3",
+                report.notebook, run.notebook_path, parameters=run.params, kernel_name="python3",
                 progress_bar=progress_bar, execution_timeout=execution_timeout,
                 cwd=registry.ROOT,  # notebooks import models/analytics from the project
+                engine_name=progress.ENGINE, on_cell=on_cell,
             )
-        run.html_path = write_html(notebook_path)
+        run.html_path = write_html(run.notebook_path)
         run.status = "success"
     except papermill.PapermillExecutionError as error:
         # papermill has already saved the executed notebook, error cell included, for debugging.
         run.status, run.error_name, run.error = "failed", error.ename, error.evalue
-    except Exception as error:  # kernel died, timeout, export failed: still a recorded, failed run
+    except Exception as error:  # kernel died, timeout, export failed, report unregistered: a failed run
         run.status, run.error_name, run.error = "failed", type(error).__name__, str(error)
     run.finished_at = datetime.datetime.now()
     run.duration = round(time.monotonic() - started, 3)
-    run.save()
-    return run
+    # Only the outcome: the progress columns were written by on_cell and this copy has stale ones.
+    run.save(only=[ReportRun.status, ReportRun.error_name, ReportRun.error, ReportRun.html_path,
+                   ReportRun.finished_at, ReportRun.duration])
+    return ReportRun.get_by_id(run_id)
 
 
 def write_html(notebook_path):
@@ -95,14 +129,12 @@ def write_html(notebook_path):
 class _database_env:
     """DATABASE_URL / FIELD_KEY in os.environ while the kernel starts (it inherits them), then restored."""
 
-    KEYS = ("DATABASE_URL", "FIELD_KEY")
-
     def __init__(self, config):
-        self.values = {key: config.get(key) for key in self.KEYS if config.get(key)}
+        self.values = {key: config.get(key) for key in DATABASE_KEYS if config.get(key)}
 
     def __enter__(self):
         _env_lock.acquire()
-        self.saved = {key: os.environ.get(key) for key in self.KEYS}
+        self.saved = {key: os.environ.get(key) for key in DATABASE_KEYS}
         os.environ.update(self.values)
 
     def __exit__(self, *exc):

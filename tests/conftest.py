@@ -132,3 +132,20 @@ def make_order(app):
         return models.Order.create(**values)
 
     return _make
+
+
+TEST_NOTEBOOKS = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    """Registers the tiny test notebooks (echo: prints its parameters; fails: raises in cell 2)
+    and sends report outputs to tmp_path."""
+    import reporting
+
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    reporting.register("echo", os.path.join(TEST_NOTEBOOKS, "echo.ipynb"), "打印参数", defaults={"tag": "默认"})
+    reporting.register("fails", os.path.join(TEST_NOTEBOOKS, "fails.ipynb"), "第二个单元格出错")
+    yield
+    reporting.unregister("echo")
+    reporting.unregister("fails")

@@ -25,8 +25,8 @@ from access.grant import HIDDEN, MASKED
 from access.scope import owner_ids
 from admin import SCREENS
 from admin.labels import labels_for
-from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, Role, StatusChange, Tag,
-                    User)
+from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, Role, StatusChange,
+                    Tag, User)
 from models.people import ACTIONS
 from tests import policy_support as ps
 from tests.conftest import ROLE_USERS
@@ -41,7 +41,7 @@ SCOPE_OWNERS = ("sales1", "sales2", "sales3", "manager", "manager2", None)
 # A column whose value tells the rows of an export apart.
 EXPORT_KEY = {"customer": "code", "followup": "record_no", "order": "order_no", "feedback": "content",
               "statuschange": "reason", "customertag": "customer", "tag": "name", "choice": "name",
-              "user": "username", "role": "name", "auditlog": "username"}
+              "user": "username", "role": "name", "auditlog": "username", "reportrun": "run_id"}
 # Lists where the subject record may be past page one: pin it with a search.
 LIST_PIN = {"choice": "矩阵来源", "auditlog": "matrixaudit"}
 # A column changed alongside a read-only one, to prove the save went through.
@@ -214,6 +214,12 @@ class World:
         subjects["choice"] = Choice.create(kind="source", name="矩阵来源", code="JZX", position=99)
         subjects["user"] = showcase_user
         subjects["role"] = Role.create(name="matrixrole", label="矩阵角色", row_scope="team", description="矩阵角色说明")
+        subjects["reportrun"] = ReportRun.create(
+            run_id="20230724-083000-c0ffee", report="matrixreport", user=u["sales1"], username="sales1",
+            parameters=json.dumps({"as_of": "2023-07-24", "owner_ids": [u["sales1"].id]}), code_version="abc1234",
+            watermark=json.dumps({"orders": {"rows": 3}}), status="failed", error_name="MatrixError",
+            error="矩阵错误信息", started_at=datetime.datetime(2023, 7, 24, 8, 30),
+            finished_at=datetime.datetime(2023, 7, 24, 8, 31), duration=61.25)
         subjects["auditlog"] = AuditLog.create(at=datetime.datetime(2023, 7, 24, 8, 30), username="matrixaudit",
                                                action="matrixact", model="customer", record_id="424242", rows=17,
                                                changes=json.dumps({"name": ["a", "b"]}), ip="10.9.8.7")
@@ -226,7 +232,8 @@ class World:
              ("order", "product"), ("order", "channel"), ("feedback", "content"), ("statuschange", "reason"),
              ("customertag", "tag"), ("tag", "name"), ("choice", "name"), ("user", "username"),
              ("user", "display_name"), ("user", "email"), ("role", "name"), ("role", "label"), ("role", "description"),
-             ("auditlog", "username"), ("auditlog", "action"), ("auditlog", "record_id"), ("auditlog", "ip")}
+             ("auditlog", "username"), ("auditlog", "action"), ("auditlog", "record_id"), ("auditlog", "ip"),
+             ("reportrun", "run_id"), ("reportrun", "report"), ("reportrun", "code_version"), ("reportrun", "error")}
         self.watermarks = self.marks()
 
     # values of the subject records
@@ -258,7 +265,7 @@ class World:
         return Expect(f"clear {value!r}", lambda actual: reads_as(value, field, actual))
 
     # scratch records
-    TRACKED = (CustomerTag, Feedback, Order, FollowUp, StatusChange, Customer, Tag, Choice, User, Role)
+    TRACKED = (ReportRun, CustomerTag, Feedback, Order, FollowUp, StatusChange, Customer, Tag, Choice, User, Role)
 
     def marks(self):
         return {m: _max_id(m) for m in self.TRACKED}
@@ -309,6 +316,9 @@ class World:
             return Role.create(name=f"victimrole{n}", label="原角色", row_scope="own")
         if model == "auditlog":
             return AuditLog.create(username=f"victim{n}", action="victim", model="customer", record_id=str(n))
+        if model == "reportrun":
+            return ReportRun.create(run_id=f"20220101-000000-v{n:05d}", report="victim", status="success",
+                                    user=self.users[owner], username=owner)
         raise AssertionError(model)
 
     def alternative(self, role, model, column):

@@ -14,18 +14,6 @@ import models
 import reporting
 import run
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
-
-
-@pytest.fixture
-def reports(tmp_path, monkeypatch):
-    """Registers the test notebooks and sends outputs to tmp_path."""
-    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
-    reporting.register("echo", os.path.join(DATA, "echo.ipynb"), "打印参数", defaults={"tag": "默认"})
-    reporting.register("fails", os.path.join(DATA, "fails.ipynb"), "第二个单元格出错")
-    yield
-    reporting.unregister("echo")
-    reporting.unregister("fails")
 
 
 def printed(notebook_path):

@@ -1,0 +1,62 @@
+"""Running an analysis report from the admin in a real browser, on demo data.
+
+A manager presses 立即运行 for the segmentation report, watches the progress bar until the
+page says the run succeeded, opens the HTML report (code hidden, charts embedded), and
+re-runs it with one click.  Screenshots go to test-artifacts/.
+"""
+import re
+
+from playwright.sync_api import expect
+
+import demo
+import models
+from models import ReportRun
+from tests.browser.test_ui import log_in
+
+RUN_TIMEOUT = 240_000  # ms: a real kernel on a loaded CI machine (a deadline, not a speed check)
+
+
+def test_manager_runs_a_report_watches_progress_opens_it_and_reruns(app, reports, page, live_server, password, shot):
+    with app.app_context():
+        demo.generate(customers=300, seed=5, password=password)  # same password: the demo users are re-created
+    base = live_server
+    log_in(page, base, "manager", password)
+
+    page.goto(f"{base}/admin/reportrun/")
+    row = page.locator("#available-reports li[data-report=segmentation]")
+    expect(row).to_contain_text("客户分群")
+    shot("reports")
+    row.get_by_role("button", name="立即运行").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/reportrun/details/\?id=\d+"))
+    run_id = int(re.search(r"id=(\d+)", page.url).group(1))
+    expect(page.locator(".alert-success, #run-progress").first).to_be_visible()  # progress, or already done
+    shot("progress")
+    expect(page.locator("#run-outcome")).to_contain_text("运行成功", timeout=RUN_TIMEOUT)
+    shot("finished")
+    run = ReportRun.get_by_id(run_id)
+    assert run.status == "success" and run.username == "manager"
+    manager = models.User.get(models.User.username == "manager")
+    assert run.params["suppress_below"] == 5 and manager.id in run.params["owner_ids"]
+
+    with page.context.expect_page() as opened:
+        page.locator("#view-report").click()
+    report = opened.value
+    report.wait_for_load_state()
+    expect(report.locator("body")).to_contain_text("RFM")
+    assert report.locator("img").count() >= 1, "charts are embedded in the HTML"
+    assert "queries.customer_summary" not in report.content(), "the code is hidden"
+    report.close()
+
+    page.locator("#rerun").click()
+    expect(page).to_have_url(re.compile(r"/admin/reportrun/details/\?id=\d+"))
+    second = int(re.search(r"id=(\d+)", page.url).group(1))
+    assert second != run_id
+    expect(page.locator("#run-outcome")).to_contain_text("运行成功", timeout=RUN_TIMEOUT)
+    assert ReportRun.get_by_id(second).params == run.params
+
+    page.goto(f"{base}/admin/reportrun/")
+    table = page.locator("table.model-list")
+    for key in (run.run_id, ReportRun.get_by_id(second).run_id):
+        expect(table.locator("tbody tr", has_text=key)).to_contain_text("成功")
+    shot("runs")
