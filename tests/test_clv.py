@@ -1,4 +1,5 @@
 """CLV predictions behave sensibly; tiers and the Pareto share match hand-computed values."""
+import numpy as np
 import pandas as pd
 import pytest
 from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
@@ -99,3 +100,19 @@ def test_fitting_on_weighted_patterns_finds_the_per_customer_fit():
     buyers = clv.repeat_buyers(summary)
     per_buyer = GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]).params_
     assert clv.fit_gamma_gamma_model(summary).params_.to_numpy() == pytest.approx(per_buyer.to_numpy(), rel=1e-4)
+
+
+@pytest.mark.parametrize("unit_days,months,rate", [(7, 12, 0.01), (7, 36, 0.02), (1, 6, 0.0), (30, 24, 0.01)])
+def test_predictions_equal_lifetimes_own(fitted, unit_days, months, rate):
+    """predict_clv evaluates BG/NBD once per (frequency, T) pair; the numbers are lifetimes' own."""
+    summary, bgnbd, gamma_gamma = fitted
+    freq = clv.FREQ_BY_UNIT_DAYS[unit_days]
+    horizon = months * {"D": 30, "W": 4.345, "M": 1.0}[freq]
+    ours = predict(fitted, months=months, discount_rate=rate, unit_days=unit_days)
+    f, r, T = summary["frequency"], summary["recency"], summary["T"]
+    theirs_clv = gamma_gamma.customer_lifetime_value(bgnbd, f, r, T, summary["monetary_value"], time=months,
+                                                     discount_rate=rate, freq=freq)
+    assert ours["clv"].to_numpy() == pytest.approx(np.asarray(theirs_clv), rel=1e-9)
+    theirs_purchases = bgnbd.conditional_expected_number_of_purchases_up_to_time(horizon, f, r, T)
+    assert ours["expected_purchases"].to_numpy() == pytest.approx(np.asarray(theirs_purchases), rel=1e-9)
+    assert len(summary[["frequency", "T"]].drop_duplicates()) < len(summary) / 3
