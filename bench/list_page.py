@@ -222,9 +222,10 @@ def table(rows):
     return "\n".join(lines)
 
 
-def write_docs(markdown):
+def write_docs(markdown, section="list_page"):
+    """Put `markdown` between the section's markers in docs/benchmarks.md (appended the first time)."""
     path = os.path.join(os.path.dirname(HERE), "docs", "benchmarks.md")
-    begin, end = "<!-- list_page:begin -->", "<!-- list_page:end -->"
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n\n"
     block = f"{begin}\n{markdown}\n{end}"
     if begin in text:
