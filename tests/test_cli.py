@@ -83,3 +83,44 @@ def test_lab_serves_the_notebooks(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_import_cdnow_then_report_on_it(app, tmp_path, monkeypatch):
+    """The CDNOW sample through the command line: import, then the value report over it."""
+    import reporting
+
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    result = invoke(app, "import", "cdnow", "--owner", "sales1")
+    assert result.exit_code == 0, result.output
+    assert "customers 2,357" in result.output and "orders 6,919" in result.output
+    with app.app_context():
+        sales1 = models.User.get(models.User.username == "sales1")
+        assert models.Customer.select().where(models.Customer.owner == sales1).count() == 2357
+        logged = models.AuditLog.get(models.AuditLog.action == "import")
+        assert logged.rows == 2357 and '"kind": "cdnow"' in logged.changes
+
+    result = invoke(app, "report", "value", "--param", "as_of=1997-09-30", "--param", "start=1997-01-01",
+                    "--param", "holdout_weeks=0")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        run = models.ReportRun.select().order_by(models.ReportRun.id.desc()).get()
+    assert run.status == "success" and run.html_path in result.output
+    html = open(run.html_path, encoding="utf-8").read()
+    assert "2357" in html.replace(",", "")  # the report counts the imported customers
+
+
+def test_import_refuses_bad_files_unknown_kinds_and_repeats(app, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("00001 00001 19970101 1 29.33\n00002 00002 19971332 1 10.00\nbroken\n")
+    result = invoke(app, "import", "cdnow", str(bad))
+    assert result.exit_code == 1
+    assert "第 2 行" in result.output and "第 3 行" in result.output and "未写入任何数据" in result.output
+    assert "Traceback" not in result.output
+    unknown = invoke(app, "import", "vcard", str(bad))
+    assert unknown.exit_code == 1 and "未知的导入类型: vcard" in unknown.output and "cdnow" in unknown.output
+    with app.app_context():
+        assert models.Customer.select().count() == 0 and models.Order.select().count() == 0
+        assert not models.AuditLog.select().where(models.AuditLog.action == "import").exists()
+    assert invoke(app, "import", "cdnow").exit_code == 0
+    again = invoke(app, "import", "cdnow")
+    assert again.exit_code == 1 and "已导入过" in again.output
