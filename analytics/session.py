@@ -47,10 +47,16 @@ def filters(owner_ids=None, regions=None, industries=None, tag=None):
     return {"owner_ids": owner_ids, "regions": regions, "industries": industries, "tag": tag}
 
 
-def customer_labels(ids):
+def customer_labels(ids, column_access=None):
     """Customer code and name for `ids` (index customer_id); only these two columns are read,
-    so lists in reports can never carry mobile, ID number or bank card."""
+    so lists in reports can never carry mobile, ID number or bank card.
+
+    `column_access` is the run's column rules for these columns (the runner's column_access
+    parameter): a "masked" column is masked as on the admin screens, a "hidden" one left out.
+    """
     import pandas as pd
+
+    from access.masking import mask
 
     ids = [int(i) for i in ids]
     rows = []
@@ -59,4 +65,9 @@ def customer_labels(ids):
         rows += list(Customer.select(Customer.id, Customer.code, Customer.name)
                      .where(Customer.id.in_(chunk)).tuples())
     frame = pd.DataFrame(rows, columns=["customer_id", "code", "name"]).set_index("customer_id")
+    for column, level in (column_access or {}).items():
+        if level == "hidden":
+            frame = frame.drop(columns=column)
+        elif level == "masked":
+            frame[column] = frame[column].map(mask)
     return frame.reindex(ids)

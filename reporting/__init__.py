@@ -12,10 +12,12 @@ What happens on a run
      (未知参数 xyz；可用参数：…).  Types come from each declared default: int, float, bool,
      list (comma separated; ints when the default list holds ints), str.  `as_of`, `start`,
      `compare_to` and any `*_date` must be YYYY-MM-DD or empty.
-  3. Access: `owner_ids` and `suppress_below` are set by the runner, never by the caller.
+  3. Access: `owner_ids`, `suppress_below` and `column_access` are set by the runner, never
+     by the caller.
      A run as a user covers the customers that user may see (access.owner_ids: a sales
      rep's own, a manager's team, None = all) and hides groups smaller than 5 when the
-     role's row scope is not "all".  The CLI runs as the system (full access) unless
+     role's row scope is not "all"; customer codes and names in its lists are masked or left
+     out where the role's column rules say so.  The CLI runs as the system (full access) unless
      `--as USERNAME` is given.
   4. papermill executes the notebook into reports_out/<report>/<run-id>.ipynb with the
      project root as working directory; the kernel gets DATABASE_URL and FIELD_KEY from

@@ -14,7 +14,7 @@ import papermill
 from .registry import ReportError
 
 # Set by the runner from the access policy; a caller supplying them could widen their own scope.
-SCOPE_PARAMS = ("owner_ids", "suppress_below")
+SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access")
 DATE_PARAMS = ("as_of", "start", "compare_to")
 TRUE = {"1", "true", "yes", "y", "on", "是"}
 FALSE = {"0", "false", "no", "n", "off", "否", ""}

@@ -24,14 +24,27 @@ def new_run_id(now=None):
     return (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+# Customer columns reports may show (in customer lists), whose column rules the runner passes on.
+LABEL_COLUMNS = ("code", "name")
+
+
 def scope_for(user):
-    """(owner_ids, suppress_below) for a run by `user`; None is the system, with full access."""
+    """The scope parameters of a run by `user` (None: the system, with full access).
+
+    owner_ids: whose customers the report covers (None = everyone's); suppress_below: groups
+    smaller than this are hidden; column_access: customer column -> "masked"/"hidden" where the
+    user's role may not read it in clear, for the customer lists a report prints.
+    """
     if user is None:
-        return None, 0
+        return {"owner_ids": None, "suppress_below": 0, "column_access": {}}
     import access
 
     grant = access.grant_for(user)
-    return access.owner_ids(user, grant), (0 if grant.row_scope == "all" else SUPPRESS_BELOW)
+    return {
+        "owner_ids": access.owner_ids(user, grant),
+        "suppress_below": 0 if grant.row_scope == "all" else SUPPRESS_BELOW,
+        "column_access": {c: grant.access("customer", c) for c in LABEL_COLUMNS if not grant.clear("customer", c)},
+    }
 
 
 def run_report(name, supplied=None, user=None, config=None, out_dir=None, progress_bar=False,
@@ -56,7 +69,7 @@ def queue_run(name, supplied=None, user=None, out_dir=None):
 
     report = registry.get(name)
     values = report_params.validate(report, supplied)
-    values["owner_ids"], values["suppress_below"] = scope_for(user)
+    values.update(scope_for(user))
     run_id = new_run_id()
     return ReportRun.create(
         run_id=run_id,

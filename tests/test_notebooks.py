@@ -19,7 +19,8 @@ from analytics import lifecycle, privacy
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-SHARED = {"as_of", "start", "regions", "industries", "tag", "owner_ids", "suppress_below", "top_n", "currency"}
+SHARED = {"as_of", "start", "regions", "industries", "tag", "owner_ids", "suppress_below", "column_access", "top_n",
+          "currency"}
 NO_DATA = "所选范围内没有订单数据"
 
 
@@ -89,6 +90,18 @@ def generated(app):
     with app.app_context():
         demo.generate(customers=300, seed=3, password="x")
     return app
+
+
+@pytest.mark.parametrize("name", ["lifecycle.ipynb", "value.ipynb"])
+def test_customer_lists_follow_the_runners_column_rules(generated, monkeypatch, tmp_path, name):
+    """A role that may not read names sees none, and masked codes only, in the report's customer lists."""
+    with generated.app_context():
+        customers = list(models.Customer.select(models.Customer.code, models.Customer.name).tuples())
+    output = _execute(generated, monkeypatch, tmp_path, name, top_n=50, churn_days=60,
+                      column_access={"code": "masked", "name": "hidden"})
+    assert "*******" in output, "masked codes are listed"
+    leaked = [value for code, name_ in customers for value in (code, name_) if value in output]
+    assert not leaked, f"clear customer codes or names in the report: {leaked[:3]}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -61,7 +61,7 @@ def test_wrong_types_and_bad_dates_are_rejected(reports, name, value, expected):
         reporting.validate(reporting.get("echo"), {name: value})
 
 
-@pytest.mark.parametrize("name", ["owner_ids", "suppress_below"])
+@pytest.mark.parametrize("name", ["owner_ids", "suppress_below", "column_access"])
 def test_callers_cannot_set_the_scope(reports, name):
     with pytest.raises(reporting.ReportError, match=f"参数 {name} 由访问权限决定"):
         reporting.validate(reporting.get("echo"), {name: "1"})
@@ -122,11 +122,41 @@ def test_a_sales_rep_runs_over_own_customers_with_small_groups_suppressed(app, r
 
 
 def test_scope_follows_the_access_policy(app, users):
+    everything = {"owner_ids": None, "suppress_below": 0, "column_access": {}}
     with app.app_context():
-        assert reporting.runner.scope_for(users["admin"]) == (None, 0)
-        assert reporting.runner.scope_for(users["service"]) == (None, 0)
-        team, suppress = reporting.runner.scope_for(users["manager"])
-        assert users["manager"].id in team and users["sales1"].id in team and suppress == 5
+        assert reporting.runner.scope_for(None) == everything
+        assert reporting.runner.scope_for(users["admin"]) == everything
+        assert reporting.runner.scope_for(users["service"]) == everything
+        scope = reporting.runner.scope_for(users["manager"])
+        assert users["manager"].id in scope["owner_ids"] and users["sales1"].id in scope["owner_ids"]
+        assert scope["suppress_below"] == 5 and scope["column_access"] == {}
+
+
+def test_column_rules_of_the_runner_reach_the_report(app, reports, users):
+    """An admin hides customer names from service staff and masks codes: their reports follow at once."""
+    import access
+
+    service = models.Role.get(models.Role.name == "service")
+    with app.app_context():
+        models.ColumnRule.create(role=service, model="customer", column="name", access="hidden")
+        models.ColumnRule.create(role=service, model="customer", column="code", access="masked")
+        access.bump_version()
+        run = reporting.run_report("echo", {}, user=users["service"], config=app.config)
+    assert run.params["column_access"] == {"code": "masked", "name": "hidden"}
+
+
+def test_customer_labels_mask_or_leave_out_columns(app, make_customer):
+    from analytics import session
+
+    first = make_customer(code="HB-IT-2024-001", name="甲公司")
+    second = make_customer(code="HD-JR-2024-002", name="乙公司")
+    with app.app_context():
+        clear = session.customer_labels([second.id, first.id])
+        ruled = session.customer_labels([second.id, first.id], {"code": "masked", "name": "hidden"})
+    assert clear.to_dict("index") == {second.id: {"code": "HD-JR-2024-002", "name": "乙公司"},
+                                      first.id: {"code": "HB-IT-2024-001", "name": "甲公司"}}
+    assert list(ruled.columns) == ["code"] and list(ruled.index) == [second.id, first.id]
+    assert list(ruled["code"]) == ["HD-*******-002", "HB-*******-001"]
 
 
 # --- command line ----------------------------------------------------------------------------
