@@ -41,3 +41,44 @@ def churn_risk(summary, p_alive, churn_days=180, top_n=20):
     frame = summary[["recency_days", "revenue"]].join(pd.Series(p_alive, name="p_alive"))
     frame = frame[stage_series == STAGES[2]]
     return frame.sort_values(["p_alive", "revenue"], ascending=[True, False]).head(top_n)
+
+
+NOT_YET = "尚未购买"  # the row of customers who had not bought yet at the earlier date
+
+
+def flows(before, after):
+    """Customers moving from each stage at an earlier date (rows) to each stage now (columns).
+
+    `before` and `after` are stages() of two summaries; customers who had not bought by the
+    earlier date come in through the row 尚未购买.  Stages without customers are kept, so two
+    reports always have the same rows and columns.
+    """
+    rows = [NOT_YET, *STAGES]
+    if after.empty:
+        return pd.DataFrame(0, index=pd.Index(rows, name="from"), columns=pd.Index(STAGES, name="to"))
+    origin = before.reindex(after.index).fillna(NOT_YET)
+    table = pd.crosstab(origin.rename("from"), after.rename("to"))
+    return table.reindex(index=rows, columns=list(STAGES), fill_value=0).astype(int)
+
+
+def conversion_by_month(reached):
+    """Per month of first contact: new customers, and the share that reached 意向客户 and 成交客户.
+
+    `reached` is analytics.queries.status_conversion(): customers per (month, furthest stage
+    reached, 1 = 潜在客户 .. 3 = 成交客户).  Recent months have had less time to convert.
+    """
+    from .queries import FUNNEL
+
+    columns = ["customers", *(f"{status}率" for status in FUNNEL[1:])]
+    if reached.empty:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="month"))
+    counts = reached.pivot_table(index="month", columns="reached", values="customers", aggfunc="sum", fill_value=0)
+    counts = counts.reindex(columns=range(1, len(FUNNEL) + 1), fill_value=0)
+    total = counts.sum(axis=1)
+    # Reaching stage k means reaching k or a later stage: cumulative from the end of the funnel.
+    at_least = counts.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]
+    result = pd.DataFrame({"customers": total.astype(int)})
+    for stage, status in enumerate(FUNNEL[1:], 2):
+        result[f"{status}率"] = at_least[stage] / total
+    result.index.name = "month"
+    return result

@@ -12,9 +12,9 @@ runs on the database.
 import datetime
 
 import pandas as pd
-from peewee import SQL, Case, fn
+from peewee import JOIN, SQL, Case, fn
 
-from models import Customer, CustomerTag, Order, Tag
+from models import Customer, CustomerTag, Order, StatusChange, Tag
 from models.customers import STATUSES
 
 from . import engines
@@ -266,3 +266,48 @@ def status_counts(owner_ids=None, regions=None, industries=None, tag=None):
     series = pd.Series([int(counts.get(status, 0)) for status in order], index=order, name="customers")
     series.index.name = "status"
     return series
+
+
+# Funnel stages a customer can reach, in order; 流失客户 is an exit, not a further stage.
+FUNNEL = ("潜在客户", "意向客户", "成交客户")
+
+
+def status_conversion(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None):
+    """Customers per (month of first contact, furthest funnel stage reached by as_of).
+
+    Every customer starts at 潜在客户 (stage 1); a status change to 意向客户 or 成交客户 on or
+    before the as_of day moves them to stage 2 or 3, whatever happened afterwards (a customer
+    who was won and later lost still converted).  Customers without a first-contact date, or
+    first contacted outside [start, as_of], are not counted.
+
+    >>> status_conversion(datetime.date(2024, 3, 31))             # doctest: +SKIP
+           month  reached  customers
+    0 2024-01-01        1          4
+    1 2024-01-01        3          2
+    """
+    end = datetime.datetime.combine(_as_date(as_of), datetime.time()) + datetime.timedelta(days=1)
+    engine = engines.current()
+    month_expr = dialect(engine)["month"](Customer.first_contact)
+    rank = Case(StatusChange.to_status, [(status, stage) for stage, status in enumerate(FUNNEL, 1) if stage > 1], None)
+    conditions = [Customer.first_contact.is_null(False), Customer.first_contact <= _as_date(as_of)]
+    if start is not None:
+        conditions.append(Customer.first_contact >= _as_date(start))
+    customers = _customer_ids(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
+    if customers is not None:
+        conditions.append(Customer.id.in_(customers))
+    per_customer = _where(
+        Customer.select(Customer.id.alias("customer_id"), month_expr.alias("month"),
+                        fn.COALESCE(fn.MAX(rank), 1).alias("reached"))
+        .join(StatusChange, JOIN.LEFT_OUTER, on=((StatusChange.customer == Customer.id) & (StatusChange.at < end))),
+        conditions,
+    ).group_by(Customer.id, month_expr).alias("per_customer")
+    query = (
+        Customer.select(per_customer.c.month, per_customer.c.reached, fn.COUNT(per_customer.c.customer_id))
+        .from_(per_customer)
+        .group_by(per_customer.c.month, per_customer.c.reached)
+        .order_by(per_customer.c.month, per_customer.c.reached)
+    )
+    frame = engine.fetch(query)
+    frame.columns = ["month", "reached", "customers"]
+    frame["month"] = _dates(frame["month"])
+    return frame.astype({"reached": int, "customers": int})
