@@ -95,6 +95,20 @@ def serve(host, port, threads):
     waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 
+@cli.command("worker", with_appcontext=False)
+@click.option("--workers", default=2, show_default=True, type=int, help="worker threads in this process")
+@click.option("--import", "modules", multiple=True, metavar="MODULE",
+              help="also import MODULE, which registers tasks or jobs (repeatable)")
+def worker(workers, modules):
+    """Run the background worker: queued tasks and the periodic jobs (QUEUE_URL chooses the queue)."""
+    from jobs import worker as job_worker
+
+    try:
+        job_worker.run(job_worker.load_config(), workers=workers, modules=modules, echo=click.echo)
+    except (ConfigError, ValueError) as error:  # missing keys, or a QUEUE_URL it cannot use
+        raise click.ClickException(str(error)) from None
+
+
 @cli.command("report")
 @click.argument("name")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="report parameter (repeatable)")

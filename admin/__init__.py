@@ -13,6 +13,7 @@ import os
 
 from i18n import compile_admin_messages, current_language
 
+from .jobs import JobsView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
@@ -71,6 +72,8 @@ def init_app(app):
     for view_class, model, endpoint, category in SCREENS:
         admin.add_view(view_class(model, name=_translated(VIEW_NAMES, endpoint), endpoint=endpoint,
                                   category=categories[category]))
+    # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
+    admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

@@ -79,12 +79,13 @@ VIEW_NAMES = {
     "zh": {
         "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
-        "reportrun": "报表运行", "user": "用户", "role": "角色权限", "auditlog": "审计日志",
+        "reportrun": "报表运行", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
         "reportrun": "Report runs", "user": "Users", "role": "Roles", "auditlog": "Audit log",
+        "jobs": "Background jobs",
     },
 }
 

@@ -9,6 +9,7 @@ from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
+from .jobs import JobRun
 from .reports import ReportRun
 
 ALL_MODELS = [
@@ -27,6 +28,7 @@ ALL_MODELS = [
     CustomerTag,
     Feedback,
     ReportRun,
+    JobRun,
 ]
 
 

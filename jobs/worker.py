@@ -1,0 +1,46 @@
+"""`run.py worker`: huey's consumer on the configured queue, with the periodic jobs.
+
+The worker reads the app's configuration (web.config: DATABASE_URL, FIELD_KEY, QUEUE_URL)
+and binds the models as the app does, without building the app: the admin screens and
+their imports (papermill, nbformat) would double its start-up time for nothing.  Each
+task then opens its own database connection.
+"""
+import logging
+import os
+import sys
+
+from . import available, configure, discover, queue
+
+
+def load_config():
+    """The app's configuration, with the models bound to its database (raises ConfigError)."""
+    import models
+    from models import sealed
+    from web import config as settings
+
+    config = settings.load()
+    sealed.configure(settings.field_key_bytes(config))
+    models.bind(config["DATABASE_URL"])
+    return config
+
+
+def run(config, workers=2, modules=(), echo=print):
+    """Run the consumer until SIGINT (finish the running tasks) or SIGTERM (stop now)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s [worker {os.getpid()}] %(name)s: %(message)s")
+    configure(config)
+    discover(modules)
+    url = queue.url
+    shown = url.split("@")[-1] if url.startswith("redis") else url  # no password in the log
+    echo(f"后台任务 worker（pid {os.getpid()}）：队列 {shown}，{workers} 个线程")
+    jobs = available()
+    if not jobs:
+        echo("  没有已注册的定时任务")
+    for job in jobs:
+        state = f"下次 {job.next_run():%Y-%m-%d %H:%M}" if job.enabled and job.next_run() else "已停用"
+        echo(f"  {job.name:<24} {job.schedule:<16} {state}  {job.description}")
+    # Polling SQLite costs little: check at least every second when idle (huey's default
+    # backs off to 10 s). Redis blocks on BRPOP and hands a task over at once.
+    consumer = queue.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                     initial_delay=0.1, backoff=1.15, max_delay=1.0)
+    consumer.run()
