@@ -60,4 +60,14 @@ def compare(data, x, columns, title=None, xlabel=None, ylabel=None, figsize=(8, 
     sns.pointplot(data=long, x=x, y="value", hue="series", ax=ax, markers="o")
     ax.set(xlabel=xlabel or x, ylabel=ylabel or "")
     ax.legend(title=None)
+    _thin_labels(ax)
     return ax
+
+
+def _thin_labels(ax, most=12):
+    """Label at most `most` categories on the x axis (three years of months would overlap)."""
+    labels = ax.get_xticklabels()
+    step = -(-len(labels) // most)  # ceiling division
+    if step > 1:
+        for index, label in enumerate(labels):
+            label.set_visible(index % step == 0)

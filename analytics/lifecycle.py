@@ -55,10 +55,11 @@ def flows(before, after):
     """
     rows = [NOT_YET, *STAGES]
     if after.empty:
-        return pd.DataFrame(0, index=pd.Index(rows, name="from"), columns=pd.Index(STAGES, name="to"))
-    origin = before.reindex(after.index).fillna(NOT_YET)
-    table = pd.crosstab(origin.rename("from"), after.rename("to"))
-    return table.reindex(index=rows, columns=list(STAGES), fill_value=0).astype(int)
+        table = pd.DataFrame(0, index=rows, columns=list(STAGES))
+    else:
+        origin = before.reindex(after.index).fillna(NOT_YET)
+        table = pd.crosstab(origin, after).reindex(index=rows, columns=list(STAGES), fill_value=0).astype(int)
+    return table.rename_axis(index="此前阶段", columns="当前阶段")
 
 
 def conversion_by_month(reached):
