@@ -30,9 +30,12 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# Set up, load demo data and serve the admin at http://127.0.0.1:$(PORT)/admin/
+# Set up, load demo data and serve the admin at http://127.0.0.1:$(PORT)/admin/, with the
+# background worker (scheduled jobs, 立即运行) beside it; the worker stops when serve does.
 demo: install
 	CRM_ENV=demo $(PY) run.py demo --customers $(CUSTOMERS)
+	CRM_ENV=demo $(PY) run.py worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	CRM_ENV=demo $(PY) run.py serve --port $(PORT)
 
 # Set up and run the whole test suite (DATABASE_URL=postgresql://... runs it on PostgreSQL)
