@@ -1,0 +1,54 @@
+"""Build a mail: multipart/mixed = multipart/alternative (text/plain + text/html, UTF-8) + attachments.
+
+    build_message(sender="客户分析平台 <reports@example.com>", to=["张三 <zhang@example.com>"],
+                  subject="【客户价值】报表 2026-11-23", text="…", html="<p>…</p>",
+                  attachments=[Attachment("客户价值-2026-11-23.html", data, "text/html")])
+
+Headers are encoded by email.policy.SMTP: a Chinese subject or display name becomes RFC 2047
+(=?utf-8?b?…?=), a Chinese attachment name RFC 2231 (filename*=utf-8''…).  Bodies are base64
+so the mail is 7-bit clean and passes servers without 8BITMIME.  Message-ID and Date are set.
+Without attachments the mail is just the multipart/alternative.
+"""
+import datetime
+import mimetypes
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from .addresses import parse_address, parse_addresses
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = ""  # empty: guessed from the file name, else application/octet-stream
+
+    @property
+    def maintype_subtype(self):
+        mime_type = self.mime_type or mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+        return tuple(mime_type.split("/", 1))
+
+
+def build_message(sender, to, subject, text, html, attachments=(), cc=(), reply_to=None, now=None):
+    """An EmailMessage ready for smtp.send().  Raises AddressError for a malformed address."""
+    message = EmailMessage(policy=policy.SMTP)
+    sender_address = parse_address(sender, "发件人")
+    message["Subject"] = subject
+    message["From"] = sender_address
+    message["To"] = parse_addresses(to, "收件人")
+    if cc:
+        message["Cc"] = parse_addresses(cc, "抄送")
+    if reply_to:
+        message["Reply-To"] = parse_address(reply_to, "回复地址")
+    message["Date"] = format_datetime(now or datetime.datetime.now().astimezone())
+    message["Message-ID"] = make_msgid(domain=sender_address.domain)
+    message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    for attachment in attachments:
+        maintype, subtype = attachment.maintype_subtype
+        params = {"charset": "utf-8"} if maintype == "text" else {}
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                               filename=attachment.filename, params=params)
+    return message
