@@ -277,8 +277,9 @@ def status_conversion(as_of, start=None, owner_ids=None, regions=None, industrie
 
     Every customer starts at 潜在客户 (stage 1); a status change to 意向客户 or 成交客户 on or
     before the as_of day moves them to stage 2 or 3, whatever happened afterwards (a customer
-    who was won and later lost still converted).  Customers without a first-contact date, or
-    first contacted outside [start, as_of], are not counted.
+    who was won and later lost still converted).  A customer whose status never changed (an
+    import, say) has been at their current status all along.  Customers without a
+    first-contact date, or first contacted outside [start, as_of], are not counted.
 
     >>> status_conversion(datetime.date(2024, 3, 31))             # doctest: +SKIP
            month  reached  customers
@@ -288,7 +289,10 @@ def status_conversion(as_of, start=None, owner_ids=None, regions=None, industrie
     end = datetime.datetime.combine(_as_date(as_of), datetime.time()) + datetime.timedelta(days=1)
     engine = engines.current()
     month_expr = dialect(engine)["month"](Customer.first_contact)
-    rank = Case(StatusChange.to_status, [(status, stage) for stage, status in enumerate(FUNNEL, 1) if stage > 1], None)
+    stages = [(status, stage) for stage, status in enumerate(FUNNEL, 1) if stage > 1]
+    ever_changed = StatusChange.select(StatusChange.id).where(StatusChange.customer == Customer.id)
+    start_stage = Case(None, [(~fn.EXISTS(ever_changed), fn.COALESCE(Case(Customer.status, stages, None), 1))], 1)
+    reached = fn.MAX(fn.COALESCE(Case(StatusChange.to_status, stages, None), start_stage))
     conditions = [Customer.first_contact.is_null(False), Customer.first_contact <= _as_date(as_of)]
     if start is not None:
         conditions.append(Customer.first_contact >= _as_date(start))
@@ -296,11 +300,10 @@ def status_conversion(as_of, start=None, owner_ids=None, regions=None, industrie
     if customers is not None:
         conditions.append(Customer.id.in_(customers))
     per_customer = _where(
-        Customer.select(Customer.id.alias("customer_id"), month_expr.alias("month"),
-                        fn.COALESCE(fn.MAX(rank), 1).alias("reached"))
+        Customer.select(Customer.id.alias("customer_id"), month_expr.alias("month"), reached.alias("reached"))
         .join(StatusChange, JOIN.LEFT_OUTER, on=((StatusChange.customer == Customer.id) & (StatusChange.at < end))),
         conditions,
-    ).group_by(Customer.id, month_expr).alias("per_customer")
+    ).group_by(Customer.id, Customer.status, month_expr).alias("per_customer")
     query = (
         Customer.select(per_customer.c.month, per_customer.c.reached, fn.COUNT(per_customer.c.customer_id))
         .from_(per_customer)

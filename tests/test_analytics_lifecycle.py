@@ -19,8 +19,8 @@ def at(text):
 @pytest.fixture
 def funnel(app, make_customer):
     """Customers with their status histories; the expected furthest stage is in the comment."""
-    def customer(first_contact, *changes, owner="sales1"):
-        made = make_customer(owner=owner, first_contact=first_contact)
+    def customer(first_contact, *changes, owner="sales1", status="潜在客户"):
+        made = make_customer(owner=owner, first_contact=first_contact, status=status)
         for status, when in changes:
             models.StatusChange.create(customer=made, to_status=status, reason="测试", at=at(when))
         return made
@@ -29,6 +29,8 @@ def funnel(app, make_customer):
         customer(datetime.date(2024, 1, 5), ("意向客户", "2024-01-10"), ("成交客户", "2024-02-01"))  # Jan: 3
         customer(datetime.date(2024, 1, 20), ("意向客户", "2024-01-25"), ("流失客户", "2024-03-01"))  # Jan: 2
         customer(datetime.date(2024, 1, 28))  # Jan: 1
+        customer(datetime.date(2024, 1, 29), status="成交客户")  # Jan: 3 — imported as won, never changed
+        customer(datetime.date(2024, 1, 30), ("成交客户", "2024-05-01"), status="成交客户")  # Jan: 1 — won later
         # Feb: 2 — won only after as_of; interested late on the as_of day itself
         customer(datetime.date(2024, 2, 3), ("意向客户", "2024-03-31 23:00:00"), ("成交客户", "2024-04-10"))
         customer(datetime.date(2024, 2, 10), ("成交客户", "2024-02-11"), owner="sales2")  # Feb: 3
@@ -59,7 +61,7 @@ def test_status_conversion_counts_the_furthest_stage_reached_by_as_of(funnel):
         for engine in available_engines():
             frame = conversion(engine)
             pd.testing.assert_frame_equal(frame, expected([
-                ("2024-01-01", 1, 1), ("2024-01-01", 2, 1), ("2024-01-01", 3, 1),
+                ("2024-01-01", 1, 2), ("2024-01-01", 2, 1), ("2024-01-01", 3, 2),
                 ("2024-02-01", 2, 1), ("2024-02-01", 3, 1),
             ]), check_dtype=False, obj=engine)
             assert list(conversion(engine, owner_ids=[users["sales2"]]).itertuples(index=False)) == [
@@ -67,16 +69,16 @@ def test_status_conversion_counts_the_furthest_stage_reached_by_as_of(funnel):
             assert conversion(engine, owner_ids=[]).empty
             with engines.using(engine):
                 without_start = queries.status_conversion(AS_OF)
-            assert without_start["customers"].sum() == 6, "the December customer counts without a start"
+            assert without_start["customers"].sum() == 8, "the December customer counts without a start"
 
 
 def test_conversion_by_month_is_the_share_reaching_each_stage(funnel):
     with funnel.app_context():
         rates = lifecycle.conversion_by_month(queries.status_conversion(AS_OF, START))
     assert list(rates.columns) == ["customers", "意向客户率", "成交客户率"]
-    assert rates["customers"].tolist() == [3, 2]
-    assert rates["意向客户率"].tolist() == pytest.approx([2 / 3, 1.0])
-    assert rates["成交客户率"].tolist() == pytest.approx([1 / 3, 0.5])
+    assert rates["customers"].tolist() == [5, 2]
+    assert rates["意向客户率"].tolist() == pytest.approx([3 / 5, 1.0])
+    assert rates["成交客户率"].tolist() == pytest.approx([2 / 5, 0.5])
     empty = lifecycle.conversion_by_month(expected([]))
     assert empty.empty and list(empty.columns) == ["customers", "意向客户率", "成交客户率"]
 
