@@ -89,3 +89,11 @@ def test_orders_scale_makes_customers_buy_more_often(app):
     assert again == plain  # the default knob leaves the demo's data as it was
     assert busier["customer"] == plain["customer"]
     assert 2.0 < busier["order"] / plain["order"] < 4.0
+
+
+def test_sqlite_baseline_is_stopped_at_its_time_limit(sqlite_app):  # noqa: F811
+    connection = models.db.connection()
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    assert reports.time_limited(lambda: models.db.execute_sql(endless).fetchall(), 0.2, connection) is None
+    quick = reports.time_limited(lambda: models.db.execute_sql("SELECT 1").fetchall(), 5.0, connection)
+    assert quick is not None and quick < 5.0
