@@ -109,6 +109,18 @@ def worker(workers, modules):
         raise click.ClickException(str(error)) from None
 
 
+def _user_named(username):
+    """The user called `username`, None for no name; an unknown name is a usage error."""
+    from models import User
+
+    if not username:
+        return None
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise click.UsageError(f"unknown user {username!r}")
+    return user
+
+
 @cli.command("report")
 @click.argument("name")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="report parameter (repeatable)")
@@ -119,7 +131,6 @@ def report(name, params, as_user):
     from flask import current_app
 
     import reporting
-    from models import User
 
     supplied = {}
     for item in params:
@@ -127,11 +138,7 @@ def report(name, params, as_user):
         if not sep or not key.strip():
             raise click.UsageError(f"--param 应为 key=value，收到 {item!r}")
         supplied[key.strip()] = value
-    user = None
-    if as_user:
-        user = User.get_or_none(User.username == as_user)
-        if user is None:
-            raise click.UsageError(f"unknown user {as_user!r}")
+    user = _user_named(as_user)
     try:
         run = reporting.run_report(name, supplied, user=user, config=current_app.config, progress_bar=True)
     except reporting.ReportError as error:
@@ -152,17 +159,13 @@ def import_data(kind, path, owner):
     import json
 
     import intake
-    from models import AuditLog, User
+    from models import AuditLog
 
     try:
         importer = intake.get(kind)
     except KeyError as error:
         raise click.ClickException(error.args[0]) from None
-    user = None
-    if owner:
-        user = User.get_or_none(User.username == owner)
-        if user is None:
-            raise click.UsageError(f"unknown user {owner!r}")
+    user = _user_named(owner)
     try:
         counts = importer(path, owner=user, progress=True)
     except ValueError as error:  # every bad line is named; nothing was written
