@@ -35,11 +35,23 @@ class Job:
         """The first minute after `after` (default now) the schedule matches; None if disabled or never."""
         if not self.enabled:
             return None
-        moment = (after or datetime.datetime.now()).replace(second=0, microsecond=0)
-        for _ in range(horizon_days * 24 * 60):
-            moment += datetime.timedelta(minutes=1)
-            if self.due(moment):
-                return moment
+        minute, hour, day, month, weekday = self.schedule.split()
+        on_day = crontab("*", "*", day, month, weekday)  # the same schedule, any time of day
+        in_hour = crontab("*", hour, day, month, weekday)
+        start = (after or datetime.datetime.now()).replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+        midnight = start.replace(hour=0, minute=0)
+        for days in range(horizon_days + 1):  # day by day, then hour by hour, then minute by minute
+            date = midnight + datetime.timedelta(days=days)
+            if not on_day(date):
+                continue
+            for hours in range(24):
+                top = date + datetime.timedelta(hours=hours)
+                if top + datetime.timedelta(minutes=59) < start or not in_hour(top):
+                    continue
+                for minutes in range(60):
+                    moment = top + datetime.timedelta(minutes=minutes)
+                    if moment >= start and self.due(moment):
+                        return moment
         return None
 
 

@@ -37,7 +37,8 @@ def run(config, workers=2, modules=(), echo=print):
     if not jobs:
         echo("  没有已注册的定时任务")
     for job in jobs:
-        state = f"下次 {job.next_run():%Y-%m-%d %H:%M}" if job.enabled and job.next_run() else "已停用"
+        upcoming = job.next_run()
+        state = f"下次 {upcoming:%Y-%m-%d %H:%M}" if upcoming else "已停用" if not job.enabled else "不会运行"
         echo(f"  {job.name:<24} {job.schedule:<16} {state}  {job.description}")
     # Polling SQLite costs little: check at least every second when idle (huey's default
     # backs off to 10 s). Redis blocks on BRPOP and hands a task over at once.

@@ -2,6 +2,7 @@
 admin's 后台任务 screen with 立即运行, and a real `run.py worker` on the embedded SQLite queue."""
 import datetime
 import os
+import socket
 
 import pytest
 
@@ -52,6 +53,11 @@ def test_next_run_follows_the_cron_schedule(ticking):
         assert nightly.next_run(datetime.datetime(2026, 11, 23, 3, 0)) == datetime.datetime(2026, 11, 29, 2, 30)
     finally:
         jobs.unregister("test-nightly")
+    never = jobs.register("test-never", lambda: None, "0 0 30 2 *")  # 30 February
+    try:
+        assert never.next_run() is None
+    finally:
+        jobs.unregister("test-never")
     assert jobs.get("test-off").next_run() is None
 
 
@@ -106,6 +112,21 @@ def test_run_now_needs_the_csrf_token_and_a_known_job(app, login, queue_db):
     response = admin.submit(LIST + "run/", {"job": "no-such-job"}, form_url=LIST, follow_redirects=True)
     assert "未知的后台任务" in response.get_data(as_text=True)
     assert JobRun.select().count() == 0 and jobs.queue.pending_count() == 0
+
+
+def test_run_now_says_so_when_the_queue_is_unreachable(app, login):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    app.config["QUEUE_URL"] = f"redis://127.0.0.1:{port}/0"  # nothing listens there
+    try:
+        admin = login("admin")
+        response = admin.submit(LIST + "run/", {"job": "test-probe"}, form_url=LIST, follow_redirects=True)
+    finally:
+        jobs.queue.configure(None)
+    assert "无法加入队列" in response.get_data(as_text=True)
+    run = JobRun.get()
+    assert run.status == "failed" and "无法加入队列" in run.error
 
 
 def test_run_now_is_audited_and_a_real_worker_runs_it(app, login, tmp_path, queue_db):
