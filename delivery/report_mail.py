@@ -34,17 +34,19 @@ import re
 
 import nbformat
 
+from models.reports import RUN_STATUSES
+from reporting.runner import SUMMARY_PREFIX
+
 from .errors import ReportNotReady
 from .message import Attachment, build_message
 
 log = logging.getLogger(__name__)
 
-SUMMARY_PREFIX = "SUMMARY="
 MAX_SUMMARY_ITEMS = 20  # a mail summary, not a second report
 FILTER_PARAMS = ("start", "regions", "industries", "tag")  # shown whenever set; others when not the default
 PARAM_LABELS = {"start": "起始日期", "regions": "地区", "industries": "行业", "tag": "标签", "top_n": "名单长度"}
 TABLE_LABELS = (("customers", "客户"), ("orders", "订单"), ("followups", "跟进记录"))
-STATUS_LABELS = {"queued": "排队中", "running": "运行中", "success": "成功", "failed": "失败"}
+STATUS_LABELS = dict(RUN_STATUSES)
 
 
 # --- key numbers ------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from . import progress, provenance, registry
 
 OUT_DIR = os.path.join(registry.ROOT, "reports_out")
 SUPPRESS_BELOW = 5  # groups smaller than this are hidden in scoped reports, so one customer cannot be singled out
-DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY")  # what the kernel needs from the configuration
+DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY")
+# A notebook prints its key numbers for mail as one line SUMMARY={json}; readers of the HTML never see it.
+SUMMARY_PREFIX = "SUMMARY="  # what the kernel needs from the configuration
 # os.environ is process-wide: two runs in one process must not swap each other's database settings.
 _env_lock = threading.Lock()
 
@@ -130,9 +132,18 @@ def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
 
 
 def write_html(notebook_path):
-    """The executed notebook as HTML for readers: code hidden, charts embedded."""
+    """The executed notebook as HTML for readers: code hidden, charts embedded, SUMMARY lines left out."""
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                lines = output.text.splitlines(keepends=True)
+                output.text = "".join(line for line in lines if not line.startswith(SUMMARY_PREFIX))
+        cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.text]
+    body, _ = exporter.from_notebook_node(notebook)
     html_path = os.path.splitext(notebook_path)[0] + ".html"
     with open(html_path, "w", encoding="utf-8") as handle:
         handle.write(body)

@@ -14,6 +14,7 @@ import nbformat
 import papermill
 import pytest
 
+import delivery
 import models
 from analytics import lifecycle, privacy
 
@@ -108,6 +109,8 @@ def test_customer_lists_follow_the_runners_column_rules(generated, monkeypatch, 
 def test_runs_on_generated_data(generated, monkeypatch, tmp_path, name):
     output = _execute(generated, monkeypatch, tmp_path, name, suppress_below=5, top_n=5)
     assert NO_DATA not in output
+    summary = dict(delivery.read_summary(str(tmp_path / name)))
+    assert int(summary["有购买记录的客户"].replace(",", "")) > 0, "the key numbers a subscription mail shows"
     if name == "value.ipynb":
         assert "BGNBD_PARAMS=" in output
         assert "检验期 26 周" in output and "检验期实际平均购买次数" in output

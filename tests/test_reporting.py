@@ -182,3 +182,18 @@ def test_cli_refuses_bad_parameters_and_reports_failed_runs(app, reports):
     assert result.exit_code == 1 and "ValueError: boom-42" in result.output
     with app.app_context():
         assert models.ReportRun.select().count() == 1  # validation failures never start a run
+
+
+def test_html_leaves_out_the_mail_summary_line(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(...)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text='共 12 位客户\nSUMMARY={"客户数": 12}\n'),
+                    nbformat.v4.new_output("stream", name="stdout", text='SUMMARY={"收入": "¥9"}\n')]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 标题"), cell]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(notebook, str(path))
+    html = open(reporting.runner.write_html(str(path)), encoding="utf-8").read()
+    assert "共 12 位客户" in html and "标题" in html
+    assert "SUMMARY=" not in html
+    assert "SUMMARY=" in path.read_text(encoding="utf-8"), "the notebook keeps it for the mail"
