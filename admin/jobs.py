@@ -8,7 +8,6 @@ may also run the installation's housekeeping.
 """
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
-from flask_admin.form import SecureForm
 from flask_login import current_user
 
 import jobs
@@ -16,7 +15,7 @@ from i18n import current_language
 from models import JobRun
 from models.jobs import JOB_STATUSES, JOB_TRIGGERS
 
-from .secured import audit, current_grant
+from .secured import TokenForm, audit, current_grant
 
 POLICY_KEY = "role"
 RECENT = 20  # runs listed under the jobs
@@ -45,10 +44,6 @@ STATUS_NAMES = {"zh": dict(JOB_STATUSES), "en": {key: key for key, _ in JOB_STAT
 TRIGGER_NAMES = {"zh": dict(JOB_TRIGGERS), "en": {key: key for key, _ in JOB_TRIGGERS}}
 
 
-class RunForm(SecureForm):
-    """CSRF token only."""
-
-
 class JobsView(BaseView):
     def is_accessible(self):
         return current_user.is_authenticated and current_user.is_active and current_grant().can(POLICY_KEY, "view")
@@ -69,14 +64,14 @@ class JobsView(BaseView):
         return self.render("admin/jobs/index.html", rows=jobs.overview(), text=TEXT[language],
                            statuses=STATUS_NAMES[language], triggers=TRIGGER_NAMES[language],
                            recent=JobRun.select().order_by(JobRun.id.desc()).limit(RECENT),
-                           can_run=can_run, form=RunForm() if can_run else None)
+                           can_run=can_run, form=TokenForm() if can_run else None)
 
     @expose("/run/", methods=("POST",))
     def run_view(self):
         if not current_grant().can(POLICY_KEY, "edit"):
             abort(403)
         text = TEXT[current_language()]
-        if not RunForm(request.form).validate():
+        if not TokenForm(request.form).validate():
             flash(text["expired"], "error")
             return redirect(self.get_url(".index"))
         name = request.form.get("job", "")

@@ -11,7 +11,6 @@ import os
 
 from flask import abort, current_app, flash, jsonify, redirect, request, send_file
 from flask_admin import expose
-from flask_admin.form import SecureForm
 from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from markupsafe import Markup
@@ -23,7 +22,7 @@ from reporting.runner import queue_run, rerun
 
 from .labels import PARAMETER_NAMES
 from .row_actions import LINK
-from .secured import PolicyModelView, audit, current_grant
+from .secured import PolicyModelView, TokenForm, audit, current_grant
 
 # Reports are notebooks' output: charts as data: URIs and inline styles, never scripts.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; sandbox"
@@ -33,10 +32,6 @@ POST_BUTTON = Markup(
     '<input name="csrf_token" type="hidden" value="{token}">'
     '<button title="{title}"><span class="fa fa-repeat glyphicon glyphicon-repeat"></span></button></form>'
 )
-
-
-class RunForm(SecureForm):
-    """CSRF token only: the parameters are checked by reporting.params, not by WTForms."""
 
 
 def parameter_fields(report):
@@ -93,7 +88,7 @@ class ReportRunView(PolicyModelView):
         return reporting.available()
 
     def run_form(self):
-        return RunForm()
+        return TokenForm()
 
     def get_list_row_actions(self):
         actions = super().get_list_row_actions()
@@ -103,7 +98,7 @@ class ReportRunView(PolicyModelView):
             actions.append(ReportAction("notebook", "下载笔记本" if zh else "Download notebook"))
         if current_grant().can(self.policy_key, "create"):
             actions.append(ReportAction("rerun", "以相同参数再次运行" if zh else "Re-run with the same parameters",
-                                        token=RunForm().csrf_token.current_token))
+                                        token=TokenForm().csrf_token.current_token))
         return actions
 
     # --- running ------------------------------------------------------------------------
@@ -112,7 +107,7 @@ class ReportRunView(PolicyModelView):
             abort(403)
 
     def _checked_form(self):
-        form = RunForm(request.form)
+        form = TokenForm(request.form)
         if not form.validate():
             flash("表单已过期，请刷新页面后重试。", "error")
             return None
@@ -145,7 +140,7 @@ class ReportRunView(PolicyModelView):
                 return self._start(run)
         values = {n: request.form.get(n, shown) for n, _label, shown in fields}
         return self.render("admin/report_runs/run.html", report=report, fields=fields, values=values,
-                           form=RunForm())
+                           form=TokenForm())
 
     @expose("/rerun/", methods=("POST",))
     def rerun_view(self):
