@@ -11,6 +11,7 @@ from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
 from .jobs import JobRun
 from .reports import ReportRun
+from .subscriptions import Delivery, Subscription
 
 ALL_MODELS = [
     Role,
@@ -29,6 +30,8 @@ ALL_MODELS = [
     Feedback,
     ReportRun,
     JobRun,
+    Subscription,
+    Delivery,
 ]
 
 
