@@ -14,6 +14,7 @@ from bench import reports
 from tests.test_analytics_engine import AS_OF, shop, sqlite_app  # noqa: F401  (fixtures)
 
 START = datetime.date(2023, 9, 1)
+D = datetime.datetime
 
 
 def frame_of(raw):
@@ -22,8 +23,16 @@ def frame_of(raw):
 
 def test_raw_baseline_computes_the_same_aggregates(shop):  # noqa: F811
     path = models.db.obj.database
+    people = list(models.Customer.select().order_by(models.Customer.id))
+    for person, steps in zip(people, [("意向客户",), ("意向客户", "成交客户"), ("成交客户", "流失客户"), ("流失客户",)] * 5):
+        for day, status in enumerate(steps, 1):
+            models.StatusChange.create(customer=person, to_status=status, at=D(2024, 3, day), reason="测试")
+    models.StatusChange.create(customer=people[-1], to_status="成交客户", at=D(2024, 8, 1), reason="as_of 之后")
+    for number, person in enumerate(people[:30]):
+        person.first_contact = datetime.date(2023, 6 + number % 7, 1 + number)
+        person.save()
     for report in reports.REPORTS:
-        library = reports.report_calls(report, AS_OF, START)
+        library = [(aggregate, call) for aggregate, _, call in reports.report_calls(report, AS_OF, START)]
         raw = reports.raw_calls(report, path, AS_OF, START)
         assert [name for name, _ in library] == [name for name, _ in raw]
         for (aggregate, ours), (_, theirs) in zip(library, raw):
@@ -41,6 +50,10 @@ def test_raw_baseline_computes_the_same_aggregates(shop):  # noqa: F811
                 assert (ours["cohort_month"].to_numpy() == pd.to_datetime(theirs["cohort"]).to_numpy()).all()
                 assert (ours["activity_month"].to_numpy() == pd.to_datetime(theirs["month"]).to_numpy()).all()
                 assert ours["customers"].tolist() == theirs["customers"].tolist()
+            elif aggregate == "status conversion":
+                assert (ours["month"].to_numpy() == pd.to_datetime(theirs["month"]).to_numpy()).all()
+                assert ours[["reached", "customers"]].to_dict("list") == theirs[["reached", "customers"]].astype(int).to_dict("list")
+                assert set(ours["reached"]) == {1, 2, 3}
             elif aggregate == "second purchase gaps":
                 assert ours.to_dict("list") == theirs.astype(int).to_dict("list")
             else:
