@@ -145,10 +145,16 @@ def plan(now=None):
     planned, cache = 0, {}
     for subscription in Subscription.select().where(Subscription.enabled == True):  # noqa: E712
         after = subscription.planned_until or _naive_utc(subscription.created_at.astimezone())
-        due = schedule.occurrences(subscription, after, now, limit=MAX_CATCH_UP)
+        try:
+            due = schedule.occurrences(subscription, after, now, limit=MAX_CATCH_UP)
+            groups = recipient_groups(subscription) if due else []
+        except Exception:  # one broken subscription must not hold up the others
+            log.exception("订阅 %s 无法排期，跳过", subscription.id)
+            continue
         if not due:
             continue
-        groups = recipient_groups(subscription)
+        if not groups:
+            log.warning("订阅 %s 没有可发送的收件人（用户已停用或没有邮箱），%s 次发送跳过", subscription.id, len(due))
         for moment in due:
             params = subscription.params
             if not params.get("as_of") and _declares_as_of(subscription.report, cache):

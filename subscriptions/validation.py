@@ -122,6 +122,8 @@ def update(subscription, **fields):
                "emails": subscription.recipient_emails, "enabled": subscription.enabled}
     current.update(fields)
     values = clean(current, subscription.owner)
+    if values["enabled"] and not subscription.enabled:  # switched back on: from the next occurrence, no back-fill
+        subscription.planned_until = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     for key, value in values.items():
         setattr(subscription, key, value)
     subscription.updated_at = datetime.datetime.now()

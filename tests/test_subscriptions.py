@@ -175,6 +175,9 @@ def test_catch_up_plans_every_missed_occurrence_once(app, slow, people):
     Subscription.update(enabled=False).execute()
     backdate(sub, T0)
     assert subscriptions.plan(now) == 0
+    # Switched back on, it starts from its next occurrence: what fell due while it was off is not sent.
+    subscriptions.update(Subscription.get_by_id(sub.id), enabled=True)
+    assert subscriptions.plan(engine.utcnow()) == 0 and Delivery.select().count() == len(rows)
 
 
 def test_mixed_recipients_get_one_run_per_scope(app, slow, people, make_customer):
