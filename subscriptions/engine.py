@@ -279,6 +279,14 @@ def deliver(delivery_id, config=None, now=None):
         log.info("订阅发送 %s 不归本 worker（已被领取、已完成或未到重试时间），跳过", delivery_id)
         return None
     subscription = row.subscription
+    if not subscription.enabled:  # switched off after this occurrence was planned
+        _finish(row, "failed", "订阅已停用，本次未发送")
+        return Delivery.get_by_id(row.id)
+    if row.attempts > max_attempts():  # taken over again and again: the run keeps killing its worker
+        error = f"worker 在运行中退出了 {row.attempts - 1} 次，不再重试（报表可能耗尽内存或超时）"
+        if _finish(row, "failed", error):
+            notify_admins(Delivery.get_by_id(row.id), error)
+        return Delivery.get_by_id(row.id)
     stage = "report"
     try:
         run_as = row.run_as

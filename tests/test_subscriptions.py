@@ -337,3 +337,20 @@ def test_a_running_claim_is_taken_over_only_when_its_worker_is_gone(app, slow, p
     assert taken.status == "running" and taken.attempts == 2 and taken.claimed_by == alive
     assert ReportRun.get_by_id(run.id).status == "failed"  # the lost worker's run will never finish
     assert json.loads(taken.recipients) == ["boss@example.com"]
+
+
+def test_a_switched_off_or_crash_looping_delivery_is_not_run(app, slow, people, mailbox, monkeypatch):
+    monkeypatch.setenv("SUBSCRIPTION_ATTEMPTS", "2")
+    sub = backdate(weekly(people["manager"], users=[], emails="boss@example.com"), T0)
+    subscriptions.plan(datetime.datetime(2026, 11, 10))
+    first, second = Delivery.select().order_by(Delivery.scheduled_for)
+    # The worker died in the report run twice already: the third take-over gives up and tells the admins.
+    Delivery.update(status="running", claimed_by=dead_worker(), claimed_at=T0, attempts=2).where(
+        Delivery.id == first.id).execute()
+    row = subscriptions.deliver(first.id, config=app.config)
+    assert row.status == "failed" and "worker 在运行中退出了 2 次" in row.error and row.report_run_id is None
+    assert [mail.rcpt_tos for mail in mailbox.mails] == [["admin@example.com"]]
+    subscriptions.update(sub, enabled=False)
+    row = subscriptions.deliver(second.id, config=app.config)
+    assert row.status == "failed" and row.error == "订阅已停用，本次未发送" and row.report_run_id is None
+    assert len(mailbox.mails) == 1 and ReportRun.select().count() == 0
