@@ -150,6 +150,23 @@ def report(name, params, as_user):
     click.echo(f"run id: {run.run_id}  ({run.duration:.1f}s)")
 
 
+@cli.command("deliveries")
+@click.option("--limit", default=20, show_default=True, type=int, help="how many, newest occurrence first")
+@click.option("--plan", "plan_now", is_flag=True, help="first plan every occurrence due by now (as the worker's job does)")
+def deliveries(limit, plan_now):
+    """List report subscription deliveries (报表订阅发送记录): occurrence, status, attempts, recipients, error."""
+    import subscriptions
+    from models import Delivery
+
+    if plan_now:
+        click.echo(f"已排期 {subscriptions.plan()} 个到期的计划时间")
+    rows = Delivery.select().order_by(Delivery.scheduled_for.desc(), Delivery.id.desc()).limit(limit)
+    for row in rows:
+        sent = f" 发送于 {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else ""
+        click.echo(f"#{row.id} {row.subscription.name} {row.period} {row.status} 尝试 {row.attempts} 次{sent}"
+                   f" → {'、'.join(row.addresses) or '（无）'}" + (f"\n    {row.error}" if row.error else ""))
+
+
 @cli.command("import")
 @click.argument("kind")
 @click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))

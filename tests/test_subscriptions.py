@@ -354,3 +354,17 @@ def test_a_switched_off_or_crash_looping_delivery_is_not_run(app, slow, people, 
     row = subscriptions.deliver(second.id, config=app.config)
     assert row.status == "failed" and row.error == "订阅已停用，本次未发送" and row.report_run_id is None
     assert len(mailbox.mails) == 1 and ReportRun.select().count() == 0
+
+
+def test_run_py_deliveries_plans_and_lists(app, slow, people, monkeypatch):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import run
+
+    backdate(weekly(people["manager"], users=[], emails="boss@example.com"), engine.utcnow() - datetime.timedelta(days=14))
+    result = CliRunner().invoke(run.cli, ["deliveries", "--plan"], obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "已排期 2 个到期的计划时间"
+    assert len(lines) == 3 and all("周报" in line and "pending 尝试 0 次 → boss@example.com" in line for line in lines[1:])
