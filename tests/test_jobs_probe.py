@@ -40,18 +40,22 @@ if os.environ.get("JOB_PROBE_TICK") == "1":  # only in the workers a test starts
 
 
 @contextmanager
-def workers(tmp_path, database_url, queue_url, count=1, threads=1, **env):
-    """Start `count` real `run.py worker` processes; stop them gracefully (SIGINT) on exit."""
+def workers(tmp_path, database_url, queue_url, count=1, threads=1, name="worker", module="tests.test_jobs_probe",
+            own_group=False, stop_timeout=15, **env):
+    """Start `count` real `run.py worker` processes importing `module`; stop them gracefully
+    (SIGINT) on exit.  With own_group each worker leads its own process group, so a test can
+    kill it together with the notebook kernels it started, as a crash would (see kill())."""
     environment = dict(os.environ, QUEUE_URL=queue_url, DATABASE_URL=database_url, CRM_ENV="testing",
                        SECRET_KEY="test-secret", FIELD_KEY=FIELD_KEY, PYTHONUNBUFFERED="1", **env)
     started = []
     try:
         for n in range(count):
-            log_path = tmp_path / f"worker{n}.log"
+            log_path = tmp_path / f"{name}{n}.log"
             with open(log_path, "w") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "run.py", "worker", "--workers", str(threads), "--import", "tests.test_jobs_probe"],
-                    cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                    [sys.executable, "run.py", "worker", "--workers", str(threads), "--import", module],
+                    cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=own_group)
             started.append((process, log_path))
         deadline = time.monotonic() + 60
         for process, log_path in started:
@@ -64,12 +68,21 @@ def workers(tmp_path, database_url, queue_url, count=1, threads=1, **env):
         for process, _ in started:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)  # finish the running task, then exit
-        for process, log_path in started:
+        for process, _ in started:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=stop_timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                kill(process) if own_group else process.kill()
                 process.wait()
+
+
+def kill(process):
+    """SIGKILL a worker started with own_group and everything it started (its notebook kernel), and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def wait_finished(run_ids, timeout=30):

@@ -7,16 +7,14 @@ fixture of tests/conftest.py does in the test process.
 """
 import email
 import os
-import signal
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from email import policy
 
 import reporting
 from models import Subscription, User
-from tests.test_jobs_probe import FIELD_KEY, READY, ROOT
+from tests.test_jobs_probe import ROOT, kill  # noqa: F401 (kill: for the worker tests)
+from tests.test_jobs_probe import workers as probe_workers
 
 TEST_NOTEBOOKS = os.path.join(ROOT, "tests", "data")  # as tests/conftest.py (not imported: workers load this)
 
@@ -73,45 +71,10 @@ def wait_for(condition, what, timeout=90):
 
 @contextmanager
 def workers(tmp_path, database_url, queue_url, smtp_port, count=1, threads=2, name="worker", **env):
-    """Start `count` real `run.py worker` processes, each in its own process group (so a test can
-    kill one with its notebook kernel, as a crash would); SIGINT the survivors on exit."""
-    environment = dict(os.environ, QUEUE_URL=queue_url, DATABASE_URL=database_url, CRM_ENV="testing",
-                       SECRET_KEY="test-secret", FIELD_KEY=FIELD_KEY, PYTHONUNBUFFERED="1",
+    """Real `run.py worker` processes that deliver subscriptions: each in its own process group,
+    so a test can kill one with its notebook kernel (kill()), as a crash would."""
+    with probe_workers(tmp_path, database_url, queue_url, count=count, threads=threads, name=name,
+                       module="tests.test_subscriptions_support", own_group=True, stop_timeout=20,
                        SUBSCRIPTION_TEST_WORKER="1", REPORTS_OUT=str(tmp_path / "reports_out"),
-                       **mail_env(smtp_port), **env)
-    started = []
-    try:
-        for n in range(count):
-            log_path = tmp_path / f"{name}{n}.log"
-            with open(log_path, "w") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "run.py", "worker", "--workers", str(threads),
-                     "--import", "tests.test_subscriptions_support"],
-                    cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True)
-            started.append((process, log_path))
-        deadline = time.monotonic() + 60
-        for process, log_path in started:
-            while READY not in log_path.read_text():
-                assert process.poll() is None, f"worker exited ({process.returncode}):\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"worker not ready after 60 s:\n{log_path.read_text()}"
-                time.sleep(0.05)
-        yield [process for process, _ in started]
-    finally:
-        for process, _ in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process, _ in started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                kill(process)
-
-
-def kill(process):
-    """SIGKILL the worker and everything it started (its notebook kernel), and reap it."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+                       **mail_env(smtp_port), **env) as started:
+        yield started
