@@ -99,7 +99,7 @@ def predict_clv(summary, months=12, discount_rate=0.01, unit_days=7, penalizer=0
     does (4.345 weeks, 30 days a month) so the purchases and the CLV cover the same horizon.
     Pass fitted models (fit_bgnbd_model / fit_gamma_gamma_model) to reuse them across calls.
     Customers with no repeat purchase get the population mean spend, which Gamma-Gamma gives
-    them when their frequency is 0.
+    them when their frequency is 0 (see expected_spend for when it cannot).
     """
     try:
         freq = FREQ_BY_UNIT_DAYS[unit_days]
@@ -111,8 +111,7 @@ def predict_clv(summary, months=12, discount_rate=0.01, unit_days=7, penalizer=0
     month = {"D": 30, "W": 4.345, "M": 1.0}[freq]
     result = pd.DataFrame(index=summary.index)
     result["p_alive"] = bgnbd.conditional_probability_alive(frequency, recency, T)
-    result["expected_spend"] = gamma_gamma.conditional_expected_average_profit(
-        frequency, summary["monetary_value"])
+    result["expected_spend"] = expected_spend(gamma_gamma, frequency, summary["monetary_value"])
     # lifetimes' customer_lifetime_value: month k adds spend × (E[purchases by month k] − E[by
     # month k−1]) / (1 + rate) ** k.  The same sum, with each month's expectation computed once.
     discounted = np.zeros(len(summary))
@@ -124,6 +123,27 @@ def predict_clv(summary, months=12, discount_rate=0.01, unit_days=7, penalizer=0
     result["expected_purchases"] = previous  # by the horizon, `months` months from now
     result["clv"] = result["expected_spend"].to_numpy(dtype=float) * discounted
     return result[["expected_purchases", "p_alive", "expected_spend", "clv"]]
+
+
+def expected_spend(gamma_gamma, frequency, monetary_value):
+    """Gamma-Gamma's expected average spend per customer, never negative.
+
+    The model's conditional mean p·(γ + x·m̄) / (p·x + q − 1) exists only where p·x + q > 1.
+    With q ≤ 1 (spend with a very heavy tail) it does not for customers with few repeat
+    purchases — for one-time buyers (x = 0) lifetimes would return p·γ/(q − 1) < 0 and a
+    negative CLV.  There the data's own averages stand in: the customer's mean repeat spend,
+    or for one-time buyers the mean of repeat buyers' mean spends.
+    """
+    p, q, v = (float(gamma_gamma.params_[name]) for name in ("p", "q", "v"))
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    denominator = p * x + q - 1
+    defined = denominator > 0
+    model = p * (v + x * m) / np.where(defined, denominator, 1.0)
+    repeat = (x > 0) & (m > 0)
+    population = m[repeat].mean() if repeat.any() else 0.0
+    fallback = np.where(repeat, m, population)
+    return pd.Series(np.where(defined, model, fallback), index=getattr(frequency, "index", None))
 
 
 def expected_purchases_by_time(model, frequency, recency, T, times):

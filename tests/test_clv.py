@@ -116,3 +116,39 @@ def test_predictions_equal_lifetimes_own(fitted, unit_days, months, rate):
     theirs_purchases = bgnbd.conditional_expected_number_of_purchases_up_to_time(horizon, f, r, T)
     assert ours["expected_purchases"].to_numpy() == pytest.approx(np.asarray(theirs_purchases), rel=1e-9)
     assert len(summary[["frequency", "T"]].drop_duplicates()) < len(summary) / 3
+
+
+def _gamma_gamma(p, q, v):
+    from lifetimes import GammaGammaFitter
+
+    model = GammaGammaFitter()
+    model.params_ = pd.Series({"p": p, "q": q, "v": v})
+    return model
+
+
+def test_expected_spend_is_lifetimes_where_the_model_mean_exists(fitted):
+    summary, _bgnbd, gamma_gamma = fitted
+    ours = clv.expected_spend(gamma_gamma, summary["frequency"], summary["monetary_value"])
+    theirs = gamma_gamma.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"])
+    np.testing.assert_allclose(ours.to_numpy(), np.asarray(theirs, dtype=float), rtol=1e-12)
+
+
+def test_expected_spend_falls_back_to_observed_means_when_q_is_at_most_1():
+    # p = 2, q = 0.8, γ = 10: p·x + q − 1 = 2x − 0.2 > 0 for every x ≥ 1, < 0 for x = 0.
+    model = _gamma_gamma(2.0, 0.8, 10.0)
+    frequency = pd.Series([0, 1, 3], index=[7, 8, 9])
+    monetary = pd.Series([0.0, 40.0, 20.0], index=[7, 8, 9])
+    spend = clv.expected_spend(model, frequency, monetary)
+    assert list(spend.index) == [7, 8, 9]
+    assert spend[7] == pytest.approx((40.0 + 20.0) / 2), "one-time buyer: mean of repeat buyers' mean spend"
+    assert spend[8] == pytest.approx(2 * (10 + 40) / (2 * 1 + 0.8 - 1))
+    assert spend[9] == pytest.approx(2 * (10 + 3 * 20) / (2 * 3 + 0.8 - 1))
+    lifetimes_says = model.conditional_expected_average_profit(frequency, monetary)
+    assert float(np.asarray(lifetimes_says)[0]) < 0, "the case this guards against"
+    assert (spend > 0).all()
+
+
+def test_no_negative_clv_when_gamma_gamma_q_is_at_most_1(fitted):
+    summary, bgnbd, _fitted_gamma_gamma = fitted
+    result = clv.predict_clv(summary, bgnbd=bgnbd, gamma_gamma=_gamma_gamma(6.25, 0.9, 15.44))
+    assert (result["expected_spend"] > 0).all() and (result["clv"] >= 0).all()
