@@ -29,6 +29,15 @@ def connect():
     return models.bind(config["DATABASE_URL"])
 
 
+def snapshot():
+    """Read the tables the analyses need once, for the rest of this kernel (a report run):
+    on a SQLite file they are copied into DuckDB's memory (analytics.engines.take_snapshot),
+    on PostgreSQL nothing is needed.  Run it again to see later changes."""
+    from . import engines
+
+    return engines.take_snapshot()
+
+
 def parse_date(text, default):
     """An ISO date parameter: '' or None -> default, else datetime.date."""
     if text is None or str(text).strip() == "":

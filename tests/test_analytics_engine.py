@@ -164,3 +164,39 @@ def test_scanner_extension_is_the_installed_file():
 
     path = engines.scanner_extension()
     assert os.path.isfile(path) and f"v{duckdb.__version__}" in path
+
+
+def test_a_snapshot_gives_the_same_frames_and_stays_as_of_when_it_was_taken(shop):
+    plain = {str(f): frames("sqlite", **f) for f in filter_cases(shop)}
+    assert engines.take_snapshot()
+    try:
+        for filters in filter_cases(shop):
+            snap = frames("duckdb", **filters)
+            for name in snap:
+                pd.testing.assert_frame_equal(snap[name], plain[str(filters)][name], check_exact=False, rtol=1e-12,
+                                              obj=f"snapshot {name} {filters}")
+        with engines.using("duckdb"):
+            conversion = queries.status_conversion(AS_OF)
+        with engines.using("sqlite"):
+            pd.testing.assert_frame_equal(conversion, queries.status_conversion(AS_OF), check_dtype=False)
+        late = customer(901, shop["sales1"])
+        models.Order.create(customer=late, order_no="SNAP00001", ordered_at=D(2024, 6, 1), amount="12.00", quantity=1)
+        with engines.using("duckdb"):
+            assert late.id not in queries.customer_summary(AS_OF).index, "the copy is as of the snapshot"
+    finally:
+        engines.drop_snapshot()
+    with engines.using("duckdb"):
+        assert late.id in queries.customer_summary(AS_OF).index, "without it, the file as it is now"
+
+
+def test_no_snapshot_without_a_sqlite_file(app):
+    if models.is_sqlite():
+        saved = models.db.obj
+        try:
+            models.bind("sqlite:///:memory:")
+            assert engines.take_snapshot() is False
+        finally:
+            models.db.obj.close()
+            models.db.initialize(saved)
+    else:
+        assert engines.take_snapshot() is False

@@ -40,7 +40,7 @@ def test_committed_without_outputs_and_one_parameters_cell(name):
 
 
 # What reads the database from a notebook (analytics.session.connect only binds, it reads nothing).
-DATABASE_READS = ("queries.", "session.customer_labels(")
+DATABASE_READS = ("queries.", "session.customer_labels(", "session.snapshot(")
 # What draws or shows results; a `data` cell only loads.
 PRESENTATION = ("charts.", "display(", "print(", "Markdown(")
 
