@@ -94,18 +94,3 @@ CATEGORY_NAMES = {
     "en": {"records": "Customers", "reference": "Reference data", "analysis": "Analysis", "system": "Administration"},
 }
 
-
-# Report parameters on the 立即运行 form; a parameter not listed shows the notebook's own comment.
-PARAMETER_NAMES = {
-    "zh": {"as_of": "截止日期", "start": "起始日期", "regions": "地区（逗号分隔，留空为全部）",
-           "industries": "行业（逗号分隔，留空为全部）", "tag": "标签（留空为全部）", "top_n": "名单长度",
-           "currency": "货币符号", "compare_to": "对比日期（分群迁移）", "clusters": "k-means 聚类数（0 不聚类，1 按轮廓系数自动选择）",
-           "churn_days": "流失天数", "unit_days": "模型时间单位（天）", "discount_rate": "月贴现率",
-           "horizon_months": "CLV 预测期（月，逗号分隔）", "holdout_weeks": "留出期（周）"},
-    "en": {"as_of": "As of", "start": "Start", "regions": "Regions (comma separated, empty: all)",
-           "industries": "Industries (comma separated, empty: all)", "tag": "Tag (empty: all)",
-           "top_n": "List length", "currency": "Currency symbol", "compare_to": "Compare to (migration)",
-           "clusters": "k-means clusters (0: none, 1: chosen by silhouette)", "churn_days": "Churn after days", "unit_days": "Model time unit (days)",
-           "discount_rate": "Monthly discount rate", "horizon_months": "CLV horizons (months, comma separated)",
-           "holdout_weeks": "Holdout (weeks)"},
-}

@@ -20,7 +20,6 @@ from i18n import current_language
 from reporting import background, params as report_params
 from reporting.runner import queue_run, rerun
 
-from .labels import PARAMETER_NAMES
 from .row_actions import LINK
 from .secured import PolicyModelView, TokenForm, audit, current_grant
 
@@ -36,13 +35,13 @@ POST_BUTTON = Markup(
 
 def parameter_fields(report):
     """(name, label, value shown) for each parameter a person may set on `report`."""
-    names = PARAMETER_NAMES[current_language()]
+    language = current_language()
     declared = reporting.params.declared(report.notebook)
     fields = []
     for name, default in {**declared, **report.defaults}.items():
         if name in report_params.SCOPE_PARAMS:
             continue
-        fields.append((name, names.get(name, name), _shown(default)))
+        fields.append((name, report_params.parameter_label(name, language, hint=True), _shown(default)))
     return fields
 
 

@@ -35,7 +35,6 @@ import re
 import nbformat
 
 from models.reports import RUN_STATUSES
-from reporting.runner import SUMMARY_PREFIX
 
 from .errors import ReportNotReady
 from .message import Attachment, build_message
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_SUMMARY_ITEMS = 20  # a mail summary, not a second report
 FILTER_PARAMS = ("start", "regions", "industries", "tag")  # shown whenever set; others when not the default
-PARAM_LABELS = {"start": "起始日期", "regions": "地区", "industries": "行业", "tag": "标签", "top_n": "名单长度"}
 TABLE_LABELS = (("customers", "客户"), ("orders", "订单"), ("followups", "跟进记录"))
 STATUS_LABELS = dict(RUN_STATUSES)
 
@@ -68,6 +66,8 @@ def format_value(value):
 
 def summary_from_text(text):
     """[(label, shown value)] from the SUMMARY= lines in `text`; malformed lines are logged and skipped."""
+    from reporting.runner import SUMMARY_PREFIX  # here, not at the top: reporting loads papermill
+
     found = {}
     for line in text.splitlines():
         if not line.startswith(SUMMARY_PREFIX):
@@ -155,9 +155,11 @@ def _scope(params):
 
 def run_facts(run):
     """[(label, value)] describing the run; the generic summary when a notebook prints none."""
+    from reporting.params import parameter_label
+
     params = run.params
     facts = [("报表", report_title(run)), ("数据截至", report_date(run))]
-    shown = [f"{PARAM_LABELS.get(name, name)} {format_value(value)}" for name, value in shown_params(run)]
+    shown = [f"{parameter_label(name)} {format_value(value)}" for name, value in shown_params(run)]
     if shown:
         facts.append(("参数", "；".join(shown)))
     facts.append(("范围", _scope(params)))

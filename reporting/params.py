@@ -16,8 +16,33 @@ from .registry import ReportError
 # Set by the runner from the access policy; a caller supplying them could widen their own scope.
 SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access")
 DATE_PARAMS = ("as_of", "start", "compare_to")
+# What people call the parameters, per language: (label, input hint).  The 立即运行 form shows
+# both, mails and other summaries the label alone; a parameter not listed shows its own name.
+PARAMETER_LABELS = {
+    "zh": {"as_of": ("截止日期", ""), "start": ("起始日期", ""), "regions": ("地区", "逗号分隔，留空为全部"),
+           "industries": ("行业", "逗号分隔，留空为全部"), "tag": ("标签", "留空为全部"), "top_n": ("名单长度", ""),
+           "currency": ("货币符号", ""), "compare_to": ("对比日期", "分群迁移与阶段流转"),
+           "clusters": ("k-means 聚类数", "0 不聚类，1 按轮廓系数自动选择"), "churn_days": ("流失天数", ""),
+           "unit_days": ("模型时间单位（天）", ""), "discount_rate": ("月贴现率", ""),
+           "horizon_months": ("CLV 预测期", "月，逗号分隔"), "holdout_weeks": ("留出期（周）", "")},
+    "en": {"as_of": ("As of", ""), "start": ("Start", ""), "regions": ("Regions", "comma separated, empty: all"),
+           "industries": ("Industries", "comma separated, empty: all"), "tag": ("Tag", "empty: all"),
+           "top_n": ("List length", ""), "currency": ("Currency symbol", ""),
+           "compare_to": ("Compare to", "migration and stage flows"),
+           "clusters": ("k-means clusters", "0: none, 1: chosen by silhouette"), "churn_days": ("Churn after days", ""),
+           "unit_days": ("Model time unit (days)", ""), "discount_rate": ("Monthly discount rate", ""),
+           "horizon_months": ("CLV horizons", "months, comma separated"), "holdout_weeks": ("Holdout (weeks)", "")},
+}
 TRUE = {"1", "true", "yes", "y", "on", "是"}
 FALSE = {"0", "false", "no", "n", "off", "否", ""}
+
+
+def parameter_label(name, language="zh", hint=False):
+    """What people call parameter `name`; with hint, followed by how to fill it in."""
+    label, how = PARAMETER_LABELS[language].get(name, (name, ""))
+    if not (hint and how):
+        return label
+    return f"{label}（{how}）" if language == "zh" else f"{label} ({how})"
 
 
 def is_date_param(name):
