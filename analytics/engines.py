@@ -129,14 +129,16 @@ def take_snapshot():
         connection.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
     connection.execute("DETACH crm")
     with _lock:
-        drop_snapshot(locked=True)
+        previous = _snapshot.get("connection")
         _snapshot.update(key=(os.getpid(), path), connection=connection)
+    if previous is not None:
+        previous.close()
     return True
 
 
-def drop_snapshot(locked=False):
+def drop_snapshot():
     """Back to reading the SQLite file on every query."""
-    with contextlib.nullcontext() if locked else _lock:
+    with _lock:
         connection = _snapshot.pop("connection", None)
         _snapshot.pop("key", None)
     if connection is not None:
