@@ -13,7 +13,7 @@ deliveries.  Records: models.Subscription and models.Delivery.  See docs/operati
 Never imports Flask; importing this package does not load papermill.
 """
 from .schedule import DEFAULT_TIMEZONE, ScheduleError, describe, occurrences, period_label
-from .validation import SubscriptionError, clean, create, update
+from .validation import SubscriptionError, clean, create, set_enabled, update
 
 
 def plan(now=None):
@@ -29,4 +29,4 @@ def deliver(delivery_id, config=None, now=None):
 
 
 __all__ = ["DEFAULT_TIMEZONE", "ScheduleError", "SubscriptionError", "clean", "create", "deliver", "describe",
-           "occurrences", "period_label", "plan", "update"]
+           "occurrences", "period_label", "plan", "set_enabled", "update"]

@@ -138,6 +138,39 @@ def _declares_as_of(report_name, cache):
     return cache[report_name]
 
 
+def occurrence_rows(subscription, moment, groups, cache, label=""):
+    """The Delivery rows (as dicts) of occurrence `moment` (naive UTC), one per recipient group
+    (`groups` from recipient_groups(), or None to compute them here)."""
+    params = subscription.params
+    if not params.get("as_of") and _declares_as_of(subscription.report, cache):
+        params["as_of"] = schedule.local_date(subscription, moment).isoformat()  # the day it fell due
+    period = label + schedule.period_label(subscription, moment)
+    return [{"subscription": subscription.id, "scheduled_for": moment, "scope_key": key, "period": period,
+             "run_as": run_as.id, "parameters": json.dumps(params, ensure_ascii=False),
+             "recipients": json.dumps(addresses, ensure_ascii=False)}
+            for key, run_as, addresses in (recipient_groups(subscription) if groups is None else groups)]
+
+
+def plan_now(subscription, now=None):
+    """An ad-hoc occurrence of `subscription` at `now` (立即发送): its Delivery rows, pending at once;
+    returns their ids (empty when no recipient can receive it).  They go through deliver() like any
+    planned occurrence: claimed once, retried, sent at most once.  A paused subscription is refused,
+    as deliver() would fail its rows anyway."""
+    if not subscription.enabled:
+        raise ValueError("订阅已暂停，不能立即发送；请先恢复")
+    moment = _naive_utc(now).replace(microsecond=0)
+    if moment.second == 0:  # scheduled occurrences fall on whole minutes: never take one's (unique) key
+        moment += datetime.timedelta(seconds=1)
+    rows = occurrence_rows(subscription, moment, None, {}, label="立即发送 ")
+    if not rows:
+        return []
+    with db.atomic():
+        Delivery.insert_many(rows).on_conflict_ignore().execute()
+    return [row.id for row in Delivery.select(Delivery.id)
+            .where((Delivery.subscription == subscription.id) & (Delivery.scheduled_for == moment))
+            .order_by(Delivery.id)]
+
+
 def plan(now=None):
     """Create the Delivery rows of every occurrence due by `now` (UTC); returns how many occurrences
     were planned by this call (another scheduler's rows are not counted twice, nor made twice)."""
@@ -156,14 +189,7 @@ def plan(now=None):
         if not groups:
             log.warning("订阅 %s 没有可发送的收件人（用户已停用或没有邮箱），%s 次发送跳过", subscription.id, len(due))
         for moment in due:
-            params = subscription.params
-            if not params.get("as_of") and _declares_as_of(subscription.report, cache):
-                params["as_of"] = schedule.local_date(subscription, moment).isoformat()  # the day it fell due
-            rows = [{"subscription": subscription.id, "scheduled_for": moment, "scope_key": key,
-                     "period": schedule.period_label(subscription, moment), "run_as": run_as.id,
-                     "parameters": json.dumps(params, ensure_ascii=False),
-                     "recipients": json.dumps(addresses, ensure_ascii=False)}
-                    for key, run_as, addresses in groups]
+            rows = occurrence_rows(subscription, moment, groups, cache)
             if rows:
                 with db.atomic():
                     Delivery.insert_many(rows).on_conflict_ignore().execute()

@@ -24,20 +24,25 @@ UTC = datetime.timezone.utc
 
 
 class ScheduleError(ValueError):
-    """A schedule or time zone that cannot work; str() says why in Chinese."""
+    """A schedule or time zone that cannot work; str() says why in Chinese, `field` names the input
+    at fault (timezone, time, weekday, day, cron or schedule_kind), so a form can show it there."""
+
+    def __init__(self, message, field="schedule_kind"):
+        super().__init__(message)
+        self.field = field
 
 
 def zone(name):
     try:
         return ZoneInfo(str(name or "").strip())
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ScheduleError(f"时区 {name!r} 无效（应为 IANA 时区名，如 Asia/Shanghai）") from None
+        raise ScheduleError(f"时区 {name!r} 无效（应为 IANA 时区名，如 Asia/Shanghai）", "timezone") from None
 
 
 def parse_time(text):
     found = TIME_RE.match(str(text or "").strip())
     if not found:
-        raise ScheduleError(f"时间 {text!r} 无效（应为 HH:MM，如 08:00）")
+        raise ScheduleError(f"时间 {text!r} 无效（应为 HH:MM，如 08:00）", "time")
     return int(found.group(1)), int(found.group(2))
 
 
@@ -50,7 +55,7 @@ def check(kind, weekday=None, day=None, time=None, cron=None, timezone=DEFAULT_T
         except (TypeError, ValueError):
             weekday = None
         if weekday not in WEEKDAYS:
-            raise ScheduleError("每周订阅需要星期几：1（周一）到 7（周日）")
+            raise ScheduleError("每周订阅需要星期几：1（周一）到 7（周日）", "weekday")
         hour, minute = parse_time(time)
         return kind, weekday, None, f"{hour:02d}:{minute:02d}", None
     if kind == "monthly":
@@ -59,7 +64,7 @@ def check(kind, weekday=None, day=None, time=None, cron=None, timezone=DEFAULT_T
         except (TypeError, ValueError):
             day = None
         if day is None or not 1 <= day <= 31:
-            raise ScheduleError("每月订阅需要日期：1 到 31（小月取当月最后一天）")
+            raise ScheduleError("每月订阅需要日期：1 到 31（小月取当月最后一天）", "day")
         hour, minute = parse_time(time)
         return kind, None, day, f"{hour:02d}:{minute:02d}", None
     if kind == "cron":
@@ -67,10 +72,10 @@ def check(kind, weekday=None, day=None, time=None, cron=None, timezone=DEFAULT_T
         try:
             due = parse_schedule(text)
         except ValueError as error:
-            raise ScheduleError(str(error)) from None
+            raise ScheduleError(str(error), "cron") from None
         probe = Job(name="subscription", task=lambda: None, schedule=text, due=due)
         if probe.next_run(datetime.datetime(2027, 1, 1), horizon_days=4 * 366) is None:
-            raise ScheduleError(f"计划 {text!r} 永远不会执行")
+            raise ScheduleError(f"计划 {text!r} 永远不会执行", "cron")
         return kind, None, None, None, text
     raise ScheduleError(f"计划类型 {kind!r} 无效：应为 weekly（每周）、monthly（每月）或 cron")
 
@@ -85,14 +90,18 @@ def cron_of(subscription):
     return None
 
 
-def describe(subscription):
-    """The schedule in words: 每周一 08:00（Asia/Shanghai）."""
-    kind, tz = subscription.schedule_kind, subscription.timezone
+def describe(subscription, with_zone=True):
+    """The schedule in words: 每周一 08:00（Asia/Shanghai）; without the zone where it is shown beside."""
+    kind = subscription.schedule_kind
+    zone_text = f"{subscription.timezone}" if with_zone else ""
     if kind == "weekly":
-        return f"每{WEEKDAYS[subscription.weekday]} {subscription.time}（{tz}）"
-    if kind == "monthly":
-        return f"每月 {subscription.day} 日 {subscription.time}（{tz}；小月取最后一天）"
-    return f"cron {subscription.cron}（{tz}）"
+        text, note = f"每{WEEKDAYS[subscription.weekday]} {subscription.time}", ""
+    elif kind == "monthly":
+        text, note = f"每月 {subscription.day} 日 {subscription.time}", "小月取最后一天"
+    else:
+        text, note = f"cron {subscription.cron}", ""
+    notes = "；".join(part for part in (zone_text, note) if part)
+    return f"{text}（{notes}）" if notes else text
 
 
 def _monthly(day, hour, minute, after):

@@ -17,8 +17,12 @@ FIELDS = ("name", "report", "parameters", "schedule_kind", "weekday", "day", "ti
 
 
 class SubscriptionError(ValueError):
-    def __init__(self, errors):
+    """`errors`: key -> message; `inputs`: key -> the form input at fault where the key is not
+    one ("schedule" -> "time", say)."""
+
+    def __init__(self, errors, inputs=None):
         self.errors = dict(errors)
+        self.inputs = dict(inputs or {})
         super().__init__("；".join(self.errors.values()))
 
 
@@ -65,7 +69,7 @@ def clean(fields, owner):
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"unknown subscription fields: {sorted(unknown)}")
-    errors = {}
+    errors, inputs = {}, {}
     name = str(fields.get("name") or "").strip()
     if not name:
         errors["name"] = "请填写订阅名称"
@@ -78,8 +82,9 @@ def clean(fields, owner):
         errors["report"] = str(error)
     else:
         try:
-            validate(report, fields.get("parameters") or {})  # raises on unknown names, types, dates
-            parameters = dict(fields.get("parameters") or {})
+            supplied = dict(fields.get("parameters") or {})
+            converted = validate(report, supplied)  # raises on unknown names, types, dates
+            parameters = {name: converted[name] for name in supplied}  # as typed values, e.g. "a,b" -> [a, b]
         except registry.ReportError as error:
             errors["parameters"] = str(error)
     try:
@@ -87,7 +92,7 @@ def clean(fields, owner):
                                                fields.get("day"), fields.get("time") or "08:00", fields.get("cron"),
                                                fields.get("timezone") or DEFAULT_TIMEZONE)
     except ScheduleError as error:
-        errors["schedule"] = str(error)
+        errors["schedule"], inputs["schedule"] = str(error), error.field
         kind = weekday = day = time = cron = None
     if owner is None or not getattr(owner, "active", False):
         errors["owner"] = "订阅需要一个有效（未停用）的所有者"
@@ -96,7 +101,7 @@ def clean(fields, owner):
     if not users and not emails and "users" not in errors and "emails" not in errors:
         errors["recipients"] = "请至少选择一位收件用户或填写一个邮箱地址"
     if errors:
-        raise SubscriptionError(errors)
+        raise SubscriptionError(errors, inputs)
     return {"name": name, "report": report.name, "parameters": json.dumps(parameters, ensure_ascii=False),
             "schedule_kind": kind, "weekday": weekday, "day": day, "time": time or "08:00", "cron": cron,
             "timezone": (fields.get("timezone") or DEFAULT_TIMEZONE).strip(),
@@ -122,10 +127,26 @@ def update(subscription, **fields):
                "emails": subscription.recipient_emails, "enabled": subscription.enabled}
     current.update(fields)
     values = clean(current, subscription.owner)
-    if values["enabled"] and not subscription.enabled:  # switched back on: from the next occurrence, no back-fill
-        subscription.planned_until = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    _resume_from_now(subscription, values["enabled"])
     for key, value in values.items():
         setattr(subscription, key, value)
     subscription.updated_at = datetime.datetime.now()
     subscription.save()
     return subscription
+
+
+def set_enabled(subscription, enabled):
+    """Pause or resume (暂停/恢复) without re-checking the other fields: pausing must work even when,
+    say, a recipient has left since.  Returns it saved."""
+    from models import Subscription
+
+    _resume_from_now(subscription, enabled)
+    subscription.enabled = bool(enabled)
+    subscription.updated_at = datetime.datetime.now()
+    subscription.save(only=[Subscription.enabled, Subscription.planned_until, Subscription.updated_at])
+    return subscription
+
+
+def _resume_from_now(subscription, enabled):
+    if enabled and not subscription.enabled:  # switched back on: from the next occurrence, no back-fill
+        subscription.planned_until = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
