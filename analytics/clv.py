@@ -12,7 +12,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
+# lifetimes' models with their likelihood's gradient written out (analytics.fitters): the same
+# fit, several times faster on a million customers.
+from analytics.fitters import BetaGeoFitter, GammaGammaFitter
 
 # lifetimes' CLV walks the horizon month by month and needs to know how long a month is in the
 # summary's time unit; it knows these units ("W" uses 4.345 weeks per month).
