@@ -109,6 +109,25 @@ def worker(workers, modules):
         raise click.ClickException(str(error)) from None
 
 
+@cli.command("mailbox", with_appcontext=False)
+@click.option("--host", default=None, help="address to listen on (default 127.0.0.1; loopback only)")
+@click.option("--port", default=None, type=int, help="SMTP port (default 8025)")
+@click.option("--dir", "directory", default=None, envvar="MAILBOX_DIR", type=click.Path(file_okay=False),
+              help="where to keep the .eml files (default instance/mail/; env MAILBOX_DIR)")
+@click.option("--allow-remote", is_flag=True, help="also listen on a non-loopback address (no login: demo only)")
+def mailbox(host, port, directory, allow_remote):
+    """Local SMTP server for the demo: keep every mail as an .eml file and print one line per mail."""
+    from delivery import sink
+    from web.config import INSTANCE
+
+    try:
+        sink.serve(directory or os.path.join(INSTANCE, "mail"), host=host or sink.DEFAULT_HOST,
+                   port=port or sink.DEFAULT_PORT, allow_remote=allow_remote,
+                   announce=click.echo)
+    except sink.SinkError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _user_named(username):
     """The user called `username`, None for no name; an unknown name is a usage error."""
     from models import User

@@ -30,8 +30,9 @@ def default_database_url():
     return "sqlite:///" + os.path.join(INSTANCE, "crm.db")
 
 
-def load(overrides=None):
-    env = os.environ
+def load(overrides=None, env=None):
+    """The configuration from `env` (default os.environ) and `overrides`; raises ConfigError."""
+    env = os.environ if env is None else env
     config = {
         "CRM_ENV": env.get("CRM_ENV", "production"),
         "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
@@ -55,7 +56,23 @@ def load(overrides=None):
             raise ConfigError("FIELD_KEY is not set: it encrypts ID numbers and bank cards at rest. "
                               "Generate one with: python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"")
         config["FIELD_KEY"] = _instance_secret("field_key", lambda: base64.b64encode(os.urandom(32)).decode())
+    if config["CRM_ENV"] == "demo":
+        demo_mail_defaults(env)
     return config
+
+
+def demo_mail_defaults(env):
+    """The demo mails to the local mailbox (`run.py mailbox`) unless SMTP_HOST names a real server.
+
+    Written into the environment, not only the config: delivery.from_env() reads SMTP_* from
+    os.environ in every process that sends (the worker and its tasks)."""
+    if (env.get("SMTP_HOST") or "").strip():
+        return
+    from delivery.sink import DEFAULT_HOST, DEFAULT_PORT
+
+    env["SMTP_HOST"] = DEFAULT_HOST
+    if not (env.get("SMTP_PORT") or "").strip():
+        env["SMTP_PORT"] = str(DEFAULT_PORT)
 
 
 def field_key_bytes(config):
