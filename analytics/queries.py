@@ -28,15 +28,21 @@ _STANDARD = {
     # two placeholders are two different expressions to it.
     "month": lambda column: fn.date_trunc(SQL("'month'"), column).cast("date"),
     "days_between": lambda start, end: end - start,  # date - date is a whole number of days
+    # An aggregate of `value` at the row with the least `order`, where the engine has one;
+    # without it a ROW_NUMBER window numbers the rows (a sort of every purchase day).
+    "value_at_first": None,
 }
 DIALECTS = {
     "sqlite": {
+        "value_at_first": None,
         "day": lambda column: fn.date(column),
         "month": lambda column: fn.strftime("%Y-%m-01", column),
         "days_between": lambda start, end: (fn.julianday(end) - fn.julianday(start)).cast("INTEGER"),
     },
     "postgresql": _STANDARD,
-    "duckdb": _STANDARD,  # DuckDB reads the SQLite file's DATETIME text as TIMESTAMP
+    # DuckDB reads the SQLite file's DATETIME text as TIMESTAMP; arg_min spares the customer
+    # summary its window over ten million purchase days (~30 % of the query).
+    "duckdb": {**_STANDARD, "value_at_first": fn.arg_min},
 }
 
 
@@ -90,20 +96,15 @@ def _where(query, conditions):
     return query
 
 
-def _purchase_days(conditions, engine):
-    """(customer_id, day, orders, revenue, day_no) per customer and purchase day; day_no 1 is the first."""
+def _purchase_days(conditions, engine, numbered=True):
+    """(customer_id, day, orders, revenue[, day_no]) per customer and purchase day; day_no 1 is the first."""
     day_expr = dialect(engine)["day"](Order.ordered_at)
-    return _where(
-        Order.select(
-            Order.customer.alias("customer_id"),
-            day_expr.alias("day"),
-            fn.COUNT(Order.id).alias("orders"),
-            fn.SUM(Order.amount).alias("revenue"),
-            # A window over the grouped rows numbers each customer's purchase days in order.
-            fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"),
-        ),
-        conditions,
-    ).group_by(Order.customer, day_expr)
+    columns = [Order.customer.alias("customer_id"), day_expr.alias("day"),
+               fn.COUNT(Order.id).alias("orders"), fn.SUM(Order.amount).alias("revenue")]
+    if numbered:
+        # A window over the grouped rows numbers each customer's purchase days in order.
+        columns.append(fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"))
+    return _where(Order.select(*columns), conditions).group_by(Order.customer, day_expr)
 
 
 def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries=None, tag=None,
@@ -123,7 +124,11 @@ def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries
     """
     filters = dict(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
     engine = engines.current()
-    days = _purchase_days(_order_conditions(as_of, start, **filters), engine).alias("days")
+    value_at_first = dialect(engine)["value_at_first"]
+    days = _purchase_days(_order_conditions(as_of, start, **filters), engine,
+                          numbered=value_at_first is None).alias("days")
+    first_day_revenue = (value_at_first(days.c.revenue, days.c.day) if value_at_first
+                         else fn.SUM(Case(None, [(days.c.day_no == 1, days.c.revenue)], 0)))
     per_customer = (
         Order.select(
             days.c.customer_id,
@@ -132,7 +137,7 @@ def customer_summary(as_of, start=None, owner_ids=None, regions=None, industries
             fn.SUM(days.c.orders).alias("orders"),
             fn.SUM(days.c.revenue).alias("revenue"),
             fn.COUNT(days.c.day).alias("purchase_days"),
-            fn.SUM(Case(None, [(days.c.day_no == 1, days.c.revenue)], 0)).alias("first_day_revenue"),
+            first_day_revenue.alias("first_day_revenue"),
         )
         .from_(days)
         .group_by(days.c.customer_id)
