@@ -100,7 +100,7 @@ def _purchase_days(conditions, engine, numbered=True):
     """(customer_id, day, orders, revenue[, day_no]) per customer and purchase day; day_no 1 is the first."""
     day_expr = dialect(engine)["day"](Order.ordered_at)
     columns = [Order.customer.alias("customer_id"), day_expr.alias("day"),
-               fn.COUNT(Order.id).alias("orders"), fn.SUM(Order.amount).alias("revenue")]
+               fn.COUNT(SQL("*")).alias("orders"), fn.SUM(Order.amount).alias("revenue")]
     if numbered:
         # A window over the grouped rows numbers each customer's purchase days in order.
         columns.append(fn.ROW_NUMBER().over(partition_by=[Order.customer], order_by=[day_expr]).alias("day_no"))
@@ -295,7 +295,7 @@ def status_conversion(as_of, start=None, owner_ids=None, regions=None, industrie
     engine = engines.current()
     month_expr = dialect(engine)["month"](Customer.first_contact)
     stages = [(status, stage) for stage, status in enumerate(FUNNEL, 1) if stage > 1]
-    ever_changed = StatusChange.select(StatusChange.id).where(StatusChange.customer == Customer.id)
+    ever_changed = StatusChange.select(StatusChange.customer).where(StatusChange.customer == Customer.id)
     start_stage = Case(None, [(~fn.EXISTS(ever_changed), fn.COALESCE(Case(Customer.status, stages, None), 1))], 1)
     reached = fn.MAX(fn.COALESCE(Case(StatusChange.to_status, stages, None), start_stage))
     conditions = [Customer.first_contact.is_null(False), Customer.first_contact <= _as_date(as_of)]
