@@ -9,8 +9,8 @@ Everything runs for real, in a fresh temporary folder: a SQLite CRM database wit
 customers, huey on SQLite (or a redis-server of our own on a free port), `run.py worker` processes,
 papermill kernels, and an aiosmtpd server on loopback that receives every mail.
 
-Overhead per delivery, in interleaved rounds (each round runs each column once, same report, same
-parameters, same scope):
+Overhead per delivery, in interleaved rounds (each round runs each column once, each column first in
+turn; same report, same parameters, same scope):
   raw      papermill.execute_notebook + runner.write_html called directly here: the report's own run
   runner   reporting.runner.run_report here: the 立即运行 path (ReportRun record, data watermark,
            per-cell progress) without queue or mail
@@ -198,6 +198,30 @@ def chain_once(owner, report_name, label):
     return chain_stages(row, began, enqueued)
 
 
+def scheduled_once(owner, report_name, label):
+    """A subscription due at the next minute, left to the worker's own scheduler (its "due-subscriptions"
+    job); seconds from the occurrence to planned (the Delivery row made), to claimed and to sent."""
+    import subscriptions
+    from subscriptions import engine, schedule
+
+    tz = schedule.zone(schedule.DEFAULT_TIMEZONE)
+    soon = schedule.to_local(engine.utcnow() + datetime.timedelta(seconds=65), tz)  # 5–65 s ahead
+    subscription = subscriptions.create(owner, name=f"基准 {label}", report=report_name, schedule_kind="cron",
+                                        cron=f"{soon.minute} {soon.hour} * * *", emails=f"{label}@example.com")
+    progress(f"{report_name}: one occurrence at {soon:%H:%M} ({schedule.DEFAULT_TIMEZONE}), planned by the "
+             "worker's own minute job")
+    [row] = wait_delivered([subscription.id], label, timeout=300)
+    if row.status != "sent":
+        raise RuntimeError(f"delivery {row.id} {row.status}: {row.error}")
+    due, planned = utc_seconds(row.scheduled_for), row.created_at.timestamp()  # created_at: local time
+    claimed, sent = utc_seconds(row.claimed_at), utc_seconds(row.sent_at)
+    took = {"report": report_name, "occurrence": f"{row.scheduled_for:%Y-%m-%d %H:%M:%S} UTC",
+            "due_to_planned": planned - due, "planned_to_claimed": claimed - planned, "claimed_to_sent": sent - claimed,
+            "total": sent - due}
+    progress(f"  planned {took['due_to_planned']:.1f} s after it fell due, sent after {took['total']:.1f} s")
+    return took
+
+
 def spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -215,14 +239,17 @@ def overhead(ctx, report_name, runs, warmup):
     for round_no in range(warmup + runs):
         counted = round_no >= warmup
         progress(f"{report_name}: round {round_no + 1}/{warmup + runs}" + ("" if counted else " (warm-up)"))
-        raw = raw_once(report_name, supplied, ctx.owner, ctx.out_dir)
-        run = runner_once(report_name, supplied, ctx.owner, ctx.config)
-        chain = chain_once(ctx.owner, report_name, f"{report_name}-round-{round_no}")
-        progress(f"  raw {raw:.2f} s, runner {run:.2f} s, chain {chain['total']:.2f} s "
+        columns = {"raw": lambda: raw_once(report_name, supplied, ctx.owner, ctx.out_dir),
+                   "runner": lambda: runner_once(report_name, supplied, ctx.owner, ctx.config),
+                   "chain": lambda: chain_once(ctx.owner, report_name, f"{report_name}-round-{round_no}")}
+        order = list(columns)[round_no % 3:] + list(columns)[:round_no % 3]  # each column goes first in turn
+        took = {column: columns[column]() for column in order}
+        chain = took["chain"]
+        progress(f"  raw {took['raw']:.2f} s, runner {took['runner']:.2f} s, chain {chain['total']:.2f} s "
                  f"(queue wait {chain['queue_wait']:.2f} s, compose + SMTP {chain['mail']:.2f} s)")
         if counted:
-            samples["raw"].append(raw)
-            samples["runner"].append(run)
+            samples["raw"].append(took["raw"])
+            samples["runner"].append(took["runner"])
             samples["chain"].append(chain["total"])
             stages.append(chain)
     result = {"report": report_name, "runs": runs, **{column: spread(values) for column, values in samples.items()},
@@ -302,6 +329,13 @@ def markdown(result):
                   "|---|" + "---:|" * len(STAGES)]
         for row in result["overhead"]:
             lines.append(f"| {row['report']} | " + " | ".join(f"{row['stages'][k]:.2f}" for k, _ in STAGES) + " |")
+    if result["scheduled"]:
+        lines += ["", "Left to the worker's own scheduler (its due-subscriptions job), the tiny report, seconds:", "",
+                  "| occurrence | due → planned | planned → claimed | claimed → sent | due → sent |",
+                  "|---|---:|---:|---:|---:|"]
+        for row in result["scheduled"]:
+            lines.append(f"| {row['occurrence']} | {row['due_to_planned']:.1f} | {row['planned_to_claimed']:.2f} "
+                         f"| {row['claimed_to_sent']:.2f} | {row['total']:.1f} |")
     if result["throughput"]:
         count = result["throughput"][0]["subscriptions"]
         lines += ["", f"Throughput: {count} subscriptions of the tiny report falling due at once, each with its "
@@ -341,13 +375,13 @@ def run(args, workdir):
     database_url = app.config["DATABASE_URL"]
     config = {"DATABASE_URL": database_url, "FIELD_KEY": FIELD_KEY}
     os.environ.update(config)  # the raw column's kernels find the database as the runner's do
-    result = {"setup": setup, "overhead": [], "throughput": []}
+    result = {"setup": setup, "overhead": [], "scheduled": [], "throughput": []}
     with smtp_server() as mailbox, app.app_context():
         os.environ.update(mail_env(mailbox.port))  # for failure notices from this process
         ctx = SimpleNamespace(app=app, workdir=workdir, database_url=database_url, config=config, mailbox=mailbox,
                               owner=User.get(User.username == "admin"), out_dir=str(workdir / "raw"))
         os.makedirs(ctx.out_dir, exist_ok=True)
-        if args.runs:
+        if args.runs or args.scheduled:
             queue_url = f"sqlite:///{workdir / 'queue-overhead.db'}"
             app.config["QUEUE_URL"] = queue_url
             jobs.configure(app.config)
@@ -355,6 +389,8 @@ def run(args, workdir):
                          name="overhead"):
                 for report_name in args.reports.split(","):
                     result["overhead"].append(overhead(ctx, report_name, args.runs, args.warmup))
+                for n in range(args.scheduled):
+                    result["scheduled"].append(scheduled_once(ctx.owner, TINY, f"scheduled-{n}"))
         for queue_name in [name for name in args.queues.split(",") if name and args.workers]:
             with queue_for(queue_name, workdir) as queue_url:
                 for processes in [int(n) for n in args.workers.split(",")]:
@@ -386,6 +422,8 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=10, help="overhead rounds (0: skip the overhead part)")
     parser.add_argument("--warmup", type=int, default=1, help="overhead rounds run first and not counted")
     parser.add_argument("--reports", default=TINY, help="reports for the overhead part, comma separated")
+    parser.add_argument("--scheduled", type=int, default=1,
+                        help="occurrences left to the worker's own minute job (each waits for a new minute)")
     parser.add_argument("--subscriptions", type=int, default=100, help="subscriptions for the throughput part")
     parser.add_argument("--workers", default="1,2", help="worker process counts for the throughput part ('' to skip)")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process (run.py worker's default)")
