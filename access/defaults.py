@@ -8,7 +8,7 @@ from .policy import bump_version
 
 RECORDS = ("customer", "followup", "order", "feedback", "statuschange", "customertag")
 REFERENCE = ("tag", "choice")
-ANALYSIS = ("reportrun",)
+ANALYSIS = ("reportrun", "subscription")
 ADMINISTRATION = ("user", "role", "auditlog")
 ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 
@@ -27,14 +27,16 @@ ROLES = {
         "row_scope": "team",
         # create = run reports (立即运行, re-run); export = download the executed notebook
         "permissions": {**{m: FULL for m in RECORDS}, "tag": "view", "choice": "view",
-                        "reportrun": "view create export"},
+                        "reportrun": "view create export",
+                        # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
+                        "subscription": "view create edit delete"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
         "label": "销售代表",
         "row_scope": "own",
         "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
-                        "reportrun": "view create"},
+                        "reportrun": "view create", "subscription": "view create edit"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

@@ -2,12 +2,12 @@
 
 OWNER_PATHS declares, per model, how a record leads to its customer; USER_PATHS, for
 records that belong to a user rather than a customer (a report run belongs to whoever ran
-it), the field holding that user.  The same row scope applies: own, the team's, or all.
+it, a subscription to its owner), the field holding that user.  The same row scope applies: own, the team's, or all.
 Records without a user (runs by the system) are reached only with the "all" scope.
 Models listed in neither are not row-scoped (managed lists, tags, users): their
 permissions alone decide.
 """
-from models import Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, StatusChange, User
+from models import Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, StatusChange, Subscription, User
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -20,6 +20,7 @@ OWNER_PATHS = {
 }
 USER_PATHS = {
     ReportRun: ReportRun.user,
+    Subscription: Subscription.owner,
 }
 
 

@@ -6,7 +6,7 @@ from flask_babel import LazyString
 from flask_login import current_user
 
 from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, Role, StatusChange,
-                    Tag, User)
+                    Subscription, Tag, User)
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
 import os
@@ -16,6 +16,7 @@ from i18n import compile_admin_messages, current_language
 from .jobs import JobsView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
+from .subscriptions import SubscriptionView
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
 from .secured import current_grant
 
@@ -45,6 +46,7 @@ SCREENS = (
     (TagView, Tag, "tag", "reference"),
     (ChoiceView, Choice, "choice", "reference"),
     (ReportRunView, ReportRun, "reportrun", "analysis"),
+    (SubscriptionView, Subscription, "subscription", "analysis"),
     (UserView, User, "user", "system"),
     (RoleView, Role, "role", "system"),
     (AuditLogView, AuditLog, "auditlog", "system"),

@@ -28,6 +28,10 @@ ZH = {
     "run_id": "运行编号", "report": "报表", "parameters": "参数", "code_version": "代码版本",
     "watermark": "数据水位", "error_name": "错误类型", "error": "错误信息", "started_at": "开始时间",
     "finished_at": "结束时间", "duration": "耗时（秒）",
+    # report subscriptions (schedule, recipients, next_run, last_delivery: computed list columns)
+    "schedule_kind": "计划类型", "weekday": "星期", "day": "每月日期", "time": "发送时间", "cron": "cron 表达式",
+    "timezone": "时区", "recipient_users": "收件用户", "recipient_emails": "收件邮箱", "schedule": "计划",
+    "recipients": "收件人", "next_run": "下次发送", "last_delivery": "最近发送",
 }
 
 EN = {
@@ -50,15 +54,19 @@ EN = {
     "run_id": "Run", "report": "Report", "parameters": "Parameters", "code_version": "Code version",
     "watermark": "Data watermark", "error_name": "Error", "error": "Error message", "started_at": "Started",
     "finished_at": "Finished", "duration": "Duration (s)",
+    "schedule_kind": "Schedule type", "weekday": "Weekday", "day": "Day of month", "time": "Time", "cron": "Cron expression",
+    "timezone": "Time zone", "recipient_users": "Recipient users", "recipient_emails": "Recipient e-mails",
+    "schedule": "Schedule", "recipients": "Recipients", "next_run": "Next run", "last_delivery": "Last delivery",
 }
 
 # Where one field name means different things on different models: "model.column" keys win.
 ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
            "tag.name": "标签名称", "choice.code": "缩写", "role.name": "角色标识", "order.channel": "渠道",
-           "reportrun.status": "运行状态", "reportrun.username": "运行人"})
+           "reportrun.status": "运行状态", "reportrun.username": "运行人", "subscription.name": "订阅名称",
+           "subscription.enabled": "状态", "subscription.owner": "所有者"})
 EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
            "tag.name": "Tag", "choice.code": "Abbreviation", "role.name": "Key",
-           "reportrun.username": "Run by"})
+           "reportrun.username": "Run by", "subscription.name": "Subscription", "subscription.enabled": "State"})
 
 LABELS = {"zh": ZH, "en": EN}
 _merged = {}
@@ -79,12 +87,12 @@ VIEW_NAMES = {
     "zh": {
         "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
-        "reportrun": "报表运行", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
+        "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
-        "reportrun": "Report runs", "user": "Users", "role": "Roles", "auditlog": "Audit log",
+        "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
         "jobs": "Background jobs",
     },
 }

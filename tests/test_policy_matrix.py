@@ -15,6 +15,7 @@ import datetime
 import decimal
 import itertools
 import json
+import re
 
 import pytest
 
@@ -26,7 +27,7 @@ from access.scope import owner_ids
 from admin import SCREENS
 from admin.labels import labels_for
 from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, Role, StatusChange,
-                    Tag, User)
+                    Subscription, Tag, User)
 from models.people import ACTIONS
 from tests import policy_support as ps
 from tests.conftest import ROLE_USERS
@@ -41,14 +42,24 @@ SCOPE_OWNERS = ("sales1", "sales2", "sales3", "manager", "manager2", None)
 # A column whose value tells the rows of an export apart.
 EXPORT_KEY = {"customer": "code", "followup": "record_no", "order": "order_no", "feedback": "content",
               "statuschange": "reason", "customertag": "customer", "tag": "name", "choice": "name",
-              "user": "username", "role": "name", "auditlog": "username", "reportrun": "run_id"}
+              "user": "username", "role": "name", "auditlog": "username", "reportrun": "run_id",
+              "subscription": "name"}
 # Lists where the subject record may be past page one: pin it with a search.
 LIST_PIN = {"choice": "矩阵来源", "auditlog": "matrixaudit"}
 # A column changed alongside a read-only one, to prove the save went through.
 PROBES = {"customer": ("name", "contact", "notes"), "followup": ("content", "method"), "order": ("product", "channel"),
           "feedback": ("content", "kind"), "statuschange": ("reason",), "customertag": ("tag", "customer"),
           "tag": ("category", "name"), "choice": ("position", "code"), "user": ("display_name", "email"),
-          "role": ("label", "description")}
+          "role": ("label", "description"), "subscription": ("name", "recipient_emails")}
+# Inputs that only count together with another: a schedule's day, weekday, time or cron expression
+# is kept only for its own schedule kind (subscriptions.clean), so changing one posts the kind too.
+COMPANIONS = {("subscription", "weekday"): {"schedule_kind": "weekly"},
+              ("subscription", "time"): {"schedule_kind": "weekly"},
+              ("subscription", "day"): {"schedule_kind": "monthly"},
+              ("subscription", "cron"): {"schedule_kind": "cron"},
+              ("subscription", "schedule_kind"): {"cron": "30 9 * * 1-5"}}
+# Users that receive subscriptions need an e-mail address.
+EMAILS = {"admin": "admin@example.com", "manager": "manager@example.com", "sales1": "sales1@example.com"}
 NEW_PASSWORD = "changed-pass-4321"
 
 
@@ -220,6 +231,13 @@ class World:
             watermark=json.dumps({"orders": {"rows": 3}}), status="failed", error_name="MatrixError",
             error="矩阵错误信息", started_at=datetime.datetime(2023, 7, 24, 8, 30),
             finished_at=datetime.datetime(2023, 7, 24, 8, 31), duration=61.25)
+        for username, address in EMAILS.items():
+            User.update(email=address).where(User.username == username).execute()
+        subjects["subscription"] = Subscription.create(
+            name="矩阵订阅", report="value", parameters=json.dumps({"regions": ["华东"]}, ensure_ascii=False),
+            schedule_kind="weekly", weekday=1, time="08:00", timezone="Asia/Shanghai",
+            recipient_users=json.dumps([u["sales1"].id]), recipient_emails="matrix.sub@example.com", owner=u["sales1"],
+            created_at=datetime.datetime(2023, 7, 25, 9, 0), updated_at=datetime.datetime(2023, 7, 26, 10, 0))
         subjects["auditlog"] = AuditLog.create(at=datetime.datetime(2023, 7, 24, 8, 30), username="matrixaudit",
                                                action="matrixact", model="customer", record_id="424242", rows=17,
                                                changes=json.dumps({"name": ["a", "b"]}), ip="10.9.8.7")
@@ -233,7 +251,8 @@ class World:
              ("customertag", "tag"), ("tag", "name"), ("choice", "name"), ("user", "username"),
              ("user", "display_name"), ("user", "email"), ("role", "name"), ("role", "label"), ("role", "description"),
              ("auditlog", "username"), ("auditlog", "action"), ("auditlog", "record_id"), ("auditlog", "ip"),
-             ("reportrun", "run_id"), ("reportrun", "report"), ("reportrun", "code_version"), ("reportrun", "error")}
+             ("reportrun", "run_id"), ("reportrun", "report"), ("reportrun", "code_version"), ("reportrun", "error"),
+             ("subscription", "name"), ("subscription", "recipient_emails")}
         self.watermarks = self.marks()
 
     # values of the subject records
@@ -257,6 +276,9 @@ class World:
         in any of the app's presentations (money to 2 decimals, times to the minute, choice labels)."""
         level = grant.access(model, column)
         assert level != HIDDEN
+        presented = PRESENTED.get((model, column))
+        if presented is not None and level != MASKED:
+            return presented if isinstance(presented, Expect) else Expect(repr(presented), presented.__eq__)
         if level == MASKED:
             masked = self.masked_text(model, column)
             return Expect(f"masked {masked!r}", lambda actual: actual == masked)
@@ -265,7 +287,7 @@ class World:
         return Expect(f"clear {value!r}", lambda actual: reads_as(value, field, actual))
 
     # scratch records
-    TRACKED = (ReportRun, CustomerTag, Feedback, Order, FollowUp, StatusChange, Customer, Tag, Choice, User, Role)
+    TRACKED = (Subscription, ReportRun, CustomerTag, Feedback, Order, FollowUp, StatusChange, Customer, Tag, Choice, User, Role)
 
     def marks(self):
         return {m: _max_id(m) for m in self.TRACKED}
@@ -319,6 +341,9 @@ class World:
         if model == "reportrun":
             return ReportRun.create(run_id=f"20220101-000000-v{n:05d}", report="victim", status="success",
                                     user=self.users[owner], username=owner)
+        if model == "subscription":
+            return Subscription.create(name=f"原订阅{n}", report="value", schedule_kind="weekly", weekday=1,
+                                       time="08:00", recipient_emails="victim@example.com", owner=self.users[owner])
         raise AssertionError(model)
 
     def alternative(self, role, model, column):
@@ -362,6 +387,13 @@ class World:
                      "new_password": (NEW_PASSWORD, True)},
             "role": {"name": (f"altrole{n}", f"altrole{n}"), "label": ("改标签", "改标签"), "row_scope": ("team", "team"),
                      "description": ("改说明", "改说明")},
+            "subscription": {
+                "name": (f"改订阅{n}", f"改订阅{n}"), "report": ("segmentation", "segmentation"),
+                "parameters": ("regions=华北,华南", json.dumps({"regions": ["华北", "华南"]}, ensure_ascii=False)),
+                "schedule_kind": ("cron", "cron"), "weekday": ("3", 3), "day": ("15", 15), "time": ("09:30", "09:30"),
+                "cron": ("30 9 * * 1-5", "30 9 * * 1-5"), "timezone": ("Europe/Berlin", "Europe/Berlin"),
+                "recipient_users": ([str(self.user(role).id)], json.dumps([self.user(role).id])),
+                "recipient_emails": (f"alt{n}@example.com", f"alt{n}@example.com"), "enabled": (None, False)},
         }
         if column == "customer" and model in RECORDS:
             target = customer()
@@ -378,6 +410,14 @@ class Expect:
 
     def __repr__(self):
         return self.description
+
+
+# Computed or translated cells: the subject's value as the screen words it (column -> expected text or test).
+PRESENTED = {("subscription", "report"): "客户价值（value）", ("subscription", "parameters"): "地区：华东",
+             ("subscription", "schedule"): "每周一 08:00", ("subscription", "recipients"): "李销售、matrix.sub@example.com",
+             ("subscription", "enabled"): "已启用", ("subscription", "last_delivery"): "从未发送",
+             ("subscription", "next_run"): Expect("a Monday 08:00", lambda actual: bool(re.fullmatch(
+                 r"\d{4}-\d{2}-\d{2} 08:00", actual)) and datetime.date.fromisoformat(actual[:10]).weekday() == 0)}
 
 
 def reads_as(value, field, actual):
@@ -655,6 +695,7 @@ def test_column_write(scratch, role, model, column):
         if probe:
             probe_post, probe_expected = world.alternative(role, model, probe)
             changes[probe] = probe_post
+        changes.update(COMPANIONS.get((model, column), {}))
         response = ps.submit_form(client, url, changes)  # a None value unticks a checkbox
         assert response.status_code == 302, response_problem(response)
         if probe:
@@ -674,6 +715,7 @@ def test_column_write(scratch, role, model, column):
         post, expected = world.alternative(role, model, column)
         changes = {f: v[0] for f, v in values.items()}
         changes[column] = post
+        changes.update(COMPANIONS.get((model, column), {}))
         response = ps.submit_form(client, base + "new/", changes)
         assert response.status_code == 302, response_problem(response)
         created = new_ids(model, mark)
@@ -845,3 +887,12 @@ def test_matrix_is_generated_from_the_whole_policy():
         labels = [label_of(model, c) for c in SCREEN[model][0].detail_columns]
         assert len(labels) == len(set(labels)), f"{model} has two columns with one label"
     assert {(m, c) for _, m, c in COLUMN_CASES} >= {(m, c) for m in RECORDS for c in columns_of(m)}
+
+
+def test_issue_defaults_for_report_subscriptions(world):
+    """Admins do everything; managers all but export; reps view, create and edit (their own); service nothing."""
+    expected = {"admin": {"view", "create", "edit", "delete", "export"}, "manager": {"view", "create", "edit", "delete"},
+                "sales": {"view", "create", "edit"}, "service": set()}
+    for role, actions in expected.items():
+        grant = world.grant(role)
+        assert {a for a in ACTIONS if grant.can("subscription", a)} == actions, role
