@@ -94,3 +94,8 @@ def test_migration():
     assert list(counts.index) == labels and list(counts.columns) == labels
     assert counts.values.tolist() == [[1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 1, 0], [1, 0, 0, 0]]
     assert shares.values.tolist() == [[0.5, 0, 0.5, 0], [0, 0, 0, 1.0], [0, 0, 1.0, 0], [1.0, 0, 0, 0]]
+
+
+def test_migration_refuses_names_that_are_not_segments():
+    with pytest.raises(ValueError):
+        rfm.migration(pd.Series({1: "重要价值客户"}), pd.Series({1: "不是分群"}))
