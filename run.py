@@ -80,6 +80,19 @@ def demo(customers, seed, password):
     click.echo("演示账号 / demo logins (password: %s):" % password)
     for username, label in demo_data.DEMO_USERS_SUMMARY:
         click.echo(f"  {username:<10} {label}")
+    _seed_subscriptions()
+
+
+def _seed_subscriptions():
+    """The demo's report subscriptions, and when each first mails (the worker sends them)."""
+    from demo import report_subscriptions
+    from subscriptions import period_label
+
+    # CRM_ENV=demo points SMTP at the local mailbox (run.py mailbox) unless SMTP_HOST is set.
+    server = f"{os.environ.get('SMTP_HOST') or 'localhost'}:{os.environ.get('SMTP_PORT') or '25'}"
+    click.echo(f"报表订阅 / report subscriptions (worker 发往 SMTP {server}):")
+    for subscription, upcoming in report_subscriptions.seed():
+        click.echo(f"  {subscription.owner.username:<9} 下次 {period_label(subscription, upcoming)}  {subscription.name}")
 
 
 @cli.command("serve")

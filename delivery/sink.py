@@ -94,12 +94,24 @@ def start(directory, host=DEFAULT_HOST, port=DEFAULT_PORT, allow_remote=False, a
     check_host(host, allow_remote)
     if not 1 <= int(port) <= 65535:
         raise SinkError(f"端口应为 1–65535 之间的整数，而不是 {port}")
+    _check_bindable(host, int(port))
     controller = Controller(MailSink(directory, announce), hostname=host, port=int(port))
     try:
         controller.start()
-    except (OSError, RuntimeError) as error:  # port taken, address not on this machine
+    except (OSError, RuntimeError) as error:  # e.g. taken between the check and now
         raise SinkError(f"本地收信箱无法监听 {host}:{port}：{error}") from None
     return controller
+
+
+def _check_bindable(host, port):
+    """SinkError now if the port is taken: aiosmtpd would only say so after its 5 s start timeout."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server does
+            probe.bind(address)
+    except OSError as error:
+        raise SinkError(f"本地收信箱无法监听 {host}:{port}：{error.strerror or error}") from None
 
 
 def serve(directory, host=DEFAULT_HOST, port=DEFAULT_PORT, allow_remote=False, announce=print):
