@@ -31,11 +31,14 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # Set up, load demo data and serve the admin at http://127.0.0.1:$(PORT)/admin/, with the
-# background worker (scheduled jobs, 立即运行) beside it; the worker stops when serve does.
+# background worker (scheduled jobs, 立即运行, report subscriptions) beside it, and the local
+# mailbox that keeps the subscriptions' mail in instance/mail/ (unless SMTP_HOST names a real
+# server; SMTP_PORT moves it off 8025). Both stop when serve does.
 demo: install
 	CRM_ENV=demo $(PY) run.py demo --customers $(CUSTOMERS)
+	if [ -z "$$SMTP_HOST" ]; then CRM_ENV=demo $(PY) run.py mailbox --port $${SMTP_PORT:-8025} & mailbox=$$!; fi; \
 	CRM_ENV=demo $(PY) run.py worker & worker=$$!; \
-	trap 'kill -INT $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	trap 'kill -INT $$worker $$mailbox 2>/dev/null; wait $$worker $$mailbox' EXIT INT TERM; \
 	CRM_ENV=demo $(PY) run.py serve --port $(PORT)
 
 # Set up and run the whole test suite (DATABASE_URL=postgresql://... runs it on PostgreSQL)
