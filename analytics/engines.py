@@ -108,10 +108,49 @@ SNAPSHOT = {
     models.CustomerTag: ("customer", "tag"),
     models.Tag: ("id", "name"),
 }
-_snapshot = {}  # "key": (process id, path), "connection": DuckDB holding the copied tables
+_snapshot = {}  # "key": (process id, path), "copy": the _Copy of that file's tables
 
 
-def take_snapshot():
+class _Copy:
+    """The tables of SNAPSHOT copied from the SQLite file at `path` into a new DuckDB connection,
+    in this thread or a background one; `connection()` waits for the copy and returns it."""
+
+    def __init__(self, path):
+        self.path = path
+        self._done = threading.Event()
+        self._connection = None
+        self._error = None
+
+    def run(self):
+        connection = None
+        try:
+            connection = duckdb_over_sqlite(self.path)
+            for model, names in SNAPSHOT.items():
+                columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
+                table = model._meta.table_name
+                connection.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
+            connection.execute("DETACH crm")
+            self._connection = connection
+        except BaseException as error:  # re-raised to whoever asks for the connection
+            self._error = error
+            if connection is not None:
+                connection.close()
+        finally:
+            self._done.set()
+
+    def connection(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._connection
+
+    def close(self):
+        self._done.wait()
+        if self._connection is not None:
+            self._connection.close()
+
+
+def take_snapshot(wait=True):
     """Copy the tables the analyses read from the SQLite file into DuckDB's memory; until
     drop_snapshot(), this process's DuckDB queries read the copy.  Returns False (and does
     nothing) when the bound database is not a SQLite file.
@@ -120,38 +159,49 @@ def take_snapshot():
     at 10M orders.  A report asks for several aggregates, so a report's kernel (analytics.session)
     copies the columns once (seconds) and aggregates DuckDB's own tables (about 1 s each).
     The copy is as of this call: a later change reaches the analyses after the next snapshot.
+
+    wait=False copies in a background thread and returns at once; queries wait for the copy,
+    which is then as of the moments it read each table (just after the call).  DuckDB releases
+    the GIL while it copies, so a kernel can import its libraries meanwhile.
     """
     path = _sqlite_file()
     if path is None:
         return False
-    connection = duckdb_over_sqlite(path)
-    for model, names in SNAPSHOT.items():
-        columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
-        table = model._meta.table_name
-        connection.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
-    connection.execute("DETACH crm")
+    copy = _Copy(path)
     with _lock:
-        previous = _snapshot.get("connection")
-        _snapshot.update(key=(os.getpid(), path), connection=connection)
+        previous = _snapshot.get("copy")
+        _snapshot.update(key=(os.getpid(), path), copy=copy)
     if previous is not None:
         previous.close()
+    if not wait:
+        threading.Thread(target=copy.run, name="analytics-snapshot", daemon=True).start()
+        return True
+    copy.run()
+    try:
+        copy.connection()
+    except BaseException:
+        with _lock:  # the file, not a failed copy, answers the queries (unless replaced meanwhile)
+            if _snapshot.get("copy") is copy:
+                _snapshot.clear()
+        raise
     return True
 
 
 def drop_snapshot():
     """Back to reading the SQLite file on every query."""
     with _lock:
-        connection = _snapshot.pop("connection", None)
+        copy = _snapshot.pop("copy", None)
         _snapshot.pop("key", None)
-    if connection is not None:
-        connection.close()
+    if copy is not None:
+        copy.close()
 
 
 def _duckdb_fetch(query):
     sql, params = query.sql()  # SQLite's quoting and ? placeholders, which DuckDB reads alike
     path = _sqlite_file()
     with _lock:
-        snapshot = _snapshot.get("connection") if _snapshot.get("key") == (os.getpid(), path) else None
+        copy = _snapshot.get("copy") if _snapshot.get("key") == (os.getpid(), path) else None
+    snapshot = copy.connection() if copy is not None else None
     # One cursor per query, as threads may share the connection; USE is per cursor, and makes
     # peewee's unqualified table names resolve in the snapshot or the SQLite file.
     cursor = (snapshot or _duckdb_connection(path)).cursor()

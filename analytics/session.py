@@ -29,13 +29,17 @@ def connect():
     return models.bind(config["DATABASE_URL"])
 
 
-def snapshot():
+def snapshot(wait=True):
     """Read the tables the analyses need once, for the rest of this kernel (a report run):
     on a SQLite file they are copied into DuckDB's memory (analytics.engines.take_snapshot),
-    on PostgreSQL nothing is needed.  Run it again to see later changes."""
+    on PostgreSQL nothing is needed.  Run it again to see later changes.
+
+    wait=False starts the copy in the background and returns; the first query waits for it.
+    Notebooks start it right after connect() so that it runs while they import their libraries.
+    """
     from . import engines
 
-    return engines.take_snapshot()
+    return engines.take_snapshot(wait=wait)
 
 
 def parse_date(text, default):

@@ -200,3 +200,32 @@ def test_no_snapshot_without_a_sqlite_file(app):
             models.db.initialize(saved)
     else:
         assert engines.take_snapshot() is False
+
+
+def test_a_background_snapshot_gives_the_same_frames_once_copied(shop):
+    """session.snapshot(wait=False) copies while the kernel imports; the first query waits for it."""
+    plain = frames("sqlite")
+    assert engines.take_snapshot(wait=False)
+    try:
+        snap = frames("duckdb")
+        for name in snap:
+            pd.testing.assert_frame_equal(snap[name], plain[name], check_exact=False, rtol=1e-12, obj=name)
+    finally:
+        engines.drop_snapshot()
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_copy_that_fails_says_why_and_leaves_no_half_snapshot(shop, wait):
+    # A table the snapshot copies is missing from the file: the copy cannot complete.
+    models.db.execute_sql('DROP TABLE "status_change"')
+    if wait:
+        with pytest.raises(Exception, match="status_change"):
+            engines.take_snapshot()
+    else:
+        assert engines.take_snapshot(wait=False)
+        with pytest.raises(Exception, match="status_change"), engines.using("duckdb"):
+            queries.customer_summary(AS_OF)  # the query that waited gets the copy's error
+        engines.drop_snapshot()
+    with engines.using("duckdb"):  # no snapshot in place: the file answers
+        pd.testing.assert_frame_equal(queries.customer_summary(AS_OF), frames("sqlite")["summary"],
+                                      check_exact=False, rtol=1e-12)
