@@ -50,11 +50,12 @@ def check_host(host, allow_remote=False):
 
 def summary_line(received_at, mail_from, rcpt_tos, raw):
     """"2026-11-23 08:00:05  发件人 → 收件人, …  主题" with the subject decoded from RFC 2047."""
-    message = email.message_from_bytes(raw, policy=policy.default)
     try:
-        subject = str(message["Subject"] or "（无主题）")
-    except (ValueError, IndexError):  # a malformed encoded word: show it as it came
-        subject = str(message.get("Subject", "", failobj=""))
+        subject = str(email.message_from_bytes(raw, policy=policy.default)["Subject"] or "（无主题）")
+    except (ValueError, IndexError, TypeError):  # a header the parser cannot decode: show it as it came
+        subject = str(email.message_from_bytes(raw, policy=policy.compat32)["Subject"])
+    # Anyone on this machine may send here: no terminal escape sequences on the operator's screen.
+    subject = "".join(c if c.isprintable() else " " for c in subject)
     return f"{received_at:%Y-%m-%d %H:%M:%S}  {mail_from} → {', '.join(rcpt_tos)}  {subject}"
 
 

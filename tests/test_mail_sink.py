@@ -3,6 +3,7 @@ loopback port that keeps each mail as an .eml file and prints one line per mail;
 listen beyond loopback unless told; and the demo configuration points SMTP at it by default.
 """
 import base64
+import datetime
 import email
 import smtplib
 import subprocess
@@ -117,3 +118,13 @@ def test_production_gets_no_mail_default():
     config.load(env=env)
     assert "SMTP_HOST" not in env
 
+
+
+def test_the_line_decodes_any_charset_and_never_passes_terminal_escapes():
+    at = datetime.datetime(2026, 11, 23, 8, 0, 5)
+    gb2312 = b"Subject: =?gb2312?b?zOG9uw==?=\r\n\r\nbody\r\n"  # 提交, as older mail programs encode it
+    assert sink.summary_line(at, "a@example.com", ["b@example.com"], gb2312) == (
+        "2026-11-23 08:00:05  a@example.com → b@example.com  提交")
+    escape = b"Subject: \x1b[2Jcleared\r\n\r\nbody\r\n"
+    assert sink.summary_line(at, "a@example.com", ["b@example.com"], escape).endswith("  [2Jcleared")
+    assert sink.summary_line(at, "a@example.com", ["b@example.com"], b"\r\nno headers\r\n").endswith("（无主题）")
