@@ -242,7 +242,7 @@ class SubscriptionView(PolicyModelView):
                 flash(message, "error")
             else:
                 target.errors = list(target.errors) + [message]
-        flash("订阅未保存：请按提示修改后重试。", "error")
+        flash("保存失败：请按提示修改后重试。", "error")  # the wording of the form-error flash (i18n)
 
     def create_model(self, form):
         owner = User.get_by_id(current_user.id)

@@ -363,3 +363,15 @@ def test_the_role_screen_offers_the_subscription_key_in_chinese(app, login):
     assert re.search(r'<option[^>]*value="subscription"[^>]*>报表订阅 \(subscription\)</option>', page)
     grant = access.grant_for(User.get(User.username == "sales1"))
     assert grant.can("subscription", "edit") and not grant.can("subscription", "delete")
+
+
+def test_the_screen_follows_the_interface_language(app, slow, people, login):
+    sub = subscribe(people["manager"], users=["sales1"])
+    client = login("manager")
+    client.get("/lang/en")
+    page = ps.ListPage(client.get(BASE).get_data(as_text=True))
+    assert page.headers["schedule"] == "Schedule" and page.headers["next_run"] == "Next run"
+    details = client.get(f"{BASE}details/?id={sub.id}").get_data(as_text=True)
+    assert "Next run times" in details and "Send now" in details and "Pause" in details
+    assert "Mail preview" in client.get(f"{BASE}preview/?id={sub.id}").get_data(as_text=True)
+    assert client.get(BASE + "new/").status_code == 200
