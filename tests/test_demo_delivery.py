@@ -187,3 +187,7 @@ def test_the_demo_mails_its_first_subscription_to_the_local_mailbox(tmp_path, de
     assert "<html" in attachments[0].get_content().lower()
     announced = (tmp_path / "mailbox.log").read_text()
     assert f"【客户分群】报表 {day}" in announced and files[0].name in announced
+    # What an operator reads afterwards.
+    listed = subprocess.run([sys.executable, "run.py", "deliveries"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert f"#{row.id} {FIRST} {row.period} sent 尝试 1 次 发送于" in listed.stdout, listed.stdout + listed.stderr
