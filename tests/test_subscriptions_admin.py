@@ -135,6 +135,21 @@ def test_create_stores_a_checked_subscription_owned_by_its_creator_and_audits_it
     assert len(ps.soup(details).select("#next-runs li")) == 5
 
 
+@pytest.mark.parametrize("changes,stored,words", [
+    ({"schedule_kind": "monthly", "day": "31", "time": "9:30", "weekday": ""}, {"day": 31, "time": "09:30"},
+     "每月 31 日 09:30（小月取最后一天）"),
+    ({"schedule_kind": "cron", "cron": " 30  9 * * 1-5 ", "weekday": "", "timezone": "Europe/Berlin"},
+     {"cron": "30 9 * * 1-5", "timezone": "Europe/Berlin", "weekday": None}, "cron 30 9 * * 1-5"),
+])
+def test_monthly_and_cron_schedules_are_created_from_the_form(app, slow, people, login, changes, stored, words):
+    client = login("manager")
+    response = client.submit(BASE + "new/", form(**changes))
+    assert response.status_code == 302, errors_of(response)
+    sub = Subscription.get()
+    assert {key: getattr(sub, key) for key in stored} == stored
+    assert ps.ListPage(client.get(BASE).get_data(as_text=True)).rows[sub.id]["schedule"] == words
+
+
 INVALID = [
     ({"name": ""}, "name", "请填写订阅名称"),
     ({"report": "nope"}, "report", "不是有效的选择"),
