@@ -24,8 +24,6 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-import pandas as pd
-
 import models
 
 ENV = "CRM_ANALYTICS_ENGINE"
@@ -50,6 +48,8 @@ def _sqlite_file():
 
 
 def _peewee_fetch(query):
+    import pandas as pd  # here, not at the top: a report kernel starts its snapshot before pandas loads
+
     cursor = models.db.execute(query)
     columns = [column[0] for column in cursor.description]
     return pd.DataFrame(cursor.fetchall(), columns=columns)
