@@ -46,4 +46,4 @@ test: install-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) instance/*.db instance/*.db-wal instance/*.db-shm
+	rm -rf $(VENV) instance/*.db instance/*.db-wal instance/*.db-shm instance/mail
