@@ -103,28 +103,47 @@ def predict_clv(summary, months=12, discount_rate=0.01, unit_days=7, penalizer=0
     Customers with no repeat purchase get the population mean spend, which Gamma-Gamma gives
     them when their frequency is 0 (see expected_spend for when it cannot).
     """
+    return predict_clv_horizons(summary, [months], discount_rate, unit_days, penalizer, bgnbd, gamma_gamma)[months]
+
+
+def predict_clv_horizons(summary, horizons, discount_rate=0.01, unit_days=7, penalizer=0.0, bgnbd=None,
+                         gamma_gamma=None):
+    """{months: predict_clv(summary, months, ...)} for every horizon in `horizons`, in one walk
+    over the months up to the longest (a 36-month CLV passes through the 12-month one)."""
     try:
         freq = FREQ_BY_UNIT_DAYS[unit_days]
     except KeyError:
         raise ValueError(f"unit_days must be one of {sorted(FREQ_BY_UNIT_DAYS)}, not {unit_days}") from None
+    horizons = sorted({int(months) for months in horizons})
     bgnbd = bgnbd or fit_bgnbd_model(summary, penalizer)
     gamma_gamma = gamma_gamma or fit_gamma_gamma_model(summary, penalizer)
     frequency, recency, T = _columns(summary)
     month = {"D": 30, "W": 4.345, "M": 1.0}[freq]
-    result = pd.DataFrame(index=summary.index)
-    result["p_alive"] = bgnbd.conditional_probability_alive(frequency, recency, T)
-    result["expected_spend"] = expected_spend(gamma_gamma, frequency, summary["monetary_value"])
+    common = pd.DataFrame(index=summary.index)
+    common["p_alive"] = bgnbd.conditional_probability_alive(frequency, recency, T)
+    common["expected_spend"] = expected_spend(gamma_gamma, frequency, summary["monetary_value"])
+    spend = common["expected_spend"].to_numpy(dtype=float)
     # lifetimes' customer_lifetime_value: month k adds spend × (E[purchases by month k] − E[by
     # month k−1]) / (1 + rate) ** k.  The same sum, with each month's expectation computed once.
+    results = {}
     discounted = np.zeros(len(summary))
     previous = np.zeros(len(summary))
-    steps = [step * month for step in range(1, months + 1)]
+    steps = [step * month for step in range(1, (horizons[-1] if horizons else 0) + 1)]
     for step, expected in enumerate(expected_purchases_by_time(bgnbd, frequency, recency, T, steps), start=1):
         discounted += (expected - previous) / (1 + discount_rate) ** step
         previous = expected
-    result["expected_purchases"] = previous  # by the horizon, `months` months from now
-    result["clv"] = result["expected_spend"].to_numpy(dtype=float) * discounted
-    return result[["expected_purchases", "p_alive", "expected_spend", "clv"]]
+        if step in horizons:
+            result = common.copy()
+            result["expected_purchases"] = previous  # by the horizon, `step` months from now
+            result["clv"] = spend * discounted
+            results[step] = result[["expected_purchases", "p_alive", "expected_spend", "clv"]]
+    for months in horizons:
+        if months not in results:  # a horizon of 0 months (or less): nothing expected, no value
+            result = common.copy()
+            result["expected_purchases"] = 0.0
+            result["clv"] = 0.0
+            results[months] = result[["expected_purchases", "p_alive", "expected_spend", "clv"]]
+    return results
 
 
 def expected_spend(gamma_gamma, frequency, monetary_value):

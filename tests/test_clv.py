@@ -152,3 +152,11 @@ def test_no_negative_clv_when_gamma_gamma_q_is_at_most_1(fitted):
     summary, bgnbd, _fitted_gamma_gamma = fitted
     result = clv.predict_clv(summary, bgnbd=bgnbd, gamma_gamma=_gamma_gamma(6.25, 0.9, 15.44))
     assert (result["expected_spend"] > 0).all() and (result["clv"] >= 0).all()
+
+
+def test_several_horizons_in_one_walk_equal_one_call_each(fitted):
+    summary, bgnbd, gamma_gamma = fitted
+    together = clv.predict_clv_horizons(summary, [36, 12, 12], 0.01, 7, bgnbd=bgnbd, gamma_gamma=gamma_gamma)
+    assert sorted(together) == [12, 36]
+    for months in (12, 36):
+        pd.testing.assert_frame_equal(together[months], predict(fitted, months=months, discount_rate=0.01))
