@@ -17,11 +17,12 @@ SUBSCRIPTIONS = 4
 def test_the_benchmark_runs_tiny_and_every_delivery_is_sent_once(tmp_path):
     results = tmp_path / "results"
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.deliveries", "--runs", "1", "--warmup", "0", "--scheduled", "0", "--subscriptions",
-         str(SUBSCRIPTIONS), "--workers", "1,2", "--customers", "100", "--results", str(results)],
+        [sys.executable, "-m", "bench.deliveries", "--runs", "1", "--warmup", "0", "--scheduled", "0",
+         "--subscriptions", str(SUBSCRIPTIONS), "--workers", "1,2", "--customers", "100", "--results", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     result = json.loads((results / "deliveries.json").read_text())
+    assert result["setup"]["customers"] == 100 and result["setup"]["plan_retries"] >= 0
 
     assert result["scheduled"] == []  # each would wait for a new minute: left to the full run
     [row] = result["overhead"]
