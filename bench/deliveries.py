@@ -337,7 +337,8 @@ def markdown(result):
     head = result["setup"]
     lines = [f"Run {head['started']}–{head['ended']}, load average {head['load_start']:.2f} at the start and "
              f"{head['load_end']:.2f} at the end (`uptime` at the end: {head['uptime']}). SQLite CRM database with "
-             f"{head['customers']:,} demo customers; `run.py worker` with {head['threads']} threads per process.", ""]
+             f"{head['customers']:,} demo customers; `run.py worker` with {head['threads']} threads per process; "
+             f"code {head['code']}.", ""]
     if result["overhead"]:
         lines += [f"Overhead per delivery: one worker process on the huey SQLite queue, "
                   f"{result['overhead'][0]['runs']} interleaved rounds after {head['warmup']} warm-up round(s); "
@@ -392,10 +393,10 @@ def write_results(result, folder):
 def run(args, workdir):
     import jobs
     from models import User
-    from reporting import runner
+    from reporting import provenance, runner
 
     setup = {"started": time.strftime("%Y-%m-%d %H:%M"), "load_start": os.getloadavg()[0], "customers": args.customers,
-             "threads": args.threads, "warmup": args.warmup}
+             "threads": args.threads, "warmup": args.warmup, "code": provenance.code_version()}
     progress(f"a CRM database with {args.customers:,} demo customers in {workdir}")
     app = crm_database(workdir, args.customers)
     register_reports()
