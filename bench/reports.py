@@ -87,45 +87,55 @@ RAW_SQL = {
 
 
 def report_calls(report, as_of, start):
-    """(aggregate, as-of day, analytics.queries call) for the data each notebook's `data` cells load,
-    as they call them with default parameters."""
+    """(aggregate, as-of days, analytics.queries call) for the data each notebook's `data` cells load,
+    as they call them with default parameters.  "customer summaries" is one call for two days."""
     from analytics import queries
 
     before = as_of - datetime.timedelta(days=90)  # segmentation's and lifecycle's compare_to default
     calibration = as_of - datetime.timedelta(weeks=26)  # value's holdout_weeks default
     return {
         "segmentation": [
-            ("customer summary", as_of, lambda: queries.customer_summary(as_of, start)),
-            ("customer summary", before, lambda: queries.customer_summary(before, start)),
+            ("customer summaries", (as_of, before), lambda: queries.customer_summaries([as_of, before], start)),
         ],
         "lifecycle": [
-            ("status counts", as_of, lambda: queries.status_counts()),
-            ("customer summary", as_of, lambda: queries.customer_summary(as_of, start, unit_days=7)),
-            ("cohort activity", as_of, lambda: queries.cohort_activity(as_of, start)),
-            ("second purchase gaps", as_of, lambda: queries.second_purchase_gaps(as_of, start)),
-            ("status conversion", as_of, lambda: queries.status_conversion(as_of, start)),
-            ("customer summary", before, lambda: queries.customer_summary(before, start, unit_days=7)),
+            ("status counts", (as_of,), lambda: queries.status_counts()),
+            ("customer summaries", (as_of, before),
+             lambda: queries.customer_summaries([as_of, before], start, unit_days=7)),
+            ("cohort activity", (as_of,), lambda: queries.cohort_activity(as_of, start)),
+            ("second purchase gaps", (as_of,), lambda: queries.second_purchase_gaps(as_of, start)),
+            ("status conversion", (as_of,), lambda: queries.status_conversion(as_of, start)),
         ],
         "value": [
-            ("customer summary", as_of, lambda: queries.customer_summary(as_of, start, unit_days=7)),
-            ("customer summary", calibration, lambda: queries.customer_summary(calibration, start, unit_days=7)),
+            ("customer summaries", (as_of, calibration),
+             lambda: queries.customer_summaries([as_of, calibration], start, unit_days=7)),
         ],
     }[report]
 
 
 def raw_calls(report, path, as_of, start):
-    """The same aggregates, in the same order and windows, as raw DuckDB SQL over the same file."""
+    """The same aggregates, in the same order and windows, as raw DuckDB SQL over the same file.
+
+    The raw baseline computes "customer summaries" as one customer summary per day, as plain SQL
+    would, and returns {day: frame} like the library call."""
     from analytics.engines import duckdb_over_sqlite
 
     connection = duckdb_over_sqlite(path)
-    calls = []
-    for aggregate, until, _ in report_calls(report, as_of, start):
+
+    def one(aggregate, until):
         sql = RAW_SQL[aggregate]
         params = {"start": datetime.datetime.combine(start, datetime.time()),
                   "end": datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time()),
                   "first_day": start, "last_day": until}
         params = {name: value for name, value in params.items() if f"${name}" in sql}
-        calls.append((aggregate, lambda s=sql, p=params: connection.execute(s, p).df()))
+        return lambda: connection.execute(sql, params).df()
+
+    calls = []
+    for aggregate, days, _ in report_calls(report, as_of, start):
+        if aggregate == "customer summaries":
+            each = {day: one("customer summary", day) for day in days}
+            calls.append((aggregate, lambda each=each: {day: call() for day, call in each.items()}))
+        else:
+            calls.append((aggregate, one(aggregate, days[0])))
     return calls
 
 

@@ -79,6 +79,8 @@ def frames(engine, **filters):
         return {
             "summary": queries.customer_summary(AS_OF, **filters),
             "summary_weeks": queries.customer_summary(AS_OF, unit_days=7, **filters),
+            **{f"summaries {day}": frame for day, frame in queries.customer_summaries(
+                [AS_OF, datetime.date(2024, 2, 29), datetime.date(2023, 7, 15)], unit_days=7, **filters).items()},
             "cohorts": queries.cohort_activity(AS_OF, **filters),
             "gaps": queries.second_purchase_gaps(AS_OF, **filters),
         }
@@ -94,6 +96,12 @@ def test_duckdb_and_sqlite_sql_give_equal_frames(shop):
             assert all(frame.empty for frame in duck.values()), filters
         else:
             assert not duck["summary"].empty and not duck["cohorts"].empty and not duck["gaps"].empty, filters
+        # One pass for several days gives each day's own summary, on both engines.
+        for engine, got in (("duckdb", duck), ("sqlite", plain)):
+            with engines.using(engine):
+                for day in (AS_OF, datetime.date(2024, 2, 29)):
+                    pd.testing.assert_frame_equal(got[f"summaries {day}"], queries.customer_summary(
+                        day, unit_days=7, **filters), check_exact=False, rtol=1e-12, obj=f"{engine} {day} {filters}")
 
 
 def test_duckdb_frames_are_typed_like_sql(shop):

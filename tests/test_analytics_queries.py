@@ -144,3 +144,23 @@ def test_empty_filters_mean_no_filter_but_an_empty_scope_means_nothing(make_cust
     as_of = datetime.date(2024, 6, 1)
     assert len(customer_summary(as_of, regions=[], industries=[], tag="")) == 1
     assert customer_summary(as_of, owner_ids=[]).empty
+
+
+def test_summaries_for_several_days_equal_one_summary_each(shop, users):
+    """customer_summaries groups the orders once for all days; each frame is customer_summary's."""
+    days = [AS_OF, datetime.date(2024, 2, 10), datetime.date(2024, 1, 1), datetime.date(2023, 6, 1),
+            datetime.date(2024, 4, 30)]
+    for filters in ({}, {"start": datetime.date(2024, 1, 5)}, {"owner_ids": [users["sales1"].id]},
+                    {"tag": "VIP"}, {"owner_ids": []}):
+        together = queries.customer_summaries(days, unit_days=7, **filters)
+        assert sorted(together) == sorted(days)
+        for day in days:
+            pd.testing.assert_frame_equal(together[day], queries.customer_summary(day, unit_days=7, **filters),
+                                          check_exact=False, rtol=1e-12, obj=f"{day} {filters}")
+    assert queries.customer_summaries([]) == {}
+    a, b, c = shop
+    earlier = queries.customer_summaries([AS_OF, datetime.date(2024, 2, 10)])[datetime.date(2024, 2, 10)]
+    # By 2024-02-10: a bought on 01-01 (two orders), 01-11 and 02-10; b on 02-01; c on 2023-12-31.
+    assert row(earlier, a)["purchase_days"] == 3 and row(earlier, a)["orders"] == 4
+    assert row(earlier, a)["revenue"] == 650.0 and row(earlier, a)["monetary_value"] == 250.0
+    assert set(earlier.index) == {a.id, b.id, c.id}
