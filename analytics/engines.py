@@ -21,6 +21,7 @@ import contextlib
 import glob
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -101,7 +102,7 @@ def _duckdb_connection(path):
 # contact or encrypted columns, which no aggregate needs and which would only cost memory; not
 # the ids of orders, status changes or tag links, which the queries never read: 10M order ids
 # alone are 80 MB and a second of copying).
-SNAPSHOT = {
+SNAPSHOT = {  # largest first: it starts first (see _Copy.run)
     models.Order: ("customer", "ordered_at", "amount"),
     models.Customer: ("id", "owner", "region", "industry", "status", "first_contact"),
     models.StatusChange: ("customer", "to_status", "at"),
@@ -125,10 +126,13 @@ class _Copy:
         connection = None
         try:
             connection = duckdb_over_sqlite(self.path)
-            for model, names in SNAPSHOT.items():
-                columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
-                table = model._meta.table_name
-                connection.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
+            # Each table's copy runs single-threaded in the scanner: orders on one core, the other
+            # tables beside it on the other (a third less time on two cores).  Cursors share the
+            # database, so the copies land in the same memory catalog.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics-snapshot") as pool:
+                copies = [pool.submit(self._copy_table, connection, model, names) for model, names in SNAPSHOT.items()]
+                for copy in copies:
+                    copy.result()
             connection.execute("DETACH crm")
             self._connection = connection
         except BaseException as error:  # re-raised to whoever asks for the connection
@@ -137,6 +141,16 @@ class _Copy:
                 connection.close()
         finally:
             self._done.set()
+
+    @staticmethod
+    def _copy_table(connection, model, names):
+        columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
+        table = model._meta.table_name
+        cursor = connection.cursor()
+        try:
+            cursor.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
+        finally:
+            cursor.close()
 
     def connection(self):
         self._done.wait()
