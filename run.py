@@ -229,8 +229,6 @@ def import_data(kind, path, owner):
 @click.option("--no-browser", is_flag=True, help="do not open a browser")
 def lab(port, no_browser):
     """Start JupyterLab on notebooks/ with this installation's database configured."""
-    import subprocess
-
     from flask import current_app
 
     # The kernels inherit these, so analytics.session.connect() binds the same database as the app.
@@ -242,7 +240,9 @@ def lab(port, no_browser):
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI run as root; Jupyter refuses otherwise
-    raise SystemExit(subprocess.call(command, env=env))
+    # Become JupyterLab (exec) rather than wait on a child: a supervisor's SIGTERM then stops the
+    # server itself instead of orphaning it on its port.
+    os.execve(sys.executable, command, env)
 
 
 if __name__ == "__main__":

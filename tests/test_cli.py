@@ -83,6 +83,9 @@ def test_lab_serves_the_notebooks(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+    # Stopping run.py lab stops JupyterLab: nothing is left listening on the port.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab outlived run.py lab"
 
 
 def test_import_cdnow_then_report_on_it(app, tmp_path, monkeypatch):
