@@ -5,15 +5,10 @@ job that both workers' schedulers enqueue for the same minute runs once.  Redis 
 Debian's redis-server, started here on a free loopback port without persistence; the test
 fails (never skips) when it is missing, since scaling out is a promise of the product.
 """
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
-import redis
 
 import jobs
+from bench.redis_server import redis_server
 from models import AuditLog, JobRun
 from tests import test_jobs_probe as probes
 from tests.conftest import database_url
@@ -21,39 +16,15 @@ from tests.conftest import database_url
 RUNS = 10
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path):
-    server = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
-    if server is None:
-        pytest.fail("redis-server is not installed; the scale-out test needs it: apt-get install redis-server")
-    port = _free_port()
-    data = tmp_path / "redis"
-    data.mkdir()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
+    # The benchmark's throwaway server: Debian's binary, free loopback port, no persistence.
+    # A missing binary is a RuntimeError, so the test fails rather than skips.
     try:
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert process.poll() is None, f"redis-server exited with {process.returncode}"
-                assert time.monotonic() < deadline, "redis-server did not answer within 10 s"
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        with redis_server(tmp_path / "redis") as url:
+            yield url
     finally:
-        client.close()
         jobs.queue.configure(None)
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_two_workers_share_the_redis_queue_and_each_run_happens_once(app, tmp_path, redis_url):
