@@ -163,3 +163,25 @@ def test_report_run_task_executes_a_queued_report(app, reports, users):
         jobs.queue.immediate = False
     run = ReportRun.get_by_id(run.id)
     assert run.status == "success" and os.path.isfile(run.html_path)
+
+
+def test_the_worker_checks_periodic_jobs_just_after_each_minute_of_the_clock():
+    """huey counts 60 s from the worker's start; ours plans a job due at 08:00 at 08:00:00.2."""
+    import threading
+    import time
+
+    from huey import MemoryHuey
+
+    from jobs.worker import PAST_THE_MINUTE_S, MinuteConsumer, MinuteScheduler, seconds_to_next_minute
+
+    minute = 999_999_960  # a whole minute since the epoch
+    assert seconds_to_next_minute(minute + 19.5) == pytest.approx(40.5 + PAST_THE_MINUTE_S)
+    assert seconds_to_next_minute(minute + 59.9999) == pytest.approx(0.0001 + PAST_THE_MINUTE_S, abs=1e-6)
+    assert seconds_to_next_minute(minute) == pytest.approx(60 + PAST_THE_MINUTE_S)
+    assert MinuteConsumer.scheduler_class is MinuteScheduler
+    scheduler = MinuteScheduler(MemoryHuey("minute-test"), threading.Event(), interval=1, periodic=True)
+    assert scheduler._next_periodic <= time.monotonic()  # the first check runs at start, as huey's
+    scheduler.enqueue_periodic_tasks(None)
+    next_check = time.time() + (scheduler._next_periodic - time.monotonic())  # on the wall clock
+    assert 0 < next_check - time.time() <= 60 + PAST_THE_MINUTE_S
+    assert next_check % 60 == pytest.approx(PAST_THE_MINUTE_S, abs=0.05)
