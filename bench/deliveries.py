@@ -21,8 +21,9 @@ turn; same report, same parameters, same scope):
 
 Left to the worker's scheduler (--scheduled): one occurrence of the tiny report at the next minute,
 planned by the worker's own due-subscriptions job; seconds from the occurrence to planned, claimed and
-sent.  huey's scheduler checks periodic jobs every 60 s counted from the worker's start, so the
-first step is anywhere from 0 to 60 s.
+sent.  The worker's scheduler (jobs.worker.MinuteScheduler) checks periodic jobs just after each
+minute of the clock, so the first step is about a second (huey's own, 60 s from the worker's start,
+made it 0–60 s).
 
 Throughput: N subscriptions of the tiny report fall due at once; wall time from then until the last
 Delivery is 'sent', on 1 and on 2 worker processes (each with --threads threads).  Each subscription
