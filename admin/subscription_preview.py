@@ -51,11 +51,9 @@ def within(viewer_ids, other_ids):
 def expected_params(subscription, run_as):
     """The parameters a run for `subscription` in `run_as`'s scope records (JSON-normalized, as_of aside)."""
     from reporting import registry
-    from reporting.params import validate
-    from reporting.runner import scope_for
+    from reporting.runner import run_parameters
 
-    values = validate(registry.get(subscription.report), subscription.params)
-    values.update(scope_for(run_as))
+    values = run_parameters(registry.get(subscription.report), subscription.params, run_as)
     return _comparable(json.loads(json.dumps(values, default=str)))
 
 

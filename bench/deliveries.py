@@ -189,11 +189,9 @@ def raw_once(report_name, supplied, owner, out_dir):
     import papermill
 
     from reporting import registry, runner
-    from reporting.params import validate
 
     report = registry.get(report_name)
-    parameters = validate(report, supplied)
-    parameters.update(runner.scope_for(owner))
+    parameters = runner.run_parameters(report, supplied, owner)
     path = os.path.join(out_dir, f"raw-{secrets.token_hex(4)}.ipynb")
     began = time.perf_counter()
     papermill.execute_notebook(report.notebook, path, parameters=parameters, kernel_name="python3",

@@ -49,6 +49,14 @@ def scope_for(user):
     }
 
 
+def run_parameters(report, supplied, user):
+    """The parameters a run of `report` by `user` records and executes: the supplied ones validated
+    (raises registry.ReportError), then the scope parameters of `user`, which nobody can supply."""
+    values = report_params.validate(report, supplied)
+    values.update(scope_for(user))
+    return values
+
+
 def run_report(name, supplied=None, user=None, config=None, out_dir=None, progress_bar=False,
                execution_timeout=600):
     """Run report `name` for `user` and return its ReportRun (status success or failed).
@@ -70,8 +78,7 @@ def queue_run(name, supplied=None, user=None, out_dir=None):
     from models import ReportRun
 
     report = registry.get(name)
-    values = report_params.validate(report, supplied)
-    values.update(scope_for(user))
+    values = run_parameters(report, supplied, user)
     run_id = new_run_id()
     return ReportRun.create(
         run_id=run_id,
