@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
+from peewee import fn
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional, ValidationError
 
@@ -196,8 +197,13 @@ class SubscriptionView(PolicyModelView):
         latest = {}
         ids = [row.id for row in rows]
         if ids:
-            for delivery in (Delivery.select().where(Delivery.subscription.in_(ids))
-                             .order_by(Delivery.scheduled_for, Delivery.id)):
+            # Only each subscription's latest occurrence is read, not its whole history (a weekly
+            # subscription gathers a row per scope every week); the highest id breaks a tie.
+            newest = (Delivery.select(Delivery.subscription, fn.MAX(Delivery.scheduled_for).alias("moment"))
+                      .where(Delivery.subscription.in_(ids)).group_by(Delivery.subscription).alias("newest"))
+            for delivery in (Delivery.select().join(newest, on=(
+                    (Delivery.subscription == newest.c.subscription_id) & (Delivery.scheduled_for == newest.c.moment)))
+                    .order_by(Delivery.id)):
                 latest[delivery.subscription_id] = delivery
         for row in rows:
             row._recipient_names = names

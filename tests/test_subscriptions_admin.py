@@ -86,6 +86,9 @@ def test_list_shows_report_schedule_zone_recipients_state_owner_next_run_and_las
     subscriptions.set_enabled(monthly, False)
     Delivery.create(subscription=weekly, scheduled_for=datetime.datetime(2026, 11, 23, 0, 0), status="sent",
                     period="2026-11-23 08:00（Asia/Shanghai）", sent_at=datetime.datetime(2026, 11, 23, 0, 1))
+    # An older occurrence planned later (a catch-up) is not the latest delivery.
+    Delivery.create(subscription=weekly, scheduled_for=datetime.datetime(2026, 11, 16, 0, 0), status="failed",
+                    period="2026-11-16 08:00（Asia/Shanghai）")
 
     page = ps.ListPage(login("manager").get(BASE).get_data(as_text=True))
     assert list(page.headers.values()) == ["订阅名称", "报表", "计划", "时区", "收件人", "状态", "所有者", "下次发送",
