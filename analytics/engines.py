@@ -112,6 +112,18 @@ SNAPSHOT = {  # largest first: it starts first (see _Copy.run)
 _snapshot = {}  # "key": (process id, path), "copy": the _Copy of that file's tables
 
 
+def copy_table(connection, model, names):
+    """Copy columns `names` of `model`'s table from the attached file ("crm") into DuckDB's memory,
+    on a cursor of its own (so several copies can run at once on one connection)."""
+    columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
+    table = model._meta.table_name
+    cursor = connection.cursor()
+    try:
+        cursor.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
+    finally:
+        cursor.close()
+
+
 class _Copy:
     """The tables of SNAPSHOT copied from the SQLite file at `path` into a new DuckDB connection,
     in this thread or a background one; `connection()` waits for the copy and returns it."""
@@ -130,7 +142,7 @@ class _Copy:
             # tables beside it on the other (a third less time on two cores).  Cursors share the
             # database, so the copies land in the same memory catalog.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics-snapshot") as pool:
-                copies = [pool.submit(self._copy_table, connection, model, names) for model, names in SNAPSHOT.items()]
+                copies = [pool.submit(copy_table, connection, model, names) for model, names in SNAPSHOT.items()]
                 for copy in copies:
                     copy.result()
             connection.execute("DETACH crm")
@@ -141,16 +153,6 @@ class _Copy:
                 connection.close()
         finally:
             self._done.set()
-
-    @staticmethod
-    def _copy_table(connection, model, names):
-        columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
-        table = model._meta.table_name
-        cursor = connection.cursor()
-        try:
-            cursor.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
-        finally:
-            cursor.close()
 
     def connection(self):
         self._done.wait()
