@@ -13,7 +13,8 @@ Imports nothing from the application, so tests, benchmarks and notebooks may all
 """
 import datetime
 
-# A Monday in December: three full years of history behind it, including three 双11 and
-# the year-end, well clear of any edge of a week, a month or a quarter.
+# A Monday in December: the history (three years back from its midnight) ends with a whole
+# week (Monday to Sunday) and takes in three 双11, and the day is clear of a month's or a
+# quarter's edge.
 REFERENCE_DAY = datetime.date(2026, 12, 7)
 REFERENCE_NOW = datetime.datetime.combine(REFERENCE_DAY, datetime.time())  # its midnight, as generate() uses
