@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 5000
 CUSTOMERS ?= 5000
 
-.PHONY: demo test install install-test serve clean
+.PHONY: demo test install install-test system-packages serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,25 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 
-# The browser tests drive Debian's Chromium; on a fresh Debian machine (as root) fetch it.
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; \
+# What the test suite needs from Debian (Chromium and its CJK fonts, redis-server) is listed
+# once, in .ci/debian-packages (.ci/run reads it too). Missing ones are installed with apt-get
+# when run as root on Debian; otherwise this prints the apt-get line and stops. A machine that
+# has them all does nothing (one dpkg-query per package).
+DEBIAN_PACKAGES := $(shell sed -n 's/^\([a-z0-9][a-z0-9.+-]*\).*/\1/p' .ci/debian-packages)
+system-packages:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+		[ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing the Debian packages the tests need (.ci/debian-packages):$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends $$missing; \
 	else \
-		echo "The browser tests need Debian's Chromium: sudo apt-get install chromium fonts-wqy-microhei"; exit 1; \
+		echo "The tests need these Debian packages (listed in .ci/debian-packages), missing here:$$missing" >&2; \
+		echo "Install them with:  sudo apt-get install --no-install-recommends$$missing" >&2; \
+		exit 1; \
 	fi
 
 install: $(VENV)/.installed
@@ -41,8 +53,9 @@ demo: install
 	trap 'kill -INT $$worker $$mailbox 2>/dev/null; wait $$worker $$mailbox' EXIT INT TERM; \
 	CRM_ENV=demo $(PY) run.py serve --port $(PORT)
 
-# Set up and run the whole test suite (DATABASE_URL=postgresql://... runs it on PostgreSQL)
-test: install-test $(CHROMIUM)
+# Set up and run the whole test suite (DATABASE_URL=postgresql://... runs it on PostgreSQL);
+# installs the Debian packages the tests need first (see system-packages)
+test: install-test system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
