@@ -7,8 +7,8 @@ import sys
 import click
 from flask.cli import FlaskGroup
 
+from settings import ConfigError
 from web import create_app
-from web.config import ConfigError
 from web.setup import init_db as _init_db
 
 
@@ -131,7 +131,7 @@ def worker(workers, modules):
 def mailbox(host, port, directory, allow_remote):
     """Local SMTP server for the demo: keep every mail as an .eml file and print one line per mail."""
     from delivery import sink
-    from web.config import INSTANCE
+    from settings import INSTANCE
 
     try:
         sink.serve(directory or os.path.join(INSTANCE, "mail"), host=host or sink.DEFAULT_HOST,

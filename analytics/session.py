@@ -1,21 +1,20 @@
 """Open the database for a notebook or job exactly as the web app does, without starting Flask.
 
-The settings come from web.config (DATABASE_URL, default instance/crm.db; FIELD_KEY), so a
-notebook reads the same data the app shows.  Importing web.config runs web/__init__, which
-imports Flask (installed with the app); no app is created.
+The settings come from the `settings` package (DATABASE_URL, default instance/crm.db; FIELD_KEY),
+as the app's do, so a notebook reads the same data the app shows.  Neither imports Flask.
 """
 import datetime
 import os
 
 import models
+import settings
 from models import Customer, sealed
-from web import config as settings
 
 
 def connect():
     """Bind the models from the environment like the app and return the database."""
     # Notebooks sign no sessions, so they do not need SECRET_KEY; a placeholder keeps
-    # web.config from refusing to load (production) or writing instance/secret_key (demo).
+    # settings from refusing to load (production) or writing instance/secret_key (demo).
     overrides = {"SECRET_KEY": os.environ.get("SECRET_KEY") or "unused-by-notebooks"}
     # Demo mode keeps its generated FIELD_KEY in instance/field_key; read it even when CRM_ENV
     # is unset in the kernel, so a notebook opened next to a demo install still works.

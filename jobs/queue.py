@@ -21,7 +21,7 @@ _lock = threading.Lock()
 
 
 def default_url():
-    from web.config import INSTANCE  # web.config itself imports nothing of Flask's
+    from settings import INSTANCE
 
     return "sqlite:///" + os.path.join(INSTANCE, "queue.db")
 

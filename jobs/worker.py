@@ -1,6 +1,6 @@
 """`run.py worker`: huey's consumer on the configured queue, with the periodic jobs.
 
-The worker reads the app's configuration (web.config: DATABASE_URL, FIELD_KEY, QUEUE_URL)
+The worker reads the app's configuration (settings: DATABASE_URL, FIELD_KEY, QUEUE_URL)
 and binds the models as the app does, without building the app: the admin screens and
 their imports (papermill, nbformat) would double its start-up time for nothing.  Each
 task then opens its own database connection.
@@ -44,8 +44,8 @@ class MinuteConsumer(Consumer):
 def load_config():
     """The app's configuration, with the models bound to its database (raises ConfigError)."""
     import models
+    import settings
     from models import sealed
-    from web import config as settings
 
     config = settings.load()
     sealed.configure(settings.field_key_bytes(config))

@@ -12,10 +12,10 @@ from email import policy
 
 import pytest
 
+import settings as config
 from delivery import build_message, from_env, sink
 from tests.test_delivery_smtp import free_port
 from tests.test_jobs_probe import ROOT
-from web import config
 
 SUBJECT = "【客户价值】报表 2026-11-20"
 

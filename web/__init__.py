@@ -1,7 +1,7 @@
 """The Flask application factory: one init_app per concern, as in Flask's tutorial."""
 from flask import Flask, redirect, url_for
 
-from . import config as settings
+import settings
 
 
 def create_app(overrides=None):

@@ -2,7 +2,7 @@
 import models
 from models import db, sealed
 
-from .config import field_key_bytes
+from settings import field_key_bytes
 
 
 def _connect():

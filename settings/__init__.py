@@ -2,12 +2,16 @@
 
 CRM_ENV=production (the default) refuses to start without SECRET_KEY and FIELD_KEY;
 CRM_ENV=demo or development generates both once and keeps them under instance/.
+
+A package of its own, below everything else, so the web app, the worker, the CLI and a
+report kernel all read the same settings, and only the web app pays for importing Flask:
+never import Flask (or web/, admin/, auth/) here.
 """
 import base64
 import os
 import secrets
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: settings/ is one level down
 INSTANCE = os.path.join(ROOT, "instance")
 
 
