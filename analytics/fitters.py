@@ -125,7 +125,9 @@ def _fit_with(objective, minimizing_function_args, initial_params, params_size, 
     output = minimize(objective, x0=start, jac=True, method=None, tol=tol, args=minimizing_function_args,
                       options={"disp": disp, **kwargs}, bounds=bounds)
     if not output.success:
-        raise ConvergenceError("The model did not converge. Try adding a larger penalizer to see if that helps convergence.")
+        error = ConvergenceError("The model did not converge. Try adding a larger penalizer to see if that helps convergence.")
+        error.log_params = output.x  # where it stopped: analytics.fitting tells which way the fit ran off
+        raise error
     return output.x, output.fun, _hessian(objective, output.x, minimizing_function_args)
 
 
