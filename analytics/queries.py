@@ -281,6 +281,24 @@ def second_purchase_gaps(as_of, start=None, owner_ids=None, regions=None, indust
     return frame.astype({"days": int, "customers": int})
 
 
+def first_order_date(owner_ids=None, regions=None, industries=None, tag=None):
+    """The day of the earliest order of the filtered customers (datetime.date), None without orders.
+
+    Lets a report say why a window has no orders (an as_of before the first order) instead of
+    only that it has none.
+    """
+    engine = engines.current()
+    day_expr = dialect(engine)["day"](fn.MIN(Order.ordered_at))
+    conditions = []
+    customers = _customer_ids(owner_ids=owner_ids, regions=regions, industries=industries, tag=tag)
+    if customers is not None:
+        conditions.append(Order.customer.in_(customers))
+    frame = engine.fetch(_where(Order.select(day_expr.alias("day")), conditions))
+    if frame.empty or pd.isna(frame.iloc[0, 0]):
+        return None
+    return _dates(frame.iloc[:, 0]).iloc[0].date()
+
+
 def status_counts(owner_ids=None, regions=None, industries=None, tag=None):
     """Customers per status, in the funnel's order, statuses without customers shown as 0.
 

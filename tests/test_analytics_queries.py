@@ -1,4 +1,5 @@
 """analytics.queries against a real database, with numbers worked out by hand."""
+import contextlib
 import datetime
 import random
 
@@ -6,7 +7,7 @@ import pandas as pd
 import pytest
 
 import models
-from analytics import queries
+from analytics import engines, queries
 
 D = datetime.datetime
 AS_OF = datetime.date(2024, 3, 31)
@@ -164,3 +165,14 @@ def test_summaries_for_several_days_equal_one_summary_each(shop, users):
     assert row(earlier, a)["purchase_days"] == 3 and row(earlier, a)["orders"] == 4
     assert row(earlier, a)["revenue"] == 650.0 and row(earlier, a)["monetary_value"] == 250.0
     assert set(earlier.index) == {a.id, b.id, c.id}
+
+
+def test_first_order_date(shop, users):
+    assert queries.first_order_date() == datetime.date(2023, 12, 31)  # the day of an evening order
+    assert queries.first_order_date(owner_ids=[users["sales2"].id]) == datetime.date(2024, 2, 1)
+    assert queries.first_order_date(regions=["华北"]) == datetime.date(2024, 1, 1)
+    assert queries.first_order_date(industries=["互联网"], tag="VIP") == datetime.date(2024, 1, 1)
+    assert queries.first_order_date(owner_ids=[]) is None  # an empty scope has no orders
+    assert queries.first_order_date(regions=["西北"]) is None
+    with engines.using("sqlite") if models.is_sqlite() else contextlib.nullcontext():
+        assert queries.first_order_date(regions=["华北"]) == datetime.date(2024, 1, 1)
