@@ -21,6 +21,7 @@ import time
 from bench.list_page import RESULTS, build, write_docs
 from bench.reports import ORDERS_SCALE
 from bench.timing import measure_interleaved, progress
+from demo.fixed import REFERENCE_DAY
 
 
 def summary_of(path, as_of):
@@ -118,12 +119,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="customers of the bench.reports database")
     parser.add_argument("--path", default=None, help="a SQLite CRM database to use instead")
-    parser.add_argument("--as-of", default=None, help="ISO date the summary ends (default today, as the reports)")
+    parser.add_argument("--as-of", default=None, help="ISO date the summary ends (default demo.fixed.REFERENCE_DAY, "
+                        "the day the bench databases are generated for, as in bench.reports)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
     path = args.path or build(args.size, name="reports", orders_scale=ORDERS_SCALE)
-    as_of = datetime.date.fromisoformat(args.as_of) if args.as_of else datetime.date.today()
+    as_of = datetime.date.fromisoformat(args.as_of) if args.as_of else REFERENCE_DAY
     rows, sizes = measure(path, args.runs, as_of)
     markdown = table(rows, sizes, args.runs)
     print(markdown)

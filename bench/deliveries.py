@@ -88,6 +88,9 @@ def crm_database(workdir, customers):
     app = create_app({"CRM_ENV": "testing", "DATABASE_URL": url, "SECRET_KEY": "bench", "FIELD_KEY": FIELD_KEY})
     with app.app_context():
         init_db()
+        # Dated from today, not demo.fixed.REFERENCE_NOW: the subscriptions here fall due on the real
+        # clock and their plan fills the reports' as_of with the occurrence's day, so the data must
+        # end today for the reports to cover the same three years on any day.
         demo.generate(customers=customers, password="bench-password")
         give_emails()
     return app

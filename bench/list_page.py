@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.list_page --sizes 100000  # one size
     .venv/bin/python -m bench.list_page --write-docs    # also rewrite the table in docs/benchmarks.md
 
-Each database is generated once with the demo generator into bench/data/ and reused.
+Each database is generated once with the demo generator, for demo.fixed.REFERENCE_DAY (so it is the
+same data on any day), into bench/data/ and reused.
 For every case the page is requested through the WSGI app (login, policy, query, template:
 everything but the socket) and the SQL that page ran is then executed directly with sqlite3
 on the same file, in the same run. Stock Flask-Admin (a plain peewee ModelView with LIKE search
@@ -39,10 +40,14 @@ def app_for(path):
 
 
 def build(size, seed=11, name="customers", orders_scale=1.0):
-    """Generate (once) a demo database with `size` customers into bench/data/<name>_<size>.db;
-    returns its path.  orders_scale is demo.generate's (more orders per customer)."""
+    """Generate (once) a demo database with `size` customers, its history ending at
+    demo.fixed.REFERENCE_NOW, into bench/data/<name>_<size>_<reference day>.db; returns its path.
+    orders_scale is demo.generate's (more orders per customer). The reference day is in the name
+    so that a database generated for another day (or by an older bench) is not reused."""
+    from demo.fixed import REFERENCE_DAY, REFERENCE_NOW
+
     os.makedirs(DATA, exist_ok=True)
-    path = os.path.join(DATA, f"{name}_{size}.db")
+    path = os.path.join(DATA, f"{name}_{size}_{REFERENCE_DAY:%Y%m%d}.db")
     if os.path.exists(path):
         return path
     progress(f"generating {size:,} customers (orders x{orders_scale}) into {path}")
@@ -52,7 +57,8 @@ def build(size, seed=11, name="customers", orders_scale=1.0):
         from web.setup import init_db
 
         init_db()
-        demo.generate(customers=size, seed=seed, password=PASSWORD, progress=True, orders_scale=orders_scale)
+        demo.generate(customers=size, seed=seed, password=PASSWORD, progress=True, orders_scale=orders_scale,
+                      now=REFERENCE_NOW)
         import models
 
         models.db.execute_sql("ANALYZE")

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.reports --sizes 100000 --runs 1 # one size, one run
     .venv/bin/python -m bench.reports --write-docs            # also rewrite the table in docs/benchmarks.md
 
-Each database is generated once with the demo generator into bench/data/reports_<size>.db, with
+Each database is generated once with the demo generator into bench/data/reports_<size>_<day>.db, with
 orders_scale=ORDERS_SCALE so customers average about ten orders (the issue's 1M customers / 10M orders).
 
 For every report the real thing runs: reporting.runner.run_report, papermill, a fresh kernel,
@@ -35,6 +35,7 @@ import pandas as pd
 
 from bench.list_page import FIELD_KEY, RESULTS, app_for, build, write_docs
 from bench.timing import measure_interleaved, progress
+from demo.fixed import REFERENCE_DAY
 
 ORDERS_SCALE = 3.2  # demo.generate's knob: ~10.7 orders per customer instead of ~3.5
 REPORTS = ("segmentation", "lifecycle", "value")
@@ -218,8 +219,11 @@ def split_cells(notebook):
     return {"kernel": executed - data_s - compute_s, "data": data_s, "compute": compute_s, "tagged": tagged}
 
 
-def run_report_once(name, path, out_dir, field_key=FIELD_KEY):
-    """Run report `name` on the database at `path` as the runner does; its time split and peak memory."""
+def run_report_once(name, path, out_dir, field_key=FIELD_KEY, as_of=None):
+    """Run report `name` on the database at `path` as the runner does; its time split and peak memory.
+
+    The report ends at `as_of` (default demo.fixed.REFERENCE_DAY, the day the bench databases are
+    generated for), not at today: the same data gives the same report on any day."""
     import nbformat
 
     from reporting import runner
@@ -227,7 +231,8 @@ def run_report_once(name, path, out_dir, field_key=FIELD_KEY):
     config = {"DATABASE_URL": "sqlite:///" + path, "FIELD_KEY": field_key}
     started = time.perf_counter()
     with PeakMemory() as memory:
-        run = runner.run_report(name, {}, config=config, out_dir=out_dir)
+        run = runner.run_report(name, {"as_of": (as_of or REFERENCE_DAY).isoformat()}, config=config,
+                                out_dir=out_dir)
     total = time.perf_counter() - started
     if run.status != "success":
         raise RuntimeError(f"report {name} failed: {run.error_name}: {run.error}")
@@ -258,7 +263,7 @@ def run_size(size, reports, runs, with_sqlite):
     app = app_for(path)
     import models
 
-    as_of = datetime.date.today()
+    as_of = REFERENCE_DAY  # the day build() generates the data for, and the notebooks' as_of below
     start = (pd.Timestamp(as_of) - pd.DateOffset(years=3)).date()  # the notebooks' default window
     rows = []
     out_dir = tempfile.mkdtemp(prefix="bench-reports-")

@@ -11,6 +11,7 @@ from flask import current_app
 import models
 from analytics import queries
 from bench import reports
+from demo.fixed import REFERENCE_NOW
 from tests.test_analytics_engine import AS_OF, shop, sqlite_app  # noqa: F401  (fixtures)
 
 START = datetime.date(2023, 9, 1)
@@ -104,9 +105,9 @@ def test_a_report_runs_and_its_time_is_split(shop, tmp_path):  # noqa: F811
 def test_orders_scale_makes_customers_buy_more_often(app):
     import demo
 
-    plain = demo.generate(customers=300, seed=5)
-    again = demo.generate(customers=300, seed=5, orders_scale=1.0)
-    busier = demo.generate(customers=300, seed=5, orders_scale=3.0)
+    plain = demo.generate(customers=300, seed=5, now=REFERENCE_NOW)
+    again = demo.generate(customers=300, seed=5, orders_scale=1.0, now=REFERENCE_NOW)
+    busier = demo.generate(customers=300, seed=5, orders_scale=3.0, now=REFERENCE_NOW)
     assert again == plain  # the default knob leaves the demo's data as it was
     assert busier["customer"] == plain["customer"]
     assert 2.0 < busier["order"] / plain["order"] < 4.0

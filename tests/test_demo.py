@@ -5,9 +5,11 @@ import datetime
 import re
 
 import pytest
+import time_machine
 
 import demo
 from demo import builder, numbers, seasons, workers
+from demo.fixed import REFERENCE_DAY, REFERENCE_NOW
 from models import (
     Choice,
     Customer,
@@ -33,7 +35,7 @@ N = 400
 
 @pytest.fixture
 def counts(app):
-    return demo.generate(customers=N, seed=11, password=PASSWORD)
+    return demo.generate(customers=N, seed=11, password=PASSWORD, now=REFERENCE_NOW)
 
 
 def _raw(sql, *params):
@@ -175,9 +177,9 @@ def test_status_history_ends_at_the_status_and_agrees_with_orders(counts):
 
 
 def test_orders_fall_in_the_last_three_years(counts):
-    today = datetime.date.today()
+    today = REFERENCE_DAY
     start = seasons.years_before(today, 3)
-    now = datetime.datetime.now()
+    now = REFERENCE_NOW
     orders = list(Order.select(Order, Customer).join(Customer))
     assert len({o.order_no for o in orders}) == len(orders)
     for o in orders:
@@ -193,7 +195,7 @@ def test_orders_fall_in_the_last_three_years(counts):
 
 
 def test_follow_ups_are_numbered_per_day_and_belong_to_the_owner(counts):
-    now = datetime.datetime.now()
+    now = REFERENCE_NOW
     methods, results = {m for m, _ in FOLLOW_METHODS}, {r for r, _ in FOLLOW_RESULTS}
     follow_ups = list(FollowUp.select(FollowUp, Customer).join(Customer))
     assert len({f.record_no for f in follow_ups}) == len(follow_ups)
@@ -224,7 +226,7 @@ def _snapshot():
 
 
 def test_same_seed_gives_the_same_data_and_reruns_replace_it(app):
-    now = datetime.datetime(2025, 6, 30, 16, 0)
+    now = REFERENCE_NOW
     users_before = {u.username: u.id for u in User.select()}
     choices_before = Choice.select().count()
     first = demo.generate(customers=150, seed=5, password="first-pass-1", now=now)
@@ -262,8 +264,10 @@ def test_demo_command_loads_data_the_sales_rep_can_see(app, login):
 
     import run
 
-    result = CliRunner().invoke(run.cli, ["demo", "--customers", "120", "--password", PASSWORD],
-                                obj=ScriptInfo(create_app=lambda: app))
+    # `run.py demo` dates its data from today: let today be the reference day while it runs.
+    with time_machine.travel(REFERENCE_NOW + datetime.timedelta(hours=9), tick=True):
+        result = CliRunner().invoke(run.cli, ["demo", "--customers", "120", "--password", PASSWORD],
+                                    obj=ScriptInfo(create_app=lambda: app))
     assert result.exit_code == 0, result.output
     assert "sales3" in result.output and PASSWORD in result.output
     with app.app_context():
@@ -277,6 +281,6 @@ def test_demo_command_loads_data_the_sales_rep_can_see(app, login):
 
 
 def test_progress_is_reported_on_stderr(app, capsys):
-    demo.generate(customers=30, seed=1, password=PASSWORD, progress=True)
+    demo.generate(customers=30, seed=1, password=PASSWORD, progress=True, now=REFERENCE_NOW)
     err = capsys.readouterr().err
     assert "30/30 customers" in err

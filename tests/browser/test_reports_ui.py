@@ -1,6 +1,7 @@
 """Running an analysis report from the admin in a real browser, on demo data.
 
-A manager presses 立即运行 for the segmentation report, watches the progress bar until the
+A manager sets the segmentation report's as_of to the day the demo data is generated for
+(demo.fixed.REFERENCE_DAY) and presses 立即运行, watches the progress bar until the
 page says the run succeeded, opens the HTML report (code hidden, charts embedded), and
 re-runs it with one click.  Screenshots go to test-artifacts/.
 """
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 
 import demo
 import models
+from demo.fixed import REFERENCE_DAY, REFERENCE_NOW
 from models import ReportRun
 from tests.browser.test_ui import log_in
 
@@ -18,7 +20,8 @@ RUN_TIMEOUT = 240_000  # ms: a real kernel on a loaded CI machine (a deadline, n
 
 def test_manager_runs_a_report_watches_progress_opens_it_and_reruns(app, reports, page, live_server, password, shot):
     with app.app_context():
-        demo.generate(customers=300, seed=5, password=password)  # same password: the demo users are re-created
+        # same password: the demo users are re-created
+        demo.generate(customers=300, seed=5, password=password, now=REFERENCE_NOW)
     base = live_server
     log_in(page, base, "manager", password)
 
@@ -26,7 +29,11 @@ def test_manager_runs_a_report_watches_progress_opens_it_and_reruns(app, reports
     row = page.locator("#available-reports li[data-report=segmentation]")
     expect(row).to_contain_text("客户分群")
     shot("reports")
-    row.get_by_role("button", name="立即运行").click()
+    # The data ends on the reference day, so the report does too (its as_of would be today):
+    # 设置参数… opens the report's parameters, the same 立即运行 then starts the run.
+    row.get_by_role("link", name="设置参数…").click()
+    page.locator("#param-as_of").fill(REFERENCE_DAY.isoformat())
+    page.locator("#run-form").get_by_role("button", name="立即运行").click()
 
     expect(page).to_have_url(re.compile(r"/admin/reportrun/details/\?id=\d+"))
     run_id = int(re.search(r"id=(\d+)", page.url).group(1))
@@ -38,6 +45,7 @@ def test_manager_runs_a_report_watches_progress_opens_it_and_reruns(app, reports
     assert run.status == "success" and run.username == "manager"
     manager = models.User.get(models.User.username == "manager")
     assert run.params["suppress_below"] == 5 and manager.id in run.params["owner_ids"]
+    assert run.params["as_of"] == REFERENCE_DAY.isoformat()
 
     with page.context.expect_page() as opened:
         page.locator("#view-report").click()
