@@ -182,8 +182,21 @@ class ReportRunView(PolicyModelView):
         return send_file(run.notebook_path, mimetype="application/x-ipynb+json", as_attachment=True,
                          download_name=f"{run.report}-{run.run_id}.ipynb")
 
+    @expose("/log/")
+    def log_view(self):
+        """What the report kept from its readers (warnings, errors, stray values), for whoever may
+        download the notebook it came from."""
+        self._require("export")
+        run = self.get_one(request.args.get("id"))
+        if not run.log_path or not os.path.isfile(run.log_path):
+            abort(404)
+        audit("export", self.policy_key, run.id, {"file": os.path.basename(run.log_path)}, rows=1)
+        response = send_file(run.log_path, mimetype="text/plain; charset=utf-8")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
     def after_model_delete(self, model):
         super().after_model_delete(model)
-        for path in (model.notebook_path, model.html_path):
+        for path in (model.notebook_path, model.html_path, model.log_path, model.chart_path):
             if path and os.path.isfile(path):
                 os.remove(path)

@@ -1,5 +1,9 @@
 """Build a mail: multipart/mixed = multipart/alternative (text/plain + text/html, UTF-8) + attachments.
 
+Inline images (the report's key chart) make the HTML part multipart/related: the HTML shows each
+as <img src="cid:...">, the way common mail clients display pictures in a body (most refuse
+data: URIs), and the plain-text part stays as it is.
+
     build_message(sender="客户分析平台 <reports@example.com>", to=["张三 <zhang@example.com>"],
                   subject="【客户价值】报表 2026-11-23", text="…", html="<p>…</p>",
                   attachments=[Attachment("客户价值-2026-11-23.html", data, "text/html")])
@@ -20,6 +24,21 @@ from .addresses import parse_address, parse_addresses
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A picture shown in the HTML body as <img src="cid:{content_id}">."""
+
+    content_id: str  # without angle brackets; make_content_id() gives a unique one
+    content: bytes
+    subtype: str = "png"
+    filename: str = "chart.png"
+
+
+def make_content_id(domain="crm.local"):
+    """A unique Content-ID for an InlineImage (without the angle brackets)."""
+    return make_msgid(domain=domain)[1:-1]
+
+
+@dataclass(frozen=True)
 class Attachment:
     filename: str
     content: bytes
@@ -31,7 +50,7 @@ class Attachment:
         return tuple(mime_type.split("/", 1))
 
 
-def build_message(sender, to, subject, text, html, attachments=(), cc=(), reply_to=None, now=None):
+def build_message(sender, to, subject, text, html, attachments=(), cc=(), reply_to=None, now=None, inline_images=()):
     """An EmailMessage ready for smtp.send().  Raises AddressError for a malformed address."""
     message = EmailMessage(policy=policy.SMTP)
     sender_address = parse_address(sender, "发件人")
@@ -46,6 +65,11 @@ def build_message(sender, to, subject, text, html, attachments=(), cc=(), reply_
     message["Message-ID"] = make_msgid(domain=sender_address.domain)
     message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    if inline_images:
+        html_part = message.get_payload()[1]
+        for image in inline_images:
+            html_part.add_related(image.content, maintype="image", subtype=image.subtype,
+                                  cid=f"<{image.content_id}>", disposition="inline", filename=image.filename)
     for attachment in attachments:
         maintype, subtype = attachment.maintype_subtype
         params = {"charset": "utf-8"} if maintype == "text" else {}

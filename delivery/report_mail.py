@@ -6,7 +6,8 @@
 Subject: 【客户价值】报表 2026-11-23 — the registry description up to its first colon (else the
 report name) and the run's as_of (else the day it ran).  Attachment: 客户价值报表-2026-11-23.html,
 the run's HTML as the runner wrote it.  Both bodies carry the same facts; the HTML body has
-inline styles only and no links, images or scripts.
+inline styles only, no links or scripts, and the report's key chart (ReportRun.chart_path, see
+analytics.publish.key_chart) as an inline picture after the key numbers.
 
 Key numbers (convention for notebooks): a notebook declares the numbers worth a mail by
 printing one line
@@ -37,7 +38,7 @@ import nbformat
 from models.reports import RUN_STATUSES
 
 from .errors import ReportNotReady
-from .message import Attachment, build_message
+from .message import Attachment, InlineImage, build_message, make_content_id
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +213,15 @@ def _table(title, rows):
             f'<table style="border-collapse:collapse;font-size:14px;">{body}</table>')
 
 
-def render_html(heading, summary, facts, filename):
-    sections = (_table("关键数字", summary) if summary else "") + _table("运行信息", facts)
+def _chart(content_id, title):
+    """The key chart as a picture in the body (multipart/related, cid:), sized for a mail column."""
+    return (f'<img src="cid:{html.escape(content_id)}" alt="{html.escape(title)}" '
+            'style="display:block;max-width:100%;width:640px;height:auto;margin:16px 0 0;border:0;">')
+
+
+def render_html(heading, summary, facts, filename, chart_id=None):
+    chart = _chart(chart_id, f"{heading}：关键图表") if chart_id else ""
+    sections = (_table("关键数字", summary) if summary else "") + chart + _table("运行信息", facts)
     return ('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
             f'<title>{html.escape(heading)}</title></head>'
             '<body style="margin:0;padding:24px;font-family:\'PingFang SC\',\'Microsoft YaHei\',sans-serif;'
@@ -239,9 +247,20 @@ def compose(run, to, sender, subject=None, cc=(), now=None):
     heading = f"{title}报表（{date}）"
     filename = attachment_name(run)
     summary, facts = read_summary(run.notebook_path), run_facts(run)
+    chart = key_chart(run)
     return build_message(
         sender=sender, to=to, cc=cc, subject=subject, now=now,
         text=render_text(heading, summary, facts, filename),
-        html=render_html(heading, summary, facts, filename),
+        html=render_html(heading, summary, facts, filename, chart.content_id if chart else None),
         attachments=[Attachment(filename, report_html, "text/html")],
+        inline_images=[chart] if chart else [],
     )
+
+
+def key_chart(run):
+    """The run's key chart (analytics.publish.key_chart) as an InlineImage, or None without one."""
+    path = getattr(run, "chart_path", None)
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        return InlineImage(make_content_id(), handle.read(), "png", "关键图表.png")

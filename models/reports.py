@@ -35,6 +35,10 @@ class ReportRun(BaseModel):
     duration = FloatField(null=True)  # seconds
     notebook_path = CharField(max_length=500, null=True)
     html_path = CharField(max_length=500, null=True)
+    # What readers never see: warnings, errors and stray values of the run (reporting.outputs).
+    log_path = CharField(max_length=500, null=True)
+    chart_path = CharField(max_length=500, null=True)  # the report's key chart (PNG), inline in mails
+    results = TextField(default="{}")  # JSON: what the notebook published (analytics.publish.results)
 
     def __str__(self):
         return f"{self.report} {self.run_id}"
@@ -50,6 +54,11 @@ class ReportRun(BaseModel):
     @property
     def params(self):
         return json.loads(self.parameters or "{}")
+
+    @property
+    def published(self):
+        """{name: values} the notebook published with analytics.publish.results (e.g. value_models)."""
+        return json.loads(self.results or "{}")
 
     @property
     def data_watermark(self):

@@ -52,6 +52,16 @@ def key_chart(notebook):
     return None
 
 
+def title(notebook):
+    """The report's title: the text of the first level-1 heading of its markdown, or ""."""
+    for cell in read(notebook).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
 def _stray(output):
     """An expression's leftover value: an execute_result that has only a plain-text form."""
     return output.get("output_type") == "execute_result" and set(output.get("data", {})) <= {"text/plain"}

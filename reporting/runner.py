@@ -11,13 +11,13 @@ import papermill
 from nbconvert import HTMLExporter
 
 from . import params as report_params
-from . import progress, provenance, registry
+from . import outputs, progress, provenance, registry
 
 OUT_DIR = os.path.join(registry.ROOT, "reports_out")
 SUPPRESS_BELOW = 5  # groups smaller than this are hidden in scoped reports, so one customer cannot be singled out
 DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY")
 # A notebook prints its key numbers for mail as one line SUMMARY={json}; readers of the HTML never see it.
-SUMMARY_PREFIX = "SUMMARY="  # what the kernel needs from the configuration
+SUMMARY_PREFIX = outputs.SUMMARY_PREFIX
 # os.environ is process-wide: two runs in one process must not swap each other's database settings.
 _env_lock = threading.Lock()
 
@@ -123,38 +123,62 @@ def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
                 cwd=registry.ROOT,  # notebooks import models/analytics from the project
                 engine_name=progress.ENGINE, on_cell=on_cell,
             )
-        run.html_path = write_html(run.notebook_path)
+        finish_outputs(run)
         run.status = "success"
     except papermill.PapermillExecutionError as error:
         # papermill has already saved the executed notebook, error cell included, for debugging.
         run.status, run.error_name, run.error = "failed", error.ename, error.evalue
+        run.log_path = write_log(run.notebook_path, outputs.for_readers(run.notebook_path)[1])
     except Exception as error:  # kernel died, timeout, export failed, report unregistered: a failed run
         run.status, run.error_name, run.error = "failed", type(error).__name__, str(error)
     run.finished_at = datetime.datetime.now()
     run.duration = round(time.monotonic() - started, 3)
     # Only the outcome: the progress columns were written by on_cell and this copy has stale ones.
     run.save(only=[ReportRun.status, ReportRun.error_name, ReportRun.error, ReportRun.html_path,
-                   ReportRun.finished_at, ReportRun.duration])
+                   ReportRun.log_path, ReportRun.chart_path, ReportRun.results, ReportRun.finished_at,
+                   ReportRun.duration])
     return ReportRun.get_by_id(run_id)
 
 
-def write_html(notebook_path):
-    """The executed notebook as HTML for readers: code hidden, charts embedded, SUMMARY lines left out."""
+def finish_outputs(run):
+    """From the executed notebook: the HTML for readers, the log of what they must not see, the key
+    chart for the mail and the published results, set on `run` (not saved)."""
+    notebook = outputs.read(run.notebook_path)
+    run.html_path = write_html(run.notebook_path, notebook)
+    run.log_path = write_log(run.notebook_path, outputs.for_readers(notebook)[1])
+    chart = outputs.key_chart(notebook)
+    run.chart_path = None
+    if chart:
+        run.chart_path = os.path.splitext(run.notebook_path)[0] + ".chart.png"
+        with open(run.chart_path, "wb") as handle:
+            handle.write(chart)
+    run.results = json.dumps(outputs.results(notebook), ensure_ascii=False)
+
+
+def write_html(notebook_path, notebook=None):
+    """The executed notebook as HTML for readers: code hidden, charts embedded, and nothing of what
+    reporting.outputs keeps from readers (stderr, errors, stray values, SUMMARY lines, results)."""
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    notebook = nbformat.read(notebook_path, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        for output in cell.outputs:
-            if output.output_type == "stream":
-                lines = output.text.splitlines(keepends=True)
-                output.text = "".join(line for line in lines if not line.startswith(SUMMARY_PREFIX))
-        cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.text]
-    body, _ = exporter.from_notebook_node(notebook)
+    readable, _ = outputs.for_readers(notebook if notebook is not None else notebook_path)
+    title = outputs.title(readable) or os.path.basename(os.path.dirname(notebook_path))
+    body, _ = exporter.from_notebook_node(readable, resources={"metadata": {"name": title}})
+    # nbconvert writes an English page: say it is Chinese, and describe charts in Chinese.
+    body = body.replace('<html lang="en">', '<html lang="zh-CN">', 1).replace(
+        'alt="No description has been provided for this image"', 'alt="图表"')
     html_path = os.path.splitext(notebook_path)[0] + ".html"
     with open(html_path, "w", encoding="utf-8") as handle:
         handle.write(body)
     return html_path
+
+
+def write_log(notebook_path, text):
+    """The run's log (what was kept from readers) beside its notebook; None when there is nothing."""
+    if not text:
+        return None
+    log_path = os.path.splitext(notebook_path)[0] + ".log"
+    with open(log_path, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    return log_path
 
 
 class _database_env:
