@@ -17,7 +17,7 @@ import datetime
 import numpy as np
 import pandas as pd
 
-from analytics import clv
+from analytics import fitting
 
 HOLDOUT_COLUMNS = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
 
@@ -56,13 +56,17 @@ def holdout_summary(calibration, full, holdout_days, unit_days=7):
 
 
 def fit_calibration(holdout):
-    """BG/NBD fitted on the calibration columns of holdout_summary's frame."""
+    """BG/NBD fitted on the calibration columns of holdout_summary's frame, as the report's own fit
+    is (analytics.fitting: maximum likelihood, else the smallest penalty that converges)."""
     if holdout.empty:
         raise DiagnosticsError("校准期内没有购买记录，无法检验模型")
     if not (holdout["frequency_cal"] > 0).any():
         raise DiagnosticsError("校准期内没有复购客户，无法拟合 BG/NBD 模型")
-    return clv.fit_bgnbd_model(holdout.rename(
-        columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"}))
+    calibration = holdout.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
+    try:
+        return fitting.fit_bgnbd(calibration).model
+    except fitting.NotEnoughData as error:
+        raise DiagnosticsError(f"校准期内{error}") from None
 
 
 def purchases_by_frequency(holdout, model, max_frequency=7):

@@ -93,7 +93,7 @@ class Fit:
 def check_enough(summary):
     """Raise NotEnoughData unless `summary` has MIN_BUYERS buyers and MIN_REPEAT_BUYERS repeat buyers."""
     buyers = len(summary)
-    repeat = len(clv.repeat_buyers(summary)) if buyers else 0
+    repeat = int((summary["frequency"] > 0).sum()) if buyers else 0
     if buyers < MIN_BUYERS or repeat < MIN_REPEAT_BUYERS:
         raise NotEnoughData(
             f"数据不足，无法拟合模型：至少需要 {MIN_BUYERS} 位有购买记录的客户、其中至少 {MIN_REPEAT_BUYERS} 位复购客户，"
