@@ -33,6 +33,19 @@ PARAMETER_LABELS = {
            "unit_days": ("Model time unit (days)", ""), "discount_rate": ("Monthly discount rate", ""),
            "horizon_months": ("CLV horizons", "months, comma separated"), "holdout_weeks": ("Holdout (weeks)", "")},
 }
+# What a report can sensibly be asked, per parameter: (lowest, highest) for a number or each item of a
+# list of numbers.  Beyond these a run would only fail deep in a notebook or drown a reader
+# (a customer list of a million rows), so they are refused before anything runs.
+RANGES = {
+    "top_n": (1, 500),
+    "churn_days": (7, 3650),
+    "holdout_weeks": (0, 104),
+    "clusters": (0, 8),
+    "discount_rate": (0.0, 0.5),
+    "horizon_months": (1, 120),
+}
+CHOICES = {"unit_days": (1, 7, 30)}
+MAX_LIST_ITEMS = {"horizon_months": 5}
 TRUE = {"1", "true", "yes", "y", "on", "是"}
 FALSE = {"0", "false", "no", "n", "off", "否", ""}
 
@@ -78,7 +91,43 @@ def validate(report, supplied):
             usable = "、".join(n for n in defaults if n not in SCOPE_PARAMS) or "（无）"
             raise ReportError(f"未知参数 {name}；可用参数：{usable}")
         values[name] = coerce(name, value, defaults[name])
+    for name, value in values.items():
+        check_range(name, value)
+    check_dates(values)
     return values
+
+
+def _label(name):
+    label = parameter_label(name)
+    return label if label == name else f"{label}（{name}）"
+
+
+def check_range(name, value):
+    """Raise ReportError when a number (or each number of a list) is outside RANGES / CHOICES."""
+    if name in CHOICES and value not in CHOICES[name]:
+        allowed = "、".join(str(choice) for choice in CHOICES[name])
+        raise ReportError(f"参数 {_label(name)} 只能是 {allowed} 之一，收到 {value!r}")
+    if name not in RANGES:
+        return
+    low, high = RANGES[name]
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        if not value:
+            raise ReportError(f"参数 {_label(name)} 至少需要一个值")
+        if len(value) > MAX_LIST_ITEMS.get(name, len(value)):
+            raise ReportError(f"参数 {_label(name)} 最多 {MAX_LIST_ITEMS[name]} 个值，收到 {len(value)} 个")
+    for item in items:
+        if isinstance(item, (int, float)) and not low <= item <= high:
+            raise ReportError(f"参数 {_label(name)} 应在 {low:g} 到 {high:g} 之间，收到 {item!r}")
+
+
+def check_dates(values):
+    """The window must run forwards: start before as_of, compare_to before as_of (when both are set)."""
+    as_of = values.get("as_of")
+    for name in ("start", "compare_to"):
+        other = values.get(name)
+        if as_of and other and datetime.date.fromisoformat(other) >= datetime.date.fromisoformat(as_of):
+            raise ReportError(f"参数 {_label(name)} 应早于截止日期（as_of {as_of}），收到 {other}")
 
 
 def coerce(name, value, default):

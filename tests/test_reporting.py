@@ -197,3 +197,37 @@ def test_html_leaves_out_the_mail_summary_line(tmp_path):
     assert "共 12 位客户" in html and "标题" in html
     assert "SUMMARY=" not in html
     assert "SUMMARY=" in path.read_text(encoding="utf-8"), "the notebook keeps it for the mail"
+
+
+# --- out-of-range parameters are refused before anything runs --------------------------------------
+@pytest.mark.parametrize("report,supplied,expected", [
+    ("value", {"top_n": "1000000"}, "参数 名单长度（top_n） 应在 1 到 500 之间，收到 1000000"),
+    ("value", {"top_n": "0"}, "应在 1 到 500 之间，收到 0"),
+    ("value", {"unit_days": "5"}, "参数 模型时间单位（天）（unit_days） 只能是 1、7、30 之一，收到 5"),
+    ("value", {"horizon_months": ""}, "参数 CLV 预测期（horizon_months） 至少需要一个值"),
+    ("value", {"horizon_months": "12,1200"}, "应在 1 到 120 之间，收到 1200"),
+    ("value", {"horizon_months": "1,2,3,4,5,6"}, "最多 5 个值，收到 6 个"),
+    ("value", {"discount_rate": "-0.1"}, "应在 0 到 0.5 之间"),
+    ("value", {"holdout_weeks": "500"}, "应在 0 到 104 之间"),
+    ("lifecycle", {"churn_days": "1"}, "应在 7 到 3650 之间"),
+    ("segmentation", {"clusters": "50"}, "应在 0 到 8 之间"),
+    ("value", {"as_of": "2024-06-30", "start": "2024-07-01"}, "参数 起始日期（start） 应早于截止日期（as_of 2024-06-30），收到 2024-07-01"),
+    ("segmentation", {"as_of": "2024-06-30", "compare_to": "2024-06-30"}, "应早于截止日期"),
+])
+def test_out_of_range_parameters_are_refused_with_a_sentence(report, supplied, expected):
+    with pytest.raises(reporting.ReportError) as caught:
+        reporting.validate(reporting.get(report), supplied)
+    assert expected in str(caught.value)
+
+
+def test_refused_parameters_start_no_run(app):
+    with app.app_context():
+        with pytest.raises(reporting.ReportError):
+            reporting.runner.queue_run("value", {"top_n": "999999"})
+        assert models.ReportRun.select().count() == 0
+
+
+def test_parameters_within_range_pass(reports):
+    values = reporting.validate(reporting.get("value"), {"top_n": "500", "horizon_months": "12,36,120",
+                                                         "as_of": "2024-06-30", "start": "2021-06-30"})
+    assert values["top_n"] == 500 and values["horizon_months"] == [12, 36, 120]
