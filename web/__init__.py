@@ -13,9 +13,10 @@ def create_app(overrides=None):
     import auth
     import i18n
 
-    from . import database
+    from . import database, errors
 
     database.init_app(app)
+    errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
