@@ -23,8 +23,10 @@ import threading
 import uuid
 from email import policy
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8025
+import settings
+
+DEFAULT_HOST = settings.MAILBOX_HOST
+DEFAULT_PORT = settings.MAILBOX_PORT
 
 
 class SinkError(RuntimeError):

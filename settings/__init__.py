@@ -15,6 +15,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checko
 INSTANCE = os.path.join(ROOT, "instance")
 
 
+# Where the demo's local mailbox (`run.py mailbox`, delivery.sink) listens, and so where the demo mails.
+MAILBOX_HOST = "127.0.0.1"
+MAILBOX_PORT = 8025
+
+
 class ConfigError(RuntimeError):
     pass
 
@@ -72,11 +77,9 @@ def demo_mail_defaults(env):
     os.environ in every process that sends (the worker and its tasks)."""
     if (env.get("SMTP_HOST") or "").strip():
         return
-    from delivery.sink import DEFAULT_HOST, DEFAULT_PORT
-
-    env["SMTP_HOST"] = DEFAULT_HOST
+    env["SMTP_HOST"] = MAILBOX_HOST
     if not (env.get("SMTP_PORT") or "").strip():
-        env["SMTP_PORT"] = str(DEFAULT_PORT)
+        env["SMTP_PORT"] = str(MAILBOX_PORT)
 
 
 def field_key_bytes(config):

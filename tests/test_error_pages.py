@@ -121,3 +121,12 @@ def test_an_exception_is_a_500_page_without_traceback_logged_with_its_reference(
     assert reference in logged and "GET /explode" in logged
     assert "Traceback" in logged and SECRET_MESSAGE in logged
 
+
+
+def test_other_http_errors_get_the_same_page_with_their_own_code(app, client):
+    response = client.post("/login/../admin/")  # no such route for POST either: 404
+    assert response.status_code == 404
+    response = client.put("/login")  # the login page takes GET and POST only
+    assert response.status_code == 405
+    page = response.get_data(as_text=True)
+    assert "操作不被允许" in page and "返回首页" in page and "Method Not Allowed" not in page

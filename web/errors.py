@@ -13,6 +13,7 @@ import datetime
 import secrets
 
 from flask import current_app, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from i18n import current_language
 
@@ -24,6 +25,10 @@ TEXTS = {
         404: ("页面不存在", "您要找的页面或记录不存在，或不在您的账号可查看的范围内。"),
         500: ("系统出错了", "抱歉，处理您的请求时出现了问题，我们已记录此错误。请稍后再试；"
                            "如果问题持续出现，请把下面的参考编号告诉系统管理员。"),
+        400: ("请求有误", "提交的内容无法处理，可能是表单已过期。请返回上一页刷新后重试。"),
+        405: ("操作不被允许", "此页面不接受这种操作。请通过页面上的按钮或链接操作。"),
+        413: ("上传的文件太大", "上传的文件超过了系统允许的大小，请拆分后分批上传。"),
+        "other": ("请求无法处理", "系统无法处理此请求。请返回上一页重试。"),
         "home": "返回首页",
         "back": "返回上一页",
         "reference": "参考编号",
@@ -37,6 +42,11 @@ TEXTS = {
         500: ("Something went wrong", "Sorry, something went wrong while handling your request, and the error "
                                       "has been logged. Please try again later; if it keeps happening, give your "
                                       "system administrator the reference below."),
+        400: ("Bad request", "What was sent could not be processed; the form may have expired. "
+                             "Go back, reload the page and try again."),
+        405: ("Not allowed", "This page does not accept that kind of request. Use the buttons and links on the page."),
+        413: ("File too large", "The uploaded file is larger than the platform accepts. Split it and upload the parts."),
+        "other": ("Request not handled", "The platform could not handle this request. Go back and try again."),
         "home": "Back to the home page",
         "back": "Go back",
         "reference": "Reference",
@@ -56,7 +66,7 @@ def _back_url():
 def _page(status, back=True, **extra):
     lang = current_language()
     texts = TEXTS.get(lang, TEXTS["zh"])
-    title, message = texts[status]
+    title, message = texts.get(status, texts["other"])
     body = render_template("errors/page.html", status=status, lang=lang, texts=texts, title=title,
                            message=message, PLATFORM=PLATFORM, home_url=url_for("admin.index"),
                            back_url=_back_url() if back else None, **extra)
@@ -80,7 +90,16 @@ def server_error(error):
     return _page(500, back=False, reference=reference, time=f"{now:%Y-%m-%d %H:%M:%S}")
 
 
+def other_http_error(error):
+    """Any other HTTP error Flask or an extension raises (400, 405, 413...): the same page, its own code.
+    A server-side one (5xx) is handled as a 500: no detail shown."""
+    if error.code is None or error.code >= 500:
+        return server_error(error)
+    return _page(error.code)
+
+
 def init_app(app):
+    app.register_error_handler(HTTPException, other_http_error)
     app.register_error_handler(403, forbidden)
     app.register_error_handler(404, not_found)
     app.register_error_handler(500, server_error)
