@@ -74,6 +74,18 @@ def test_shared_parameters_are_declared(name):
     assert SHARED <= set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_the_texts_readers_see_name_no_parameters_or_code(name):
+    """Markdown is read by managers: no parameter names (as_of, churn_days, ...) and no code paths."""
+    parameters = set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            assert "`" not in cell.source and ".py" not in cell.source, cell.source
+            found = [word for word in re.findall(r"[A-Za-z_]+", cell.source) if word in parameters]
+            assert not found, (found, cell.source)
+
+
 def _execute(app, monkeypatch, tmp_path, name, **parameters):
     monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_URL"])
     monkeypatch.setenv("FIELD_KEY", app.config["FIELD_KEY"])
