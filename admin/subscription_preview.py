@@ -37,7 +37,13 @@ class ScopePreview:
         return str(self.message["Subject"]) if self.message is not None else ""
 
     def body(self, subtype):
-        part = self.message.get_body((subtype,)) if self.message is not None else None
+        if self.message is None:
+            return ""
+        if subtype == "html":  # with its inline chart, which a web page cannot load by cid:
+            from delivery.message import html_for_browser
+
+            return html_for_browser(self.message)
+        part = self.message.get_body((subtype,))
         return part.get_content() if part is not None else ""
 
 

@@ -13,6 +13,7 @@ Headers are encoded by email.policy.SMTP: a Chinese subject or display name beco
 so the mail is 7-bit clean and passes servers without 8BITMIME.  Message-ID and Date are set.
 Without attachments the mail is just the multipart/alternative.
 """
+import base64
 import datetime
 import mimetypes
 from dataclasses import dataclass
@@ -76,3 +77,18 @@ def build_message(sender, to, subject, text, html, attachments=(), cc=(), reply_
         message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
                                filename=attachment.filename, params=params)
     return message
+
+
+def html_for_browser(message):
+    """The message's HTML body with its inline pictures (cid:) as data: URIs, as a mail client shows
+    it: for previews in a web page, where cid: means nothing.  "" when the message has no HTML body."""
+    part = message.get_body(("html",))
+    if part is None:
+        return ""
+    html = part.get_content()
+    for image in message.walk():
+        content_id = (image.get("Content-ID") or "").strip("<>")
+        if content_id and image.get_content_maintype() == "image":
+            data = base64.b64encode(image.get_content()).decode("ascii")
+            html = html.replace(f"cid:{content_id}", f"data:{image.get_content_type()};base64,{data}")
+    return html

@@ -5,10 +5,12 @@ A report is for business readers.  Of a notebook's outputs, these never reach th
 - a stray value: an execute_result with nothing but text/plain (a cell that ended with an
   expression such as `True` or `<Axes: ...>`): logged too;
 - the SUMMARY= lines of stdout (the key numbers for the mail, delivery.report_mail);
+  the rest of stdout is shown as paragraphs of text, not as console output;
 - results published with analytics.publish.results (RESULTS_MIME): kept with the run.
 The key chart (analytics.publish.key_chart) stays in the report and is also saved for the mail.
 """
 import base64
+import html
 
 import nbformat
 
@@ -77,6 +79,12 @@ def _log_text(index, output):
     return f"[单元格 {index} 多余的输出值]\n{output.get('data', {}).get('text/plain', '')}"
 
 
+def _as_prose(lines):
+    """Printed lines as paragraphs of the report's own text, not console output in a code font."""
+    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line.strip())
+    return nbformat.v4.new_output("display_data", data={"text/html": f'<div class="report-text">{paragraphs}</div>'})
+
+
 def for_readers(notebook):
     """(notebook node fit for readers, log text of what was taken out).  The input is not changed."""
     node = nbformat.from_dict(read(notebook))  # a copy: from_dict rebuilds every nested dict and list
@@ -91,10 +99,10 @@ def for_readers(notebook):
                 log.append(_log_text(index, output))
                 continue
             if kind == "stream":
-                lines = output.get("text", "").splitlines(keepends=True)
-                output["text"] = "".join(line for line in lines if not line.startswith(SUMMARY_PREFIX))
-                if not output["text"]:
+                lines = [line for line in output.get("text", "").splitlines() if not line.startswith(SUMMARY_PREFIX)]
+                if not any(line.strip() for line in lines):
                     continue
+                output = _as_prose(lines)
             if kind in ("display_data", "execute_result") and RESULTS_MIME in output.get("data", {}):
                 continue
             kept.append(output)

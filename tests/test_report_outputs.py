@@ -125,3 +125,16 @@ def test_a_failed_run_keeps_its_traceback_in_the_log(app, reports):
         run = reporting.runner.run_report("fails", config=app.config)
     assert run.status == "failed" and run.log_path
     assert "boom-42" in open(run.log_path, encoding="utf-8").read()
+
+
+def test_the_mail_preview_shows_the_inline_chart_as_a_page_can_load_it(finished_run):
+    """预览邮件 serves the HTML body in a web page, where cid: pictures cannot load: they become data: URIs."""
+    from admin.subscription_preview import ScopePreview
+
+    message = compose(finished_run, ["zhang@example.com"], SENDER)
+    item = ScopePreview(key="all", run_as=None, addresses=["zhang@example.com"], visible=True, run=finished_run,
+                        message=message)
+    html = item.body("html")
+    assert "cid:" not in html and html.count('src="data:image/png;base64,') == 1
+    assert "关键数字" in html
+    assert "cid:" in message.get_body(("html",)).get_content(), "the mail itself keeps the cid: reference"
