@@ -45,6 +45,8 @@ PARAMETER_MEANINGS = {
     "q": "客户平均消费金额分布的形状参数",
     "v": "客户平均消费金额分布的尺度参数",
 }
+# The papers' symbols (lifetimes calls the Gamma-Gamma scale γ "v").
+SYMBOLS = {"alpha": "α", "v": "γ"}
 METHOD_LABELS = {"mle": "最大似然估计", "penalized": "加惩罚项的估计"}
 # Why the maximum likelihood ran to a boundary, in plain words (see _boundary_reason).
 BOUNDARY_REASONS = {
@@ -170,7 +172,7 @@ class ValueModels:
         rows = []
         for fit in (self.bgnbd, self.gamma_gamma):
             for name, value in fit.params.items():
-                rows.append({"模型": MODEL_NAMES[fit.kind], "参数": name, "含义": PARAMETER_MEANINGS.get(name, ""),
+                rows.append({"模型": MODEL_NAMES[fit.kind], "参数": SYMBOLS.get(name, name), "含义": PARAMETER_MEANINGS.get(name, ""),
                              "估计值": f"{value:,.{digits}f}", "估计方法": METHOD_LABELS[fit.method]})
         return pd.DataFrame(rows)
 

@@ -116,6 +116,7 @@ def test_maximum_likelihood_is_kept_where_it_has_a_maximum(app):
     table = fitted.parameter_table()
     assert list(table.columns) == ["模型", "参数", "含义", "估计值", "估计方法"]
     assert table["模型"].tolist() == ["BG/NBD"] * 4 + ["Gamma-Gamma"] * 3
+    assert table["参数"].tolist() == ["r", "α", "a", "b", "p", "q", "γ"]
     assert set(table["估计方法"]) == {"最大似然估计"}
 
 
