@@ -1,7 +1,7 @@
 """WTForms adapters for the shared field rules in models.validation."""
 from wtforms.validators import Optional, ValidationError
 
-from models import Customer
+from models import Customer, standardise
 from models import validation as rules
 
 
@@ -28,11 +28,22 @@ def unique_code(form, field):
 
 
 def strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """Trimmed and half-width (models.standardise.text); empty input stays as the field had it."""
+    return standardise.text(value) or value if isinstance(value, str) else value
 
 
 def upper(value):
-    return value.strip().upper() if isinstance(value, str) else value
+    return standardise.code(value) or value if isinstance(value, str) else value
+
+
+def standardised(clean):
+    """A WTForms filter from a models.standardise function: its StandardError (a ValueError) becomes
+    the field's error message, as WTForms reports a filter's ValueError."""
+
+    def _filter(value):
+        return clean(value) if isinstance(value, str) and value.strip() else (value or None)
+
+    return _filter
 
 
 def score_range(form, field):
@@ -45,7 +56,7 @@ def positive(form, field):
         raise ValidationError("不能为负数")
 
 
-MOBILE = {"filters": [rules.normalise_mobile], "validators": [rule(rules.check_mobile)]}
-EMAIL = {"filters": [strip], "validators": [rule(rules.check_email)]}
-PHONE = {"filters": [strip], "validators": [rule(rules.check_phone)]}
+MOBILE = {"filters": [standardised(standardise.mobile)], "validators": [rule(rules.check_mobile)]}
+EMAIL = {"filters": [standardised(standardise.email)], "validators": [rule(rules.check_email)]}
+PHONE = {"filters": [standardised(standardise.phone)], "validators": [rule(rules.check_phone)]}
 CODE = {"filters": [upper], "validators": [Optional(), rule(rules.check_code), unique_code]}  # empty: generated

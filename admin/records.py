@@ -58,6 +58,10 @@ class CustomerView(PolicyModelView):
         "employees": {"validators": [form_rules.positive]},
         "annual_revenue": {"validators": [form_rules.positive]},
         "name": {"filters": [form_rules.strip]},
+        "contact": {"filters": [form_rules.strip]},
+        "address": {"filters": [form_rules.strip]},
+        "id_number": {"filters": [form_rules.upper]},
+        "bank_account": {"filters": [form_rules.strip]},
     }
 
     def _fill_choices(self, form, obj=None):

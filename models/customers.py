@@ -27,6 +27,9 @@ class Choice(BaseModel):
     kind = CharField(max_length=20, choices=CHOICE_KINDS)
     name = CharField(max_length=60)  # what customers store and people see, e.g. 华北
     code = CharField(max_length=10, null=True)  # abbreviation used in customer codes, e.g. HB
+    # Other names people write for the entry (comma separated), e.g. IT,信息技术 for 互联网: forms and
+    # imports store the entry's name instead (models.standardise.choice).
+    aliases = CharField(max_length=255, null=True)
     position = IntegerField(default=0)
 
     class Meta:

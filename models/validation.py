@@ -5,17 +5,18 @@ that names the problem, so every entry path reports the same reason.
 """
 import re
 
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-CODE_RE = re.compile(r"^[A-Z]+-[A-Z]+-\d{4}-\d+$")
-PHONE_RE = re.compile(r"^[0-9()\-+ ]{6,20}$")
+from .standardise import EMAIL_RE, MOBILE_RE, PHONE_RE, halfwidth
+
+CODE_RE = re.compile(r"^[A-Z]+-[A-Z]+-[0-9]{4}-[0-9]+$")
 
 
 def normalise_mobile(value):
-    """'+86 138-1234-5678' -> '13812345678'; empty stays None."""
+    """'+86 138-1234-5678' -> '13812345678', full-width digits as ASCII; empty stays None.
+
+    Lenient (search terms pass through it); standardise.mobile is the strict form for storing."""
     if value is None:
         return None
-    text = re.sub(r"[\s\-()]", "", str(value))
+    text = re.sub(r"[\s\-()]", "", halfwidth(str(value)))
     if text.startswith("+86"):
         text = text[3:]
     elif text.startswith("0086"):
