@@ -114,9 +114,10 @@ class TagView(PolicyModelView):
 class ChoiceView(ChangesPolicy, PolicyModelView):
     """List entries feed filter dropdowns, which Flask-Admin freezes per view variant: bump the version on change."""
 
-    list_columns = ("kind", "name", "code", "position")
+    list_columns = ("kind", "name", "code", "aliases", "position")
     detail_columns = list_columns
     form_fields = list_columns
+    form_args = {"aliases": {"description": "逗号分隔，例如 IT,信息技术：表单与导入会把这些写法记为本选项"}}
     search_kinds = {"name": "fragment"}
     sortable_columns = ("kind", "name", "position")
     filter_columns = (("kind", "kind"),)

@@ -61,11 +61,11 @@ EN = {
 
 # Where one field name means different things on different models: "model.column" keys win.
 ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
-           "tag.name": "标签名称", "choice.code": "缩写", "role.name": "角色标识", "order.channel": "渠道",
+           "tag.name": "标签名称", "choice.code": "缩写", "choice.aliases": "同义词", "role.name": "角色标识", "order.channel": "渠道",
            "reportrun.status": "运行状态", "reportrun.username": "运行人", "subscription.name": "订阅名称",
            "subscription.enabled": "状态", "subscription.owner": "所有者"})
 EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
-           "tag.name": "Tag", "choice.code": "Abbreviation", "role.name": "Key",
+           "tag.name": "Tag", "choice.code": "Abbreviation", "choice.aliases": "Synonyms", "role.name": "Key",
            "reportrun.username": "Run by", "subscription.name": "Subscription", "subscription.enabled": "State"})
 
 LABELS = {"zh": ZH, "en": EN}

@@ -378,6 +378,7 @@ class World:
             "customertag": {"tag": (str(self.tags[1].id), self.tags[1].id)},
             "tag": {"name": (f"改标签{n}", f"改标签{n}"), "category": ("偏好", "偏好")},
             "choice": {"kind": ("region", "region"), "name": (f"改选项{n}", f"改选项{n}"), "code": ("GG", "GG"),
+                       "aliases": ("别名甲,别名乙", "别名甲,别名乙"),
                        "position": ("42", 42)},
             "user": {"username": (f"altuser{n}", f"altuser{n}"), "display_name": ("改姓名", "改姓名"),
                      "email": (f"altuser{n}@example.com", f"altuser{n}@example.com"),
