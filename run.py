@@ -70,13 +70,15 @@ def create_user(username, role, display_name, manager, password):
 @click.option("--customers", default=2000, show_default=True, help="how many customers to generate")
 @click.option("--seed", default=7, show_default=True, help="random seed (same seed, same data)")
 @click.option("--password", default=None, help="password of every demo user (generated and printed if omitted)")
-def demo(customers, seed, password):
+@click.option("--today", default=None, type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="the day the generated history ends (default: today); same seed and day, same data")
+def demo(customers, seed, password, today):
     """Reset the database and fill it with realistic demo data."""
     import demo as demo_data
 
     _init_db()
     password = password or secrets.token_urlsafe(9)
-    demo_data.generate(customers=customers, seed=seed, password=password, progress=True)
+    demo_data.generate(customers=customers, seed=seed, password=password, progress=True, now=today)
     click.echo("演示账号 / demo logins (password: %s):" % password)
     for username, label in demo_data.DEMO_USERS_SUMMARY:
         click.echo(f"  {username:<10} {label}")

@@ -26,6 +26,7 @@ from models import (
 )
 from models.activity import FEEDBACK_KINDS, FEEDBACK_STATUSES, FOLLOW_METHODS, FOLLOW_RESULTS, TAG_CATEGORIES
 from models.customers import STATUSES, next_code
+from peewee import fn
 from models.validation import CODE_RE, EMAIL_RE, MOBILE_RE, PHONE_RE
 
 from tests.conftest import PASSWORD
@@ -278,6 +279,24 @@ def test_demo_command_loads_data_the_sales_rep_can_see(app, login):
     assert mine.name in page
     page = login("sales").get(f"/admin/customer/?search={theirs.code}").get_data(as_text=True)
     assert theirs.name not in page
+
+
+def test_demo_command_ends_the_history_on_the_day_given(app):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import run
+
+    result = CliRunner().invoke(run.cli, ["demo", "--customers", "60", "--password", PASSWORD, "--today", "2025-03-03"],
+                                obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        latest = Order.select(fn.MAX(Order.ordered_at)).scalar()
+        again = demo.generate(customers=60, seed=7, password=PASSWORD, now=datetime.datetime(2025, 3, 3))
+        assert Order.select(fn.MAX(Order.ordered_at)).scalar() == latest, "the same data as generate(now=that day)"
+    assert latest < datetime.datetime(2025, 3, 4) and again["order"] > 0
+    bad = CliRunner().invoke(run.cli, ["demo", "--today", "2025-02-30"], obj=ScriptInfo(create_app=lambda: app))
+    assert bad.exit_code != 0 and "2025-02-30" in bad.output
 
 
 def test_progress_is_reported_on_stderr(app, capsys):
