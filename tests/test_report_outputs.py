@@ -30,12 +30,16 @@ def outputs_report(reports):
     reporting.unregister("outputs")
 
 
-@pytest.fixture
-def finished_run(app, outputs_report):
+def _successful_run(app, report):
     with app.app_context():
-        run = reporting.runner.run_report("outputs", config=app.config)
+        run = reporting.runner.run_report(report, config=app.config)
     assert run.status == "success", run.error
     return run
+
+
+@pytest.fixture
+def finished_run(app, outputs_report):
+    return _successful_run(app, "outputs")
 
 
 def test_readers_see_the_sentence_and_the_chart_and_nothing_else(finished_run):
@@ -89,10 +93,7 @@ def test_a_run_without_a_key_chart_mails_without_a_picture(app, make_run_from_ec
 
 @pytest.fixture
 def make_run_from_echo(app, reports):
-    with app.app_context():
-        run = reporting.runner.run_report("echo", config=app.config)
-    assert run.status == "success", run.error
-    return run
+    return _successful_run(app, "echo")
 
 
 def test_the_log_is_linked_for_roles_that_may_download_notebooks_and_audited(finished_run, login):
