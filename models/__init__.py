@@ -9,6 +9,7 @@ from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
+from .imports import ImportBatch, ImportChange, ImportMapping
 from .jobs import JobRun
 from .reports import ReportRun
 from .subscriptions import Delivery, Subscription
@@ -32,6 +33,9 @@ ALL_MODELS = [
     JobRun,
     Subscription,
     Delivery,
+    ImportBatch,
+    ImportChange,
+    ImportMapping,
 ]
 
 
