@@ -19,6 +19,18 @@ INSTANCE = os.path.join(ROOT, "instance")
 MAILBOX_HOST = "127.0.0.1"
 MAILBOX_PORT = 8025
 
+# Largest file the importer (intake/) accepts, in bytes; env IMPORT_MAX_BYTES.
+DEFAULT_IMPORT_MAX_BYTES = 200 * 1024 * 1024
+
+
+def import_max_bytes(env=None):
+    """The import size limit: IMPORT_MAX_BYTES from the environment, else 200 MB."""
+    value = (os.environ if env is None else env).get("IMPORT_MAX_BYTES")
+    try:
+        return int(value) if value else DEFAULT_IMPORT_MAX_BYTES
+    except ValueError:
+        raise ConfigError(f"IMPORT_MAX_BYTES must be a number of bytes, got {value!r}") from None
+
 
 class ConfigError(RuntimeError):
     pass
@@ -52,6 +64,7 @@ def load(overrides=None, env=None):
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "IMPORT_MAX_BYTES": import_max_bytes(env),
     }
     config.update(overrides or {})
     relaxed = config["CRM_ENV"] in ("demo", "development", "testing")

@@ -1,0 +1,651 @@
+"""The import engine: analyse a file, validate it, import it, undo an import.  A library: the CLI
+(run.py import) and the admin's wizard call the same four functions.
+
+    analysis = analyse(path_or_bytes, "customers", filename="客户.xlsx")   # preview + proposed mapping
+    report = import_file(path_or_bytes, "customers", filename=..., user=None, dry_run=True)  # validate
+    report = import_file(path_or_bytes, "customers", filename=..., user=..., skip_invalid=False)
+    undo(report.batch_id, user=...)
+
+How an import runs: pass 1 reads every row, cleans each mapped cell with the kind's
+models.standardise function (as the forms do), checks references, permissions and row scope in
+chunks, and rejects the second occurrence of a key inside the file; it keeps only the keys and the
+rejected cells (rejected rows go straight into the rejected-rows XLSX).  Pass 2 reads the file
+again inside ONE transaction and writes the valid rows in batches, recording each created or
+updated record (ImportChange) for undo.  The transaction is rolled back for a dry run, and for an
+all-or-nothing import with rejected rows: both go through the very same code, so their counts are
+what the import would do.  created + updated + unchanged + rejected = data rows, always.
+"""
+import datetime
+import io
+import json
+import os
+from dataclasses import dataclass, field
+
+from models import AuditLog, Customer, FollowUp, ImportBatch, ImportChange, Order, StatusChange, User, db, sealed
+from models import standardise
+
+from . import columns, files, kinds
+from .columns import REASON_HEADER, MappingError
+from .files import FORMULA_STARTS, FileRefused
+
+CHUNK = 1000  # rows per check/write step
+PREVIEW_ROWS = 20
+
+
+class ImportRefused(ValueError):
+    """Nothing can be imported (file, mapping, permission); the message says why, in Chinese."""
+
+
+class UndoRefused(ValueError):
+    """The batch cannot be undone (already undone, changed since); the message says why."""
+
+
+@dataclass
+class CellError:
+    row: int  # as Excel shows it
+    column: str  # the file's header ("" for a row-level reason)
+    value: object
+    reason: str
+    hint: str = ""
+    field: str = None
+
+    def as_dict(self):
+        return {"row": self.row, "column": self.column, "value": _show(self.value), "reason": self.reason,
+                "hint": self.hint}
+
+
+def _show(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S").replace(" 00:00:00", "")
+    return str(value)
+
+
+class Row:
+    __slots__ = ("row_no", "raw", "values", "errors", "key", "existing", "record_id", "outcome", "owner_id",
+                 "customer_id", "user_id", "manager_id", "manager_name", "_headers", "_columns")
+
+    def __init__(self, row_no, raw, headers, columns_of):
+        self.row_no = row_no
+        self.raw = raw
+        self.values = {}
+        self.errors = []
+        self.key = None
+        self.existing = None
+        self.record_id = None
+        self.outcome = None
+        self.owner_id = None
+        self.customer_id = None
+        self.user_id = None
+        self.manager_id = None
+        self.manager_name = None
+        self._headers = headers
+        self._columns = columns_of  # field -> column index
+
+    def reject(self, field_name, reason, hint=""):
+        index = self._columns.get(field_name)
+        column = self._headers[index] if index is not None else ""
+        value = self.raw[index] if index is not None else None
+        self.errors.append(CellError(self.row_no, column, value, reason, hint, field_name))
+
+    def has_error(self, field_name):
+        return any(error.field == field_name for error in self.errors)
+
+
+class Context:
+    """What the kinds need to know about this import: who, their grant, options, counters."""
+
+    def __init__(self, kind, user, grant, allowed, key, default_owner_id, value_maps, filename, dry_run):
+        self.kind = kind
+        self.user = user
+        self.user_id = user.id if user is not None else None
+        self.grant = grant
+        self.allowed = None if allowed is None else set(allowed)
+        self.key = key
+        self.default_owner_id = default_owner_id
+        self.value_maps = {name: {standardise.text(k): v for k, v in (mapping or {}).items()}
+                           for name, mapping in (value_maps or {}).items()}
+        self.filename = filename
+        self.reason = f"导入：{filename}"[:255]
+        self.dry_run = dry_run
+        self.now = datetime.datetime.now().replace(microsecond=0)
+        self.seen_keys = {}
+        self.passwords = []
+        self.batch_id = None
+        self._changes = []
+        self._codes = {}
+        self._record_nos = {}
+        self._entries = {}
+
+    def can(self, policy_key, action):
+        return self.grant is None or self.grant.can(policy_key, action)
+
+    def writable(self, policy_key, column):
+        return self.grant is None or self.grant.writable(policy_key, column)
+
+    def in_scope(self, owner_id):
+        return self.allowed is None or owner_id in self.allowed
+
+    def entries(self, list_kind):
+        if list_kind not in self._entries:
+            self._entries[list_kind] = standardise.choice_entries(list_kind)
+        return self._entries[list_kind]
+
+    def record_change(self, model, record_id, action, before, after):
+        self._changes.append({"batch": self.batch_id, "model": model, "record_id": record_id, "action": action,
+                              "before": before, "after": after})
+        if len(self._changes) >= 500:
+            self.flush_changes()
+
+    def flush_changes(self):
+        if self._changes:
+            rows = [{**c, "before": ImportChange.before.db_value(c["before"]),
+                     "after": ImportChange.after.db_value(c["after"])} for c in self._changes]
+            ImportChange.insert_many(rows).execute()
+            self._changes = []
+
+    def next_customer_code(self, region, industry, first_contact):
+        from models.customers import code_prefix
+
+        prefix = code_prefix(region, industry, first_contact)
+        if prefix not in self._codes:
+            self._codes[prefix] = kinds.highest_code_number(prefix)
+        self._codes[prefix] += 1
+        return f"{prefix}{self._codes[prefix]:03d}"
+
+    def next_record_no(self, at):
+        day = at.strftime("%Y%m%d")
+        if day not in self._record_nos:
+            self._record_nos[day] = kinds.highest_record_number(day)
+        self._record_nos[day] += 1
+        return f"{day}{self._record_nos[day]:03d}"
+
+
+@dataclass
+class Analysis:
+    kind: str
+    filename: str
+    description: str  # how the file was read (encoding, delimiter / sheet)
+    headers: list
+    mapping: dict  # {header: field or ""}
+    mapping_source: str  # matched / remembered / explicit
+    unknown: list  # headers that match no field (ignored unless mapped)
+    fields: list  # [(field, label, required)] the kind offers
+    preview: list  # [(row_no, [values])] the first rows as decoded
+    notes: list
+    sheets: list
+    mapping_error: str = None  # e.g. a required column missing
+
+
+@dataclass
+class Report:
+    kind: str
+    filename: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list = field(default_factory=list)  # CellError, every rejected cell
+    column_errors: list = field(default_factory=list)  # whole columns refused by the policy
+    notes: list = field(default_factory=list)
+    mapping: dict = field(default_factory=dict)
+    unknown: list = field(default_factory=list)
+    description: str = ""
+    dry_run: bool = False
+    skip_invalid: bool = False
+    written: bool = False
+    batch_id: int = None
+    error_file: str = None
+    passwords: list = field(default_factory=list)  # [(username, initial password)]: shown once, never stored
+
+    @property
+    def ok(self):
+        return self.rejected == 0
+
+    def counts(self):
+        return {"rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "rejected": self.rejected}
+
+    def summary(self):
+        verb = "将" if not self.written else "已"
+        text = (f"共 {self.rows:,} 行：{verb}新建 {self.created:,}，{verb}更新 {self.updated:,}，"
+                f"无变化 {self.unchanged:,}，有错误 {self.rejected:,}")
+        if self.dry_run:
+            return text + "（试运行，未写入）"
+        if not self.written and self.rejected:
+            return text + "。有错误的行，未写入任何数据（可改正后重新导入，或选择只导入正确的行）"
+        return text
+
+
+def _grant(user):
+    if user is None:
+        return None, None
+    import access
+
+    grant = access.grant_for(user)
+    return grant, access.owner_ids(user, grant)
+
+
+def _open(source, filename, sheet, max_bytes):
+    try:
+        return files.open_table(source, filename=filename, sheet=sheet, max_bytes=max_bytes)
+    except FileRefused as error:
+        raise ImportRefused(str(error)) from None
+
+
+def analyse(source, kind, filename=None, sheet=None, mapping=None, preview_rows=PREVIEW_ROWS, max_bytes=None):
+    """How the file reads and how its columns would map: Analysis, or ImportRefused for a file that
+    cannot be read at all.  A mapping problem (a required column missing) is in mapping_error."""
+    spec = kinds.get(kind)
+    table = _open(source, filename, sheet, max_bytes)
+    mapping_error, by_header, unknown, mapping_source = None, {}, [], "matched"
+    try:
+        proposed = columns.propose(spec, table.headers, mapping)
+        by_header, unknown, mapping_source = proposed.by_header(), proposed.unknown, proposed.source
+    except MappingError as error:
+        mapping_error = str(error)
+        names = columns.names_for(spec.fields)
+        by_header = {h: names.get(columns.normal(h), "") for h in table.headers if h}
+    return Analysis(kind=kind, filename=table.filename, description=table.describe(), headers=table.headers,
+                    mapping=by_header, mapping_source=mapping_source, unknown=unknown,
+                    fields=[(f.name, f.label, f.required) for f in spec.fields], preview=table.preview(preview_rows),
+                    notes=table.notes, sheets=table.sheets, mapping_error=mapping_error)
+
+
+def import_file(source, kind, filename=None, user=None, mapping=None, value_maps=None, key=None, owner=None,
+                skip_invalid=False, dry_run=False, sheet=None, errors_to=None, progress=None, max_bytes=None):
+    """Validate and import a file of `kind`; returns a Report.  Raises ImportRefused when nothing
+    can be imported at all (unreadable file, missing required column, no permission).
+
+    user: the importing User (None: the system, full access); owner: default owner (User or
+    username) of new customers; key: "mobile" or "email", how customers without codes are matched;
+    mapping: {header: field} (remembered for the next file with these headers once imported);
+    value_maps: {field: {file value: list entry}}; errors_to: where to write the rejected rows
+    (XLSX; default instance/imports/ for a real run); progress(done, total, stage): stage
+    "validate" (total None) then "write".
+    """
+    spec = kinds.get(kind)
+    table = _open(source, filename, sheet, max_bytes)
+    try:
+        mapped = columns.propose(spec, table.headers, mapping)
+    except MappingError as error:
+        raise ImportRefused(str(error)) from None
+    grant, allowed = _grant(user)
+    if grant is not None and not (grant.can(spec.policy_key, "create") or grant.can(spec.policy_key, "edit")):
+        raise ImportRefused(f"您的角色（{grant.label}）不能导入{spec.label}：没有新建或修改{spec.label}的权限")
+    names = set(mapped.fields.values())
+    if key is None and spec.keys and "code" in {f.name for f in spec.fields} and "code" not in names:
+        key = next((k for k in spec.keys if k in names), None)
+    if key is not None and key not in spec.keys:
+        raise ImportRefused(f"匹配键只能是：{'、'.join(spec.field(k).label + '（' + k + '）' for k in spec.keys)}")
+    if key is not None and key not in names:
+        raise ImportRefused(f"按{spec.field(key).label}匹配已有{spec.label}，但文件中没有这一列")
+    owner_user = owner
+    if isinstance(owner, str):
+        owner_user = User.get_or_none(User.username == owner)
+        if owner_user is None:
+            raise ImportRefused(f"负责人“{owner}”不存在")
+    if owner_user is not None and allowed is not None:
+        if not grant.writable("customer", "owner") and owner_user.id != user.id:
+            raise ImportRefused("您只能导入自己负责的客户，不能指定其他负责人")
+        if owner_user.id not in allowed:
+            raise ImportRefused(f"负责人“{owner_user.username}”不在您的数据范围内")
+    default_owner = owner_user.id if owner_user is not None else (user.id if user is not None else None)
+    ctx = Context(spec, user, grant, allowed, key, default_owner, value_maps, table.filename, dry_run)
+    report = Report(kind=kind, filename=table.filename, mapping=mapped.by_header(), unknown=mapped.unknown,
+                    description=table.describe(), notes=list(table.notes), dry_run=dry_run, skip_invalid=skip_invalid)
+    if key and "code" not in names:
+        report.notes.append(f"文件没有客户编号列：按{spec.field(key).label}匹配已有客户")
+    refused = _refused_columns(spec, mapped, ctx)
+    report.column_errors = [message for message in refused.values()]
+
+    # pass 1: validate, keep keys and rejected cells, write rejected rows as they come
+    sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None
+    rejected_rows = set()
+
+    def validated(rows):
+        _check(spec, rows, ctx, mapped, refused)
+        for row in rows:
+            if row.key is not None:
+                first = ctx.seen_keys.get(row.key)
+                if first is None:
+                    ctx.seen_keys[row.key] = row.row_no
+                elif not row.errors:
+                    field_name = row.key[0] if row.key[0] in mapped.fields.values() else None
+                    row.reject(field_name, f"与第 {first} 行重复（同一文件中出现两次）", "删除重复的行，或改正其中一行")
+            if row.errors:
+                rejected_rows.add(row.row_no)
+                report.errors.extend(row.errors)
+                if sink is not None:
+                    sink.add(row)
+
+    total = 0
+    for rows in _chunks(table, mapped):
+        validated(rows)
+        total += len(rows)
+        if progress:
+            progress(total, None, "validate")
+    report.rows = total
+
+    # pass 2: the same rows, written in one transaction (rolled back when nothing may be written)
+    keep = not dry_run and (not rejected_rows or skip_invalid)
+    done = 0
+    with db.atomic() as transaction:
+        batch = ImportBatch.create(kind=kind, user=ctx.user_id, username=_username(user), filename=table.filename,
+                                   mapping=mapped.by_header(), options=_options(skip_invalid, key, owner_user, sheet,
+                                                                                value_maps), status="done",
+                                   created_at=ctx.now)
+        ctx.batch_id = batch.id
+        for rows in _chunks(table, mapped, skip=rejected_rows):
+            _check(spec, rows, ctx, mapped, refused)
+            late = [row for row in rows if row.errors]  # rejected now but not in pass 1: the data changed
+            for row in late:
+                rejected_rows.add(row.row_no)
+                report.errors.extend(row.errors)
+                if sink is not None:
+                    sink.add(row)
+            valid = [row for row in rows if not row.errors]
+            if valid:
+                spec.write(valid, ctx)
+                for row in valid:
+                    setattr(report, row.outcome, getattr(report, row.outcome) + 1)
+            ctx.flush_changes()
+            done += len(rows)
+            if progress:
+                progress(done, total, "write")
+        report.rejected = len(rejected_rows)
+        if sink is not None and rejected_rows:
+            report.error_file = sink.save(errors_to or _default_error_path(kind))
+        if keep:
+            for name, value in report.counts().items():
+                setattr(batch, name, value)
+            batch.error_file = report.error_file
+            batch.save()
+            AuditLog.create(username=_username(user) or "system", action="import", model=spec.policy_key,
+                            record_id=str(batch.id), rows=report.created + report.updated,
+                            changes=json.dumps({"file": table.filename, "kind": kind, "batch": batch.id,
+                                                **report.counts()}, ensure_ascii=False))
+            if mapped.source == "explicit":
+                columns.remember(kind, table.headers, mapped.by_header())
+        else:
+            transaction.rollback()
+    if progress and total:
+        progress(total, total, "write")
+    report.written = keep
+    if keep:
+        report.batch_id = batch.id
+        report.passwords = ctx.passwords
+    elif not dry_run:
+        with db.atomic():  # a refused import is recorded too: who tried which file, and its error file
+            failed = ImportBatch.create(kind=kind, user=ctx.user_id, username=_username(user),
+                                        filename=table.filename, mapping=mapped.by_header(),
+                                        options=_options(skip_invalid, key, owner_user, sheet, value_maps),
+                                        status="rejected", error_file=report.error_file, created_at=ctx.now,
+                                        **report.counts())
+        report.batch_id = failed.id
+    report.errors.sort(key=lambda e: e.row)
+    return report
+
+
+def validate(source, kind, **options):
+    """import_file(..., dry_run=True): the report of what an import would do; nothing is written."""
+    return import_file(source, kind, dry_run=True, **options)
+
+
+def _username(user):
+    return getattr(user, "username", None)
+
+
+def _options(skip_invalid, key, owner, sheet, value_maps):
+    return {"skip_invalid": skip_invalid, "key": key, "owner": getattr(owner, "username", None), "sheet": sheet,
+            "value_maps": value_maps or {}}
+
+
+def _refused_columns(spec, mapped, ctx):
+    """{field: message} of mapped columns the importing user's role may not write."""
+    refused = {}
+    if ctx.grant is None:
+        return refused
+    levels = {"hidden": "隐藏", "masked": "脱敏", "readonly": "只读"}
+    for index, name in mapped.fields.items():
+        field_spec = spec.field(name)
+        if field_spec.own_policy:
+            continue
+        access_level = ctx.grant.access(spec.policy_key, field_spec.policy_column)
+        if access_level != "editable":
+            refused[name] = (f"您的角色（{ctx.grant.label}）不能写入“{mapped.headers[index]}”列"
+                             f"（{field_spec.label}：{levels.get(access_level, access_level)}）：请删除这一列的内容后重新导入")
+    return refused
+
+
+def _chunks(table, mapped, skip=None):
+    """Rows of the file, cleaned cell by cell, in chunks of CHUNK."""
+    columns_of = {name: index for index, name in mapped.fields.items()}
+    chunk = []
+    for row_no, raw in table.rows():
+        if skip and row_no in skip:
+            continue
+        chunk.append(Row(row_no, raw, table.headers, columns_of))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _clean_cell(spec, field_spec, value, ctx):
+    if field_spec.choice:
+        mapped = ctx.value_maps.get(field_spec.name, {}).get(standardise.text(value))
+        return standardise.choice(field_spec.choice, mapped if mapped is not None else value,
+                                  ctx.entries(field_spec.choice))
+    cleaned = field_spec.clean(value)
+    if field_spec.minimum is not None and cleaned is not None and cleaned < field_spec.minimum:
+        raise standardise.StandardError("不能为负数")
+    return cleaned
+
+
+def _check(spec, rows, ctx, mapped, refused):
+    """Clean every mapped cell, then the kind's checks over the chunk."""
+    for row in rows:
+        for index, name in mapped.fields.items():
+            value = row.raw[index]
+            if value is None:
+                continue
+            if name in refused:
+                row.reject(name, refused[name])
+                continue
+            field_spec = spec.field(name)
+            try:
+                cleaned = _clean_cell(spec, field_spec, value, ctx)
+            except standardise.StandardError as error:
+                row.reject(name, str(error), field_spec.hint)
+                continue
+            if cleaned is not None:
+                row.values[name] = cleaned
+        for field_spec in spec.fields:
+            if field_spec.required and field_spec.name not in row.values and not row.has_error(field_spec.name):
+                row.reject(field_spec.name, f"{field_spec.label}必填", field_spec.hint)
+    spec.check(rows, ctx)  # also rows with a bad cell: the report names every reason at once
+
+
+# --- rejected rows as XLSX --------------------------------------------------------------------
+
+def escape(value):
+    """A cell a spreadsheet must not run as a formula gets a leading apostrophe (as admin exports)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _ErrorSink:
+    """The rejected rows as in the file plus 错误原因, streamed into a write-only workbook."""
+
+    def __init__(self, headers):
+        import openpyxl
+
+        self.workbook = openpyxl.Workbook(write_only=True)
+        self.sheet = self.workbook.create_sheet("有错误的行")
+        self.keep = [i for i, h in enumerate(headers) if columns.normal(h) != columns.normal(REASON_HEADER)]
+        self.sheet.append([escape(headers[i]) for i in self.keep] + [REASON_HEADER])
+
+    def add(self, row):
+        reasons = "；".join(f"{e.column}：{e.reason}" if e.column else e.reason for e in row.errors)
+        self.sheet.append([escape(row.raw[i]) if i < len(row.raw) else None for i in self.keep] + [escape(reasons)])
+
+    def save(self, path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.workbook.save(path)
+        return path
+
+
+ERRORS_DIR = None  # where rejected-rows files go by default; None: instance/imports/
+
+
+def _default_error_path(kind):
+    from settings import INSTANCE
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return os.path.join(ERRORS_DIR or os.path.join(INSTANCE, "imports"), f"{stamp}-{kind}-错误行.xlsx")
+
+
+# --- templates --------------------------------------------------------------------------------
+
+def template(kind):
+    """An XLSX template for `kind`: Chinese headers (required ones marked *) and an example row."""
+    import openpyxl
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font
+
+    spec = kinds.get(kind)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = f"{spec.label}导入模板"
+    for column, field_spec in enumerate(spec.fields, 1):
+        cell = sheet.cell(row=1, column=column, value=field_spec.label + ("*" if field_spec.required else ""))
+        cell.font = Font(bold=True, color="C00000" if field_spec.required else "000000")
+        note = "必填。" if field_spec.required else ""
+        if field_spec.choice:
+            note += "可选：" + "、".join(name for name, _, _ in standardise.choice_entries(field_spec.choice)) + "。"
+        if field_spec.hint:
+            note += field_spec.hint
+        if note:
+            cell.comment = Comment(note, "导入模板")
+        example = sheet.cell(row=2, column=column, value=field_spec.example if field_spec.example != "" else None)
+        if isinstance(field_spec.example, datetime.datetime):
+            example.number_format = "yyyy-mm-dd hh:mm"
+        elif isinstance(field_spec.example, datetime.date):
+            example.number_format = "yyyy-mm-dd"
+        sheet.column_dimensions[cell.column_letter].width = max(12, len(field_spec.label) * 2 + 4)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+# --- undo -------------------------------------------------------------------------------------
+
+MODELS = {"customer": Customer, "followup": FollowUp, "order": Order, "user": User}
+
+
+def undo(batch_id, user=None, force=False):
+    """Take an import back: records it created are deleted (with what the database cascades on them:
+    a customer's follow-ups, orders, tags, feedback and status history), records it updated get their
+    earlier values back.  Refused (UndoRefused) when the batch was undone already or wrote nothing,
+    when the importing user's successor may not, or — unless force — when a record was changed after
+    the import or a created customer has gained records from elsewhere.  Returns counts."""
+    batch = ImportBatch.get_or_none(ImportBatch.id == batch_id)
+    if batch is None:
+        raise UndoRefused(f"导入批次 {batch_id} 不存在")
+    if batch.status == "undone":
+        raise UndoRefused(f"导入批次 {batch_id} 已于 {batch.undone_at:%Y-%m-%d %H:%M} 撤销")
+    if batch.status != "done":
+        raise UndoRefused(f"导入批次 {batch_id} 没有写入任何数据，无需撤销")
+    spec = kinds.get(batch.kind)
+    grant, allowed = _grant(user)
+    if grant is not None:
+        if not grant.can(spec.policy_key, "delete") and not (user.id == batch.user_id and grant.can(spec.policy_key, "edit")):
+            raise UndoRefused(f"您没有撤销这次{spec.label}导入的权限")
+    counts = {"deleted": 0, "restored": 0}
+    with db.atomic():
+        changes = list(ImportChange.select().where(ImportChange.batch == batch.id).order_by(ImportChange.id.desc()))
+        problems = [] if force else _undo_conflicts(batch, changes)
+        if problems:
+            shown = "；".join(problems[:10]) + (f"；另有 {len(problems) - 10} 处" if len(problems) > 10 else "")
+            raise UndoRefused(f"导入后这些记录又有改动，撤销会覆盖或删除它们：{shown}。确认仍要撤销请使用强制撤销")
+        for change in changes:
+            model = MODELS[change.model]
+            if change.action == "created":
+                counts["deleted"] += model.delete().where(model.id == change.record_id).execute()
+            else:
+                values = {}
+                for name, old in (change.before or {}).items():
+                    if isinstance(old, dict) and "sealed" in old:
+                        plain = sealed.unseal(old["sealed"]) if old["sealed"] else None
+                        values[name] = plain
+                    else:
+                        values[name] = model._meta.fields[name].python_value(old) if old is not None else None
+                if model is Customer:
+                    for name in Customer.SEALED:
+                        if name in values:
+                            values[name + "_digest"] = sealed.digest(values[name]) if values[name] else None
+                    if "status" in values:
+                        current = Customer.select(Customer.status).where(Customer.id == change.record_id).scalar()
+                        if current is not None and current != values["status"]:
+                            StatusChange.create(customer=change.record_id, from_status=current,
+                                                to_status=values["status"], reason=f"撤销导入批次 {batch.id}",
+                                                user=getattr(user, "id", None))
+                    values["updated_at"] = datetime.datetime.now()
+                if values:
+                    counts["restored"] += model.update(values).where(model.id == change.record_id).execute()
+        batch.status = "undone"
+        batch.undone_at = datetime.datetime.now()
+        batch.undone_by = _username(user) or "system"
+        batch.save()
+        AuditLog.create(username=_username(user) or "system", action="import-undo", model=spec.policy_key,
+                        record_id=str(batch.id), rows=counts["deleted"] + counts["restored"],
+                        changes=json.dumps({"batch": batch.id, "file": batch.filename, "kind": batch.kind, **counts},
+                                           ensure_ascii=False))
+    return counts
+
+
+def _undo_conflicts(batch, changes):
+    """Records changed since the import wrote them, and created customers that gained other records."""
+    problems = []
+    created_customers = {c.record_id for c in changes if c.model == "customer" and c.action == "created"}
+    batch_records = {(c.model, c.record_id) for c in changes}
+    for change in changes:
+        model = MODELS[change.model]
+        after = change.after or {}
+        names = [n for n in after if n in model._meta.fields and n not in getattr(model, "SEALED", ())
+                 and not n.endswith("_digest") and n not in ("created_at", "updated_at")]
+        if not names:
+            continue
+        record = model.get_or_none(model.id == change.record_id)
+        if record is None:
+            if change.action == "updated":
+                problems.append(f"{change.model} #{change.record_id} 已被删除")
+            continue
+        for name in names:
+            field_obj = model._meta.fields[name]
+            stored = record.__data__.get(field_obj.name)
+            if _json_plain(stored) != after[name]:
+                problems.append(f"{_label_of(change.model, record)} 的“{name}”")
+                break
+    for model, key in ((FollowUp, FollowUp.customer), (Order, Order.customer)):
+        for part in kinds.chunks(created_customers):
+            for record_id, customer_id in model.select(model.id, key).where(key.in_(part)).tuples():
+                if (model.__name__.lower(), record_id) not in batch_records:
+                    problems.append(f"新建的客户 #{customer_id} 已有其他{('跟进记录' if model is FollowUp else '订单')}")
+    return problems
+
+
+def _json_plain(value):
+    return json.loads(json.dumps(kinds._plain(value), default=str))
+
+
+def _label_of(model_name, record):
+    for name in ("code", "order_no", "record_no", "username"):
+        if hasattr(record, name):
+            return f"{getattr(record, name)}"
+    return f"{model_name} #{record.id}"
