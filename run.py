@@ -184,6 +184,26 @@ def report(name, params, as_user):
     click.echo(f"run id: {run.run_id}  ({run.duration:.1f}s)")
 
 
+@cli.command("quality")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="count within this user's access scope (default: the system, every record)")
+@click.option("--today", default=None, metavar="YYYY-MM-DD", help="the day dates are checked against (default: today)")
+@click.option("--stale-days", default=None, type=click.IntRange(min=1), help="untouched for more than N days (365)")
+def quality_scan(as_json, as_user, today, stale_days):
+    """Data-quality scan: the number of records per finding (数据质量)."""
+    import datetime
+
+    from quality import report as quality_report
+
+    try:
+        day = datetime.date.fromisoformat(today) if today else None
+    except ValueError:
+        raise click.UsageError(f"--today 应为 YYYY-MM-DD，收到 {today!r}") from None
+    data = quality_report.summary(_user_named(as_user), day, stale_days)
+    click.echo(quality_report.as_json(data) if as_json else quality_report.as_text(data))
+
+
 @cli.command("deliveries")
 @click.option("--limit", default=20, show_default=True, type=int, help="how many, newest occurrence first")
 @click.option("--plan", "plan_now", is_flag=True, help="first plan every occurrence due by now (as the worker's job does)")
