@@ -11,6 +11,7 @@ from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
 from .imports import ImportBatch, ImportChange, ImportMapping
 from .jobs import JobRun
+from .merges import MergeRecord
 from .quality import QualityRun
 from .reports import ReportRun
 from .subscriptions import Delivery, Subscription
@@ -38,6 +39,7 @@ ALL_MODELS = [
     ImportChange,
     ImportMapping,
     QualityRun,
+    MergeRecord,
 ]
 
 

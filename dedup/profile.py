@@ -1,0 +1,117 @@
+"""One customer's matching keys (its profile), and the rules that say when two profiles are one customer.
+
+Exact rules (one shared key is enough):
+    身份证号相同 1.00 · 手机号码相同 0.97 · 邮箱相同 0.95
+Probable rules:
+    公司名称相同（繁简/后缀/城市归一后） 0.90 — two companies whose names are equal once traditional characters are
+        simplified and the legal form (有限公司, Co., Ltd. ...) and place names (北京市, （深圳）...) are taken off,
+        unless both names carry places and the places differ (杭州瑞达 and 北京瑞达 are two companies);
+    名称相似且<证据>相同 0.74-0.85 — names similar by characters (ratio >= 0.8) or by sound (pinyin ratio >= 0.9),
+        and the two records share at least one piece of evidence: contact person, address, landline, or the
+        e-mail domain of a company (never a free mail service).  A name alone is never enough: two 个人 named 王伟
+        with different mobiles are two customers.
+"""
+from collections import namedtuple
+
+from rapidfuzz import fuzz
+
+from . import normalise
+
+EXACT = {  # kind -> (reason, score)
+    "id_number": ("身份证号相同", 1.0),
+    "mobile": ("手机号码相同", 0.97),
+    "email": ("邮箱相同", 0.95),
+}
+NAME_REASON, NAME_SCORE = "公司名称相同（繁简/后缀/城市归一后）", 0.9
+EVIDENCE = {"contact": "联系人", "address": "地址", "phone": "电话", "domain": "邮箱域名"}
+CHAR_RATIO = 80  # rapidfuzz ratio (0-100) of the name cores
+SOUND_RATIO = 90  # rapidfuzz ratio of their pinyin
+SIMILAR_CAP = 0.85
+
+Profile = namedtuple("Profile", "core places company exact evidence")
+
+
+def profile(name=None, customer_type=None, contact=None, mobile=None, phone=None, email=None, address=None,
+            id_number_digest=None):
+    """The keys of one customer.  `id_number_digest` is the keyed digest column, never the number."""
+    company = customer_type != "个人"
+    places = frozenset()
+    own = normalise.person_name(name)
+    if company:
+        found = normalise.company_name(name)
+        core, places = found if found else (None, frozenset())
+    else:
+        core = own
+    exact = []
+    if id_number_digest:
+        exact.append(("id_number", id_number_digest))
+    key = normalise.mobile(mobile)
+    if key:
+        exact.append(("mobile", key))
+    key = normalise.email(email)
+    if key:
+        exact.append(("email", key))
+    evidence = []
+    if core:
+        person = normalise.contact(contact)
+        # A person's contact is usually the person: their own name is no evidence of anything.
+        if person and person != core and person != own:
+            evidence.append(("contact", person))
+        key = normalise.address(address)
+        if key:
+            evidence.append(("address", key))
+        key = normalise.phone(phone)
+        if key:
+            evidence.append(("phone", key))
+        key = normalise.email_domain(email) if company else None
+        if key:
+            evidence.append(("domain", key))
+    return Profile(core, places, company, exact, evidence)
+
+
+def places_agree(a, b):
+    """False when both names carry places and none is shared (深圳华为 vs 北京华为)."""
+    return not (a and b) or bool(a & b)
+
+
+def similarity(core_a, core_b, sound_a=None, sound_b=None):
+    """0..1 when the names are similar by characters or by sound, else None."""
+    if not core_a or not core_b:
+        return None
+    chars = fuzz.ratio(core_a, core_b)
+    if chars >= CHAR_RATIO:
+        return chars / 100
+    sound_a = normalise.pinyin(core_a) if sound_a is None else sound_a
+    sound_b = normalise.pinyin(core_b) if sound_b is None else sound_b
+    sounds = fuzz.ratio(sound_a, sound_b)
+    if sounds >= SOUND_RATIO:
+        return max(chars, sounds - 5) / 100  # same sound, other characters: a little less sure
+    return None
+
+
+def similar_reason(same_name, kinds):
+    labels = "、".join(EVIDENCE[k] for k in EVIDENCE if k in kinds)
+    return f"名称{'相同' if same_name else '相似'}且{labels}相同"
+
+
+def similar_score(sim, kinds):
+    return round(min(SIMILAR_CAP, 0.5 + 0.3 * sim + 0.05 * (len(kinds) - 1)), 2)
+
+
+def compare(a, b):
+    """[(reason, score)] of every rule by which profiles `a` and `b` are one customer (best first)."""
+    found = []
+    keys_b = dict(b.exact)
+    for kind, key in a.exact:
+        if keys_b.get(kind) == key:
+            found.append(EXACT[kind])
+    if a.company and b.company and a.core and a.core == b.core and places_agree(a.places, b.places):
+        found.append((NAME_REASON, NAME_SCORE))
+    if a.core and b.core and a.company == b.company and places_agree(a.places, b.places):
+        kinds = {kind for kind, key in a.evidence} & {kind for kind, key in b.evidence}
+        kinds = {kind for kind in kinds if dict(a.evidence)[kind] == dict(b.evidence)[kind]}
+        if kinds:
+            sim = similarity(a.core, b.core)
+            if sim is not None:
+                found.append((similar_reason(a.core == b.core, kinds), similar_score(sim, kinds)))
+    return sorted(found, key=lambda pair: -pair[1])

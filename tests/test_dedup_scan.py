@@ -1,0 +1,200 @@
+"""The duplicate scan (dedup.scan) and the check of one record (dedup.probable_duplicates):
+exact kinds, probable kinds, the traps that must not group, and row scope."""
+import datetime
+
+import pytest
+
+import dedup
+from dedup import normalise
+
+
+def groups_of(**kwargs):
+    """{frozenset(codes): group} of a scan."""
+    return {frozenset(g.codes): g for g in dedup.scan(**kwargs)}
+
+
+def together(found, *customers):
+    """The group holding exactly these customers, or None."""
+    return found.get(frozenset(c.code for c in customers))
+
+
+def grouped(found, customer):
+    return any(customer.code in codes for codes in found)
+
+
+# --- normalisation -----------------------------------------------------------------------
+@pytest.mark.parametrize("name, core", [
+    ("深圳華為技術有限公司", "华为技术"),
+    ("深圳华为技术有限公司", "华为技术"),
+    ("北京市百度网讯科技有限公司", "百度网讯科技"),
+    ("百度网讯科技", "百度网讯科技"),
+    ("百度在线网络技术（北京）有限公司", "百度在线网络技术"),
+    ("广东省深圳市腾讯计算机系统有限公司", "腾讯计算机系统"),
+    ("内蒙古自治区伊利实业集团股份有限公司", "伊利实业"),
+    ("Huawei Technologies Co., Ltd.", "huaweitechnologies"),
+])
+def test_company_names_fold_to_one_core(name, core):
+    assert normalise.company_name(name)[0] == core
+
+
+def test_nothing_distinctive_is_no_name_key():
+    assert normalise.company_name("有限公司") is None
+    assert normalise.company_name("集团公司") is None
+
+
+def test_free_mail_domains_are_no_evidence():
+    assert normalise.email_domain("Li@QQ.com") is None
+    assert normalise.email_domain("wang@163.com") is None
+    assert normalise.email_domain("a@gmail.com") is None
+    assert normalise.email_domain("Li@HuaWei.com") == "huawei.com"
+
+
+# --- exact kinds -----------------------------------------------------------------------------
+def test_same_mobile_email_and_id_number_are_exact(app, make_customer):
+    a = make_customer(name="甲方科技有限公司", mobile="13800000001")
+    b = make_customer(name="完全不同的商贸公司", mobile="13800000001")
+    c = make_customer(name="丙丙丙实业有限公司", mobile="13800000003", email="Boss@Example.com")
+    d = make_customer(name="丁丁丁实业有限公司", mobile="13800000004", email="boss@example.com")
+    e = make_customer(name="张三", customer_type="个人", mobile="13800000005", id_number="110101199003071234")
+    f = make_customer(name="张三丰", customer_type="个人", mobile="13800000006", id_number="110101199003071234")
+    found = groups_of()
+    assert together(found, a, b).reason == "手机号码相同" and together(found, a, b).score == 0.97
+    assert together(found, c, d).reason == "邮箱相同" and together(found, c, d).score == 0.95
+    assert together(found, e, f).reason == "身份证号相同" and together(found, e, f).score == 1.0
+
+
+def test_scan_never_decrypts_id_numbers(app, make_customer, monkeypatch):
+    make_customer(name="李四", customer_type="个人", mobile="13800000011", id_number="110101199003071111")
+    make_customer(name="李四", customer_type="个人", mobile="13800000012", id_number="110101199003071111")
+    from models import sealed
+
+    def refuse(token):
+        raise AssertionError("the scan decrypted an id number")
+
+    monkeypatch.setattr(sealed, "unseal", refuse)
+    assert [g.reason for g in dedup.scan()] == ["身份证号相同"]
+
+
+def test_a_chain_of_exact_links_is_one_group(app, make_customer):
+    a = make_customer(name="链条一号有限公司", mobile="13800000021")
+    b = make_customer(name="链条二号有限公司", mobile="13800000021", email="x@chain.cn")
+    c = make_customer(name="链条三号有限公司", mobile="13800000023", email="x@chain.cn")
+    group = together(groups_of(), a, b, c)
+    assert group is not None and group.reason == "手机号码相同；邮箱相同" and group.score == 0.95
+
+
+# --- probable kinds --------------------------------------------------------------------------
+def test_traditional_and_simplified_names_are_one_company(app, make_customer):
+    a = make_customer(name="深圳華為技術有限公司", mobile="13800000031")
+    b = make_customer(name="深圳华为技术有限公司", mobile="13800000032")
+    group = together(groups_of(), a, b)
+    assert group.reason == "公司名称相同（繁简/后缀/城市归一后）" and group.score == 0.9
+
+
+def test_suffix_and_city_variants_are_one_company(app, make_customer):
+    a = make_customer(name="北京市百度网讯科技有限公司", mobile="13800000041")
+    b = make_customer(name="百度网讯科技", mobile="13800000042")
+    c = make_customer(name="百度网讯科技股份有限公司（北京）", mobile="13800000043")
+    assert together(groups_of(), a, b, c).reason == "公司名称相同（繁简/后缀/城市归一后）"
+
+
+def test_same_trade_name_in_two_cities_is_two_companies(app, make_customer):
+    a = make_customer(name="杭州瑞达网络科技有限公司", mobile="13800000051")
+    b = make_customer(name="北京瑞达网络科技有限公司", mobile="13800000052")
+    assert not groups_of()
+    assert a and b
+
+
+def test_similar_names_with_a_shared_contact_group(app, make_customer):
+    a = make_customer(name="杭州瑞达网络科技有限公司", mobile="13800000061", contact="李娜")
+    b = make_customer(name="杭州瑞达网路科技有限公司", mobile="13800000062", contact="李娜")
+    group = together(groups_of(), a, b)
+    assert group.reason == "名称相似且联系人相同" and 0.7 <= group.score <= 0.85
+
+
+def test_similar_names_by_sound_with_a_shared_address_group(app, make_customer):
+    a = make_customer(name="华为技术有限公司", mobile="13800000071", address="深圳市龙岗区坂田华为基地")
+    b = make_customer(name="华伟技术有限公司", mobile="13800000072", address="深圳市龙岗区 坂田华为基地")
+    assert together(groups_of(), a, b).reason == "名称相似且地址相同"
+
+
+def test_similar_names_without_shared_evidence_do_not_group(app, make_customer):
+    make_customer(name="杭州瑞达网络科技有限公司", mobile="13800000081", contact="李娜")
+    make_customer(name="杭州瑞达网路科技有限公司", mobile="13800000082", contact="王芳")
+    assert not groups_of()
+
+
+def test_company_domain_is_evidence_free_mail_is_not(app, make_customer):
+    a = make_customer(name="宁波海天塑机有限公司", mobile="13800000091", email="sales@haitian.com")
+    b = make_customer(name="宁波海天塑料机械有限公司", mobile="13800000092", email="service@haitian.com")
+    c = make_customer(name="苏州明珠电子有限公司", mobile="13800000093", email="mz1@qq.com")
+    d = make_customer(name="苏州明珠电器有限公司", mobile="13800000094", email="mz2@qq.com")
+    found = groups_of()
+    assert together(found, a, b).reason == "名称相似且邮箱域名相同"
+    assert not grouped(found, c) and not grouped(found, d)
+
+
+def test_two_people_called_wang_wei_are_two_customers(app, make_customer):
+    make_customer(name="王伟", customer_type="个人", contact="王伟", mobile="13800000101", email="wangwei@163.com")
+    make_customer(name="王伟", customer_type="个人", contact="王伟", mobile="13800000102", email="wangwei@126.com")
+    make_customer(name="王 伟", customer_type="个人", contact="王伟", mobile="13800000103")
+    assert not groups_of()
+
+
+def test_people_with_one_name_at_one_address_group(app, make_customer):
+    a = make_customer(name="王伟", customer_type="个人", mobile="13800000111", address="上海市徐汇区漕溪北路88号")
+    b = make_customer(name="王伟", customer_type="个人", mobile="13800000112", address="上海市徐汇区漕溪北路88号")
+    assert together(groups_of(), a, b).reason == "名称相同且地址相同"
+
+
+def test_min_score_leaves_out_weaker_links(app, make_customer):
+    make_customer(name="杭州瑞达网络科技有限公司", mobile="13800000121", contact="李娜")
+    make_customer(name="杭州瑞达网路科技有限公司", mobile="13800000122", contact="李娜")
+    make_customer(name="某某甲有限公司", mobile="13800000123")
+    make_customer(name="某某乙有限公司", mobile="13800000123")
+    assert [g.reason for g in dedup.scan(min_score=0.9)] == ["手机号码相同"]
+
+
+# --- row scope ---------------------------------------------------------------------------------
+def test_scan_sees_only_the_owners_given(app, make_customer, users):
+    a = make_customer(owner="sales1", name="范围甲有限公司", mobile="13800000131")
+    b = make_customer(owner="sales1", name="范围乙有限公司", mobile="13800000131")
+    make_customer(owner="sales2", name="范围丙有限公司", mobile="13800000131")
+    c = make_customer(owner="sales2", name="范围丁有限公司", mobile="13800000134")
+    make_customer(owner="sales3", name="范围戊有限公司", mobile="13800000134")
+    mine = dedup.scan(owner_ids=[users["sales1"].id])
+    assert [set(g.codes) for g in mine] == [{a.code, b.code}]
+    assert sorted(len(codes) for codes in groups_of()) == [2, 3]  # everyone's: the three mobiles, and c's pair
+    assert not any(c.code in g.codes for g in mine)
+    assert dedup.scan(owner_ids=[]) == []
+
+
+# --- one record before it is written ------------------------------------------------------------
+def test_probable_duplicates_of_one_new_record(app, make_customer):
+    huawei = make_customer(name="深圳華為技術有限公司", mobile="13800000141")
+    phone = make_customer(name="无关公司甲", mobile="13800000142")
+    mail = make_customer(name="无关公司乙", mobile="13800000143", email="boss@corp.cn")
+    person = make_customer(name="赵六", customer_type="个人", mobile="13800000144", id_number="11010119900307555X")
+    make_customer(name="王伟", customer_type="个人", mobile="13800000145")
+
+    matches = dedup.probable_duplicates({"name": "深圳华为技术有限公司", "mobile": "138 0000 0142"})
+    assert [(m.code, m.reason) for m in matches] == [(phone.code, "手机号码相同"),
+                                                      (huawei.code, "公司名称相同（繁简/后缀/城市归一后）")]
+    assert [m.code for m in dedup.probable_duplicates({"name": "新公司", "email": "BOSS@corp.cn"})] == [mail.code]
+    assert [m.code for m in dedup.probable_duplicates({"name": "赵小六", "customer_type": "个人",
+                                                       "id_number": "11010119900307555x"})] == [person.code]
+    assert dedup.probable_duplicates({"name": "王伟", "customer_type": "个人", "mobile": "13900000000"}) == []
+    assert dedup.probable_duplicates({"name": "深圳华为技术有限公司"}, exclude_id=huawei.id) == []
+
+
+def test_probable_duplicates_respects_scope(app, make_customer, users):
+    make_customer(owner="sales2", name="别人的客户有限公司", mobile="13800000151")
+    assert dedup.probable_duplicates({"name": "新客户", "mobile": "13800000151"},
+                                     owner_ids=[users["sales1"].id]) == []
+    assert len(dedup.probable_duplicates({"name": "新客户", "mobile": "13800000151"})) == 1
+
+
+def test_scan_handles_customers_without_keys(app, make_customer):
+    make_customer(name="甲", mobile=None, phone="010-62345678", first_contact=datetime.date(2024, 1, 2))
+    make_customer(name="乙", mobile=None, phone="010-62345679")
+    assert dedup.scan() == []
