@@ -267,6 +267,87 @@ def lab(port, no_browser):
     os.execve(sys.executable, command, env)
 
 
+def _scope_of(user):
+    """Owner ids `user` may reach (None: everyone's, also for no user, the system)."""
+    import access
+
+    return None if user is None else access.owner_ids(user, access.grant_for(user))
+
+
+@cli.command("duplicates")
+@click.option("--json", "as_json", is_flag=True, help='print a JSON list of {"codes": [...], "reason": ..., "score": ...}')
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="scan only this user's customers (default: the system, every customer)")
+@click.option("--min-score", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="leave out links weaker than this (0.9: exact kinds and equal company names only)")
+def duplicates(as_json, as_user, min_score):
+    """Scan the customers for duplicates (重复客户): groups with their reason and score."""
+    import json
+
+    import dedup
+
+    groups = dedup.scan(owner_ids=_scope_of(_user_named(as_user)), min_score=min_score)
+    if as_json:
+        lines = ",\n ".join(json.dumps(g.as_json(), ensure_ascii=False) for g in groups)
+        click.echo(f"[{lines}]" if not groups else f"[\n {lines}\n]")
+        return
+    for number, group in enumerate(groups, 1):
+        click.echo(f"#{number} {group.score:.2f} {group.reason}")
+        for code, name in zip(group.codes, group.names):
+            click.echo(f"    {code}  {name}")
+    click.echo(f"{len(groups)} 组可能重复的客户 / groups of probable duplicates")
+
+
+def _customer_ids(codes):
+    from models import Customer
+
+    found = dict(Customer.select(Customer.code, Customer.id).where(Customer.code.in_(list(codes))).tuples())
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise click.UsageError(f"unknown customer code(s): {', '.join(missing)}")
+    return [found[c] for c in codes]
+
+
+@cli.command("merge")
+@click.argument("survivor")
+@click.argument("others", nargs=-1, required=True)
+@click.option("--pick", "picks", multiple=True, metavar="FIELD=CODE",
+              help="take FIELD from customer CODE (repeatable); unpicked fields keep the survivor's value or fill its blanks")
+@click.option("--as", "as_user", default=None, metavar="USERNAME", help="merge within this user's scope, audited as them")
+def merge_customers(survivor, others, picks, as_user):
+    """Merge customers OTHERS into SURVIVOR (codes); prints the merge id that `merge-undo` takes."""
+    from dedup.merge import MergeError, merge
+
+    user = _user_named(as_user)
+    ids = _customer_ids([survivor, *others])
+    chosen = {}
+    for item in picks:
+        field, sep, code = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--pick 应为 FIELD=CODE，收到 {item!r}")
+        chosen[field.strip()] = _customer_ids([code.strip()])[0]
+    try:
+        record = merge(ids[0], ids[1:], chosen, username=user.username if user else None, owner_ids=_scope_of(user))
+    except MergeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"已合并 {record.merged_codes} → {record.survivor_code}（合并记录 {record.id}，可用 merge-undo {record.id} 撤销）")
+
+
+@cli.command("merge-undo")
+@click.argument("merge_id", type=int)
+@click.option("--as", "as_user", default=None, metavar="USERNAME", help="undo within this user's scope, audited as them")
+def merge_undo(merge_id, as_user):
+    """Undo merge MERGE_ID: the merged-away customers and everything that moved come back."""
+    from dedup.merge import MergeError, undo
+
+    user = _user_named(as_user)
+    try:
+        record = undo(merge_id, username=user.username if user else None, owner_ids=_scope_of(user))
+    except MergeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"已撤销合并记录 {record.id}：{record.merged_codes} 已恢复")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()
