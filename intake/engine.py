@@ -140,9 +140,7 @@ class Context:
 
     def flush_changes(self):
         if self._changes:
-            rows = [{**c, "before": ImportChange.before.db_value(c["before"]),
-                     "after": ImportChange.after.db_value(c["after"])} for c in self._changes]
-            ImportChange.insert_many(rows).execute()
+            ImportChange.insert_many(self._changes).execute()  # JSONText.db_value encodes before/after
             self._changes = []
 
     def next_customer_code(self, region, industry, first_contact):
@@ -302,7 +300,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     report.column_errors = [message for message in refused.values()]
 
     # pass 1: validate, keep keys and rejected cells, write rejected rows as they come
-    sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None
+    sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None  # opened at its first row
     rejected_rows = set()
 
     def validated(rows):
@@ -483,14 +481,17 @@ class _ErrorSink:
     """The rejected rows as in the file plus 错误原因, streamed into a write-only workbook."""
 
     def __init__(self, headers):
-        import openpyxl
-
-        self.workbook = openpyxl.Workbook(write_only=True)
-        self.sheet = self.workbook.create_sheet("有错误的行")
+        self.headers = headers
+        self.workbook = None
         self.keep = [i for i, h in enumerate(headers) if columns.normal(h) != columns.normal(REASON_HEADER)]
-        self.sheet.append([escape(headers[i]) for i in self.keep] + [REASON_HEADER])
 
     def add(self, row):
+        if self.workbook is None:
+            import openpyxl
+
+            self.workbook = openpyxl.Workbook(write_only=True)
+            self.sheet = self.workbook.create_sheet("有错误的行")
+            self.sheet.append([escape(self.headers[i]) for i in self.keep] + [REASON_HEADER])
         reasons = "；".join(f"{e.column}：{e.reason}" if e.column else e.reason for e in row.errors)
         self.sheet.append([escape(row.raw[i]) if i < len(row.raw) else None for i in self.keep] + [escape(reasons)])
 

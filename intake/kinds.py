@@ -380,10 +380,10 @@ def customers_by_code_ids(codes):
 
 
 def sealed_raw(customer_id):
-    """The stored (sealed) form of a customer's sensitive columns, never their clear value."""
-    from peewee import SQL
-
-    row = Customer.select(SQL("id_number"), SQL("bank_account")).where(Customer.id == customer_id).tuples().first()
+    """The stored (sealed) form of a customer's sensitive columns, never their clear value.  A raw
+    cursor: a Peewee select would unseal them by column name."""
+    cursor = db.execute_sql(f"SELECT id_number, bank_account FROM customer WHERE id = {db.param}", (customer_id,))
+    row = cursor.fetchone()
     return dict(zip(Customer.SEALED, row or (None, None)))
 
 
@@ -637,10 +637,12 @@ class Users(Kind):
         for part in chunks({row.values.get("username") for row in rows if row.values.get("username")}):
             existing.update((u.username, u) for u in User.select().where(User.username.in_(part)))
         managers = users_by_name(row.values.get("manager") for row in rows)
+        earlier = {key[1] for key in ctx.seen_keys if key[0] == "username"}  # rows above, in earlier chunks
         for row in rows:
             username = row.values.get("username")
             if not username:
                 continue
+            new_here = username not in earlier
             row.key = ("username", username)
             row.existing = existing.get(username)
             if not self.permitted(row, ctx):
@@ -655,11 +657,13 @@ class Users(Kind):
                     row.reject("manager", "上级经理不能是本人")
                 elif manager in managers:
                     row.manager_id = managers[manager][0]
-                elif ("username", manager) in ctx.seen_keys and ctx.seen_keys[("username", manager)] < row.row_no:
-                    row.manager_id = None  # created by an earlier row of this file; resolved when written
+                elif manager in earlier:
+                    row.manager_id = None  # an account an earlier row of this file creates; resolved when written
                     row.manager_name = manager
                 else:
                     row.reject("manager", f"上级经理“{manager}”不存在", "填写系统中已有的用户名，或放在本文件更靠前的行")
+            if new_here and not row.errors:
+                earlier.add(username)
 
     def write(self, rows, ctx):
         for row in rows:
