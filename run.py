@@ -224,26 +224,129 @@ def deliveries(limit, plan_now):
 @cli.command("import")
 @click.argument("kind")
 @click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--owner", default=None, metavar="USERNAME", help="owner of the imported customers")
-def import_data(kind, path, owner):
-    """Import a file of KIND (cdnow; without PATH the CDNOW sample shipped with lifetimes), all or nothing."""
+@click.option("--skip-invalid", is_flag=True, help="import the valid rows even when some rows are rejected")
+@click.option("--dry-run", is_flag=True, help="check everything and report, write nothing")
+@click.option("--owner", default=None, metavar="USERNAME", help="owner of new customers without an owner column")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="import with this user's permissions and scope (default: the system, with full access)")
+@click.option("--key", type=click.Choice(["mobile", "email"]), default=None,
+              help="customers without codes: match existing ones by normalised mobile or e-mail")
+@click.option("--sheet", default=None, metavar="NAME", help="XLSX: the sheet to import (default: the first)")
+@click.option("--errors", "errors_to", default=None, type=click.Path(dir_okay=False), metavar="OUT.xlsx",
+              help="where to write the rejected rows (default: instance/imports/)")
+def import_data(kind, path, skip_invalid, dry_run, owner, as_user, key, sheet, errors_to):
+    """Import a CSV/XLSX file of KIND (customers, followups, orders, users), all or nothing by default.
+
+    cdnow: the CDNOW sample (without PATH the one shipped with lifetimes)."""
     import json
 
     import intake
     from models import AuditLog
 
+    if kind not in intake.KINDS:
+        try:
+            importer = intake.get(kind)
+        except KeyError as error:
+            raise click.ClickException(error.args[0]) from None
+        user = _user_named(owner)
+        try:
+            counts = importer(path, owner=user, progress=True)
+        except ValueError as error:  # every bad line is named; nothing was written
+            raise click.ClickException(str(error)) from None
+        AuditLog.create(username="system", action="import", model="customer", rows=counts.get("customers"),
+                        changes=json.dumps({"kind": kind, "path": path, **counts}, ensure_ascii=False))
+        click.echo("已导入 / imported: " + ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+        return
+    if not path:
+        raise click.UsageError(f"请给出要导入的文件：run.py import {kind} PATH")
+    user = _user_named(as_user)
     try:
-        importer = intake.get(kind)
+        report = intake.import_file(path, kind, user=user, owner=owner, key=key, sheet=sheet, errors_to=errors_to,
+                                    skip_invalid=skip_invalid, dry_run=dry_run, progress=_ProgressBar())
+    except intake.ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    _echo_report(report)
+    if not report.written and report.rejected and not dry_run:
+        sys.exit(1)
+
+
+class _ProgressBar:
+    """Import progress on stderr: a bar on a terminal, else one line per 10 % written."""
+
+    def __init__(self):
+        self.bar = None
+        self.shown = -1
+
+    def __call__(self, done, total, stage):
+        if stage != "write" or not total:
+            return
+        if sys.stderr.isatty():
+            if self.bar is None:
+                self.bar = click.progressbar(length=total, label="写入", file=sys.stderr)
+                self.bar.__enter__()
+            self.bar.update(done - self.bar.pos)
+            if done >= total:
+                self.bar.__exit__(None, None, None)
+            return
+        tenth = done * 10 // total
+        if tenth > self.shown:
+            self.shown = tenth
+            click.echo(f"写入 {done:,}/{total:,} 行（{tenth * 10}%）", err=True)
+
+
+def _echo_report(report):
+    click.echo(f"{report.filename}：{report.description}")
+    for note in report.notes:
+        click.echo(f"提示：{note}")
+    if report.unknown:
+        click.echo("未识别的列（已忽略）：" + "、".join(report.unknown))
+    for message in report.column_errors:
+        click.echo(f"列被拒绝：{message}")
+    for error in report.errors:
+        value = error.as_dict()["value"]
+        column = f"“{error.column}”" if error.column else ""
+        hint = f"（{error.hint}）" if error.hint else ""
+        click.echo(f"第 {error.row} 行 {column} 值“{value}”：{error.reason}{hint}")
+    click.echo(report.summary())
+    if report.error_file:
+        click.echo(f"有错误的行已保存到 / rejected rows: {report.error_file}")
+    if report.batch_id and report.written:
+        click.echo(f"导入批次 / batch: {report.batch_id}（撤销：run.py import-undo {report.batch_id}）")
+    if report.passwords:
+        click.echo("新用户的初始密码（仅显示这一次，首次登录须修改）/ initial passwords:")
+        for username, password in report.passwords:
+            click.echo(f"  {username}  {password}")
+
+
+@cli.command("import-undo")
+@click.argument("batch_id", type=int)
+@click.option("--as", "as_user", default=None, metavar="USERNAME", help="undo with this user's permissions")
+@click.option("--force", is_flag=True, help="undo even when records were changed after the import")
+def import_undo(batch_id, as_user, force):
+    """Undo import BATCH_ID: created records are deleted, updated ones get their earlier values back."""
+    import intake
+
+    try:
+        counts = intake.undo(batch_id, user=_user_named(as_user), force=force)
+    except intake.UndoRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"已撤销导入批次 {batch_id}：删除 {counts['deleted']:,} 条，恢复 {counts['restored']:,} 条")
+
+
+@cli.command("import-template", with_appcontext=True)
+@click.argument("kind")
+@click.argument("out", type=click.Path(dir_okay=False))
+def import_template(kind, out):
+    """Write the XLSX import template of KIND (Chinese headers and an example row) to OUT."""
+    import intake
+
+    try:
+        data = intake.template(kind)
     except KeyError as error:
         raise click.ClickException(error.args[0]) from None
-    user = _user_named(owner)
-    try:
-        counts = importer(path, owner=user, progress=True)
-    except ValueError as error:  # every bad line is named; nothing was written
-        raise click.ClickException(str(error)) from None
-    AuditLog.create(username="system", action="import", model="customer", rows=counts.get("customers"),
-                    changes=json.dumps({"kind": kind, "path": path, **counts}, ensure_ascii=False))
-    click.echo("已导入 / imported: " + ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+    with open(out, "wb") as handle:
+        handle.write(data)
+    click.echo(out)
 
 
 @cli.command("lab")
