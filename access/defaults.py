@@ -11,6 +11,11 @@ REFERENCE = ("tag", "choice")
 ANALYSIS = ("reportrun", "subscription")
 ADMINISTRATION = ("user", "role", "auditlog")
 ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
+# Screens over several models rather than one model's records; their key gates a plain view.
+# quality (数据质量): view = counts and drill-down in one's row scope; edit = batch fix; delete = batch
+# delete (each also needs that action on the records' own model).
+TOOLS = ("quality",)
+POLICY_KEYS = ALL_MODELS + TOOLS
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
@@ -19,7 +24,7 @@ ROLES = {
     "admin": {
         "label": "系统管理员",
         "row_scope": "all",
-        "permissions": {m: FULL for m in ALL_MODELS},
+        "permissions": {m: FULL for m in POLICY_KEYS},
         "columns": {},
     },
     "manager": {
@@ -29,14 +34,16 @@ ROLES = {
         "permissions": {**{m: FULL for m in RECORDS}, "tag": "view", "choice": "view",
                         "reportrun": "view create export",
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
-                        "subscription": "view create edit delete"},
+                        "subscription": "view create edit delete",
+                        "quality": "view edit delete"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
         "label": "销售代表",
         "row_scope": "own",
         "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
-                        "reportrun": "view create", "subscription": "view create edit"},
+                        "reportrun": "view create", "subscription": "view create edit",
+                        "quality": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

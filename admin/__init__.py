@@ -14,6 +14,7 @@ import os
 from i18n import compile_admin_messages, current_language
 
 from .jobs import JobsView
+from .quality import QualityView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
 from .subscriptions import SubscriptionView
@@ -76,6 +77,9 @@ def init_app(app):
                                   category=categories[category]))
     # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
     admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
+    # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).
+    admin.add_view(QualityView(name=_translated(VIEW_NAMES, "quality"), endpoint="quality",
+                               category=categories["records"]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

@@ -5,7 +5,7 @@ from wtforms import PasswordField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 import access
-from access.defaults import ALL_MODELS
+from access.defaults import POLICY_KEYS
 from models import ColumnRule, RolePermission, User
 from models.people import COLUMN_ACCESS
 
@@ -42,7 +42,7 @@ class UserView(PolicyModelView):
         super().on_model_change(form, model, is_created)
 
 
-MODEL_CHOICES = [(m, f"{VIEW_NAMES['zh'][m]} ({m})") for m in ALL_MODELS]
+MODEL_CHOICES = [(m, f"{VIEW_NAMES['zh'][m]} ({m})") for m in POLICY_KEYS]
 # A new inline row posts an empty id; Flask-Admin makes only the legacy PrimaryKeyField optional.
 NEW_ROW_ID = {"validators": [Optional()]}
 

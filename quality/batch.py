@@ -134,7 +134,7 @@ def fix(key, column, value, user=None, ids=None, everything=False, today=None, s
         raise Refused(f"“{item.label}”不能批量修改“{NAMES.get(column, column)}”")
     _check(grant, item, "edit", column)
     cleaned = clean(item.model, column, value)
-    ctx = context(today, stale_days)
+    ctx = context(today, stale_days, user, grant)
     model, target = item.model, getattr(item.model, column)
     changes = []
     for chunk in _chunks(_targets(item, ctx, user, grant, ids, everything)):
@@ -178,8 +178,10 @@ def delete(key, user=None, ids=None, everything=False, today=None, stale_days=No
     grant = grant_of(user)
     if not item.available() or not reachable(item, grant):
         raise Refused("无权查看此检查项")
+    if not item.deletable:
+        raise Refused(f"“{item.label}”的记录不能批量删除")
     _check(grant, item, "delete")
-    ctx = context(today, stale_days)
+    ctx = context(today, stale_days, user, grant)
     targets = _targets(item, ctx, user, grant, ids, everything)
     outcome = Outcome(item, "delete", len(targets), targets, dry_run=dry_run)
     if dry_run or not targets:

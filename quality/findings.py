@@ -20,7 +20,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from peewee import SQL, fn
+from peewee import SQL, Expression, fn
 
 from models import Choice, Customer, FollowUp, Order
 from models import validation as rules
@@ -39,6 +39,7 @@ class Context:
 
     today: datetime.date
     stale_days: int = DEFAULT_STALE_DAYS
+    owner_ids: Optional[tuple] = None  # the scan's row scope, for rules whose engine scopes itself (dedup)
 
     @property
     def tomorrow(self):
@@ -63,6 +64,7 @@ class Finding:
     blocks_fix: bool = False
     message: str = ""  # why a fix that leaves a row here is refused
     available: Callable[[], bool] = field(repr=False, default=lambda: True)  # False: not built yet
+    deletable: bool = True  # may the finding's records be deleted in batch?
 
     @property
     def policy_key(self):
@@ -219,15 +221,17 @@ def _dedup_scan():
     return getattr(importlib.import_module("dedup"), "scan", None)
 
 
-def _group_codes(group):
-    codes = group.get("codes") if isinstance(group, dict) else getattr(group, "codes", None)
-    return list(codes or ())
-
-
-@finding("probable-duplicates", "疑似重复客户", "与其他客户的手机、邮箱、证件号相同，或名称相近且有共同联系方式：合并前请在重复客户页面核对。",
-         Customer, ("name", "mobile", "email"), group="duplicate", available=lambda: _dedup_scan() is not None)
+@finding("probable-duplicates", "疑似重复客户", "与其他客户的手机、邮箱、证件号相同，或名称相近且有共同联系方式："
+         "请在“重复客户”页面核对并合并（合并可撤销），不要直接删除。",
+         Customer, ("name", "mobile", "email"), group="duplicate", available=lambda: _dedup_scan() is not None,
+         deletable=False)
 def _duplicates(ctx):
-    # TODO(issue 10, part 3): dedup.scan() is being built; this entry is runnable once it exists.
-    # Its groups carry customer codes; the customers in any group of two or more are the finding.
-    codes = sorted({code for group in _dedup_scan()() for code in _group_codes(group)})
-    return Customer.select(Customer.id).where(Customer.code.in_(codes))
+    # dedup.scan (issue 10, part 3) compares customers in Python (names by pinyin and characters), so this
+    # one finding is not a single SQL query: the ids of every customer in a group of probable duplicates
+    # within the scan's row scope (as `run.py duplicates --as` finds them) become the query.
+    owners = None if ctx.owner_ids is None else list(ctx.owner_ids)
+    ids = sorted({int(customer_id) for group in _dedup_scan()(owner_ids=owners) for customer_id in group.ids})
+    if not ids:
+        return Customer.select(Customer.id).where(Customer.id.in_([]))
+    # Integers written into the statement: a bound parameter per id would pass SQLite's limit of 32,766.
+    return Customer.select(Customer.id).where(Expression(Customer.id, "IN", SQL("(" + ",".join(map(str, ids)) + ")")))

@@ -21,9 +21,14 @@ TITLE_COLUMNS = {"customer": ("code", "name"), "followup": ("record_no", "custom
 SENSITIVE = ("id_number", "bank_account")
 
 
-def context(today=None, stale_days=None):
+def context(today=None, stale_days=None, user=None, grant=None):
+    """The rules' Context: the day (default today), the age of "untouched", and `user`'s row scope."""
+    owners = None
+    if user is not None:
+        found = access.owner_ids(user, grant or access.grant_for(user))
+        owners = None if found is None else tuple(found)
     return Context(today=today or datetime.date.today(),
-                   stale_days=registry.DEFAULT_STALE_DAYS if stale_days is None else int(stale_days))
+                   stale_days=registry.DEFAULT_STALE_DAYS if stale_days is None else int(stale_days), owner_ids=owners)
 
 
 def grant_of(user):
@@ -53,8 +58,8 @@ def matching(item, ctx, user, grant=None):
 
 def scan(user=None, today=None, stale_days=None):
     """{finding key: number of matching records} for every finding `user` reaches, in registry order."""
-    ctx = context(today, stale_days)
     grant = grant_of(user)
+    ctx = context(today, stale_days, user, grant)
     return {item.key: matching(item, ctx, user, grant).count()
             for item in registry.available() if reachable(item, grant)}
 
@@ -95,7 +100,7 @@ def records(key, user=None, today=None, stale_days=None, page=1, per_page=50):
     grant = grant_of(user)
     if not item.available() or not reachable(item, grant):
         raise PermissionError("无权查看此检查项")
-    ctx = context(today, stale_days)
+    ctx = context(today, stale_days, user, grant)
     policy_key = item.policy_key
     columns = list(dict.fromkeys(TITLE_COLUMNS.get(policy_key, ()) + item.columns))
     if grant is not None:

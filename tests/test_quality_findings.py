@@ -133,13 +133,22 @@ def test_untouched_records(make_customer, make_order):
     assert found("stale", stale_days=1000) == set()
 
 
-def test_duplicates_entry_waits_for_the_dedup_scan():
+def test_probable_duplicates_come_from_the_dedup_scan_within_the_scope(make_customer, users):
     item = quality.REGISTRY["probable-duplicates"]
-    assert item.group == "duplicate"
-    if item.available():
-        assert item in quality.findings.available()
-    else:
-        assert item in quality.pending() and item not in quality.findings.available()
+    assert item.available() and item in quality.findings.available() and not item.deletable
+    first = make_customer(owner="sales1", name="星辰科技有限公司", mobile="13711112222")
+    second = make_customer(owner="sales1", name="星辰科技", mobile="13711112222")
+    other_team = make_customer(owner="sales3", name="远方贸易", mobile="13711112222")
+    alone = make_customer(owner="sales1", name="王伟", customer_type="个人", mobile="13733334444")
+    namesake = make_customer(owner="sales1", name="王伟", customer_type="个人", mobile="13755556666")  # a common name is no evidence
+    everyone = found("probable-duplicates")
+    assert {first.id, second.id, other_team.id} <= everyone and not {alone.id, namesake.id} & everyone
+    sales = users["sales1"]
+    assert quality.scan(sales, today=TODAY)["probable-duplicates"] == 2
+    listed = quality.records("probable-duplicates", sales, today=TODAY)
+    assert {row["id"] for row in listed["rows"]} == {first.id, second.id}
+    with pytest.raises(quality.Refused, match="不能批量删除"):
+        quality.delete("probable-duplicates", None, everything=True, today=TODAY)
 
 
 def test_sql_rules_agree_with_the_python_rules(make_customer):
