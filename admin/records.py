@@ -1,10 +1,12 @@
 """Screens over customer records: customers, follow-ups, orders, feedback, status, tags."""
-from flask import request
+from flask import g, request
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from wtforms import SelectField, StringField
 from wtforms.validators import ValidationError
 
+import dedup
+from access.scope import owner_ids
 from models import Choice, Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, User
 from models import validation as rules
 from models.activity import FEEDBACK_KINDS, FEEDBACK_STATUSES, FOLLOW_METHODS, FOLLOW_RESULTS
@@ -43,6 +45,10 @@ class CustomerView(PolicyModelView):
     ajax_refs = {"owner": ScopedOwnerLoader("owner")}
     owner_column = "owner"
     details_template = "admin/customer_details.html"
+    create_template = "admin/customer_create.html"
+    edit_template = "admin/customer_edit.html"  # policy_edit.html plus the duplicate warning
+    # Fields the duplicate check reads; an edit that changes none of them is not checked again.
+    duplicate_fields = ("name", "customer_type", "contact", "mobile", "phone", "email", "address", "id_number")
     form_overrides = {"industry": SelectField, "region": SelectField, "source": SelectField,
                       "id_number": StringField, "bank_account": StringField, "needs": StringField}
     form_args = {
@@ -85,6 +91,25 @@ class CustomerView(PolicyModelView):
         message = rules.check_contact_present(model.mobile, model.phone)
         if message:
             raise ValidationError(message)
+        self.check_duplicates(model, is_created)
+
+    def check_duplicates(self, model, is_created):
+        """Before anything is written: stored customers (in the caller's scope) these values probably
+        duplicate are listed above the form with links, and the save waits until the user ticks
+        不是同一客户，仍然保存 (confirm_duplicates)."""
+        if request.form.get("confirm_duplicates") == "1":
+            return
+        if not is_created:
+            before = g.get("audit_before", {})
+            if all(before.get(f) == model.__data__.get(f) for f in self.duplicate_fields):
+                return
+        values = {f: getattr(model, f) for f in self.duplicate_fields}
+        matches = dedup.probable_duplicates(values, exclude_id=model.id,
+                                            owner_ids=owner_ids(current_user, current_grant()))
+        if matches:
+            g.duplicate_matches = matches
+            raise ValidationError("可能与已有客户重复：请核对表单上方列出的客户；确认不是同一客户，"
+                                  "请勾选“不是同一客户，仍然保存”后再保存。")
 
     def after_model_change(self, form, model, is_created):
         if is_created:
