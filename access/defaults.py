@@ -14,7 +14,8 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # Screens over several models rather than one model's records; their key gates a plain view.
 # quality (数据质量): view = counts and drill-down in one's row scope; edit = batch fix; delete = batch
 # delete (each also needs that action on the records' own model).
-TOOLS = ("quality",)
+# duplicates (重复客户): view = the groups among one's row scope; edit = merge and undo a merge.
+TOOLS = ("quality", "duplicates")
 POLICY_KEYS = ALL_MODELS + TOOLS
 
 FULL = "view create edit delete export"
@@ -35,7 +36,7 @@ ROLES = {
                         "reportrun": "view create export",
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
-                        "quality": "view edit delete"},
+                        "quality": "view edit delete", "duplicates": "view edit"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
@@ -43,7 +44,7 @@ ROLES = {
         "row_scope": "own",
         "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
                         "reportrun": "view create", "subscription": "view create edit",
-                        "quality": "view"},
+                        "quality": "view", "duplicates": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

@@ -13,6 +13,7 @@ import os
 
 from i18n import compile_admin_messages, current_language
 
+from .duplicates import DuplicatesView
 from .jobs import JobsView
 from .quality import QualityView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
@@ -80,6 +81,9 @@ def init_app(app):
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).
     admin.add_view(QualityView(name=_translated(VIEW_NAMES, "quality"), endpoint="quality",
                                category=categories["records"]))
+    # 重复客户: a plain view over the duplicate scan and merge, gated on its own policy key (admin/duplicates.py).
+    admin.add_view(DuplicatesView(name=_translated(VIEW_NAMES, "duplicates"), endpoint="duplicates",
+                                  category=categories["records"]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

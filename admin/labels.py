@@ -88,13 +88,13 @@ VIEW_NAMES = {
         "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
         "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
-        "quality": "数据质量",
+        "quality": "数据质量", "duplicates": "重复客户",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
         "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
-        "jobs": "Background jobs", "quality": "Data quality",
+        "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates",
     },
 }
 
