@@ -191,8 +191,8 @@ def _order_future(ctx):
 WIDTH_COLUMNS = ("name", "contact", "mobile", "phone", "email", "address")
 
 
-@finding("full-width", "含全角字符", "名称、联系人、电话、邮箱或地址里有全角字母、数字、标点或全角空格：搜索和去重对不上。"
-         "“转为半角”按标准清洗这些字段。",
+@finding("full-width", "含全角字符", "名称、联系人、电话、邮箱或地址里有全角字母、数字、标点或全角空格：搜索和去重对不上"
+         "（在编辑页重新保存即按标准转为半角）。",
          Customer, WIDTH_COLUMNS, group="width")
 def _full_width(ctx):
     condition = None
