@@ -16,7 +16,11 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # delete (each also needs that action on the records' own model).
 # duplicates (重复客户): view = the groups among one's row scope; edit = merge and undo a merge.
 TOOLS = ("quality", "duplicates")
-POLICY_KEYS = ALL_MODELS + TOOLS
+# importrun (数据导入): view = the imports in one's row scope (by who imported); create = run the import
+# wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
+# and users, as for every other way in.
+INTAKE = ("importrun",)
+POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
@@ -36,7 +40,7 @@ ROLES = {
                         "reportrun": "view create export",
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
-                        "quality": "view edit delete", "duplicates": "view edit"},
+                        "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
@@ -44,7 +48,7 @@ ROLES = {
         "row_scope": "own",
         "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
                         "reportrun": "view create", "subscription": "view create edit",
-                        "quality": "view", "duplicates": "view"},
+                        "quality": "view", "duplicates": "view", "importrun": "view create"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

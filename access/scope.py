@@ -7,7 +7,8 @@ Records without a user (runs by the system) are reached only with the "all" scop
 Models listed in neither are not row-scoped (managed lists, tags, users): their
 permissions alone decide.
 """
-from models import Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, StatusChange, Subscription, User
+from models import (Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, StatusChange, Subscription,
+                    User)
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -21,6 +22,7 @@ OWNER_PATHS = {
 USER_PATHS = {
     ReportRun: ReportRun.user,
     Subscription: Subscription.owner,
+    ImportRun: ImportRun.user,
 }
 
 

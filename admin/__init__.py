@@ -5,8 +5,8 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import LazyString
 from flask_login import current_user
 
-from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, Order, ReportRun, Role, StatusChange,
-                    Subscription, Tag, User)
+from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, Role,
+                    StatusChange, Subscription, Tag, User)
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
 import os
@@ -14,6 +14,7 @@ import os
 from i18n import compile_admin_messages, current_language
 
 from .duplicates import DuplicatesView
+from .imports import ImportRunView
 from .jobs import JobsView
 from .quality import QualityView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
@@ -81,6 +82,10 @@ def init_app(app):
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).
     admin.add_view(QualityView(name=_translated(VIEW_NAMES, "quality"), endpoint="quality",
                                category=categories["records"]))
+    # 数据导入: the import wizard and the imports made (admin/imports.py); its policy key is not a
+    # records model's, so it stays out of SCREENS (whose models the policy matrix walks).
+    admin.add_view(ImportRunView(ImportRun, name=_translated(VIEW_NAMES, "importrun"), endpoint="importrun",
+                                 category=categories["records"]))
     # 重复客户: a plain view over the duplicate scan and merge, gated on its own policy key (admin/duplicates.py).
     admin.add_view(DuplicatesView(name=_translated(VIEW_NAMES, "duplicates"), endpoint="duplicates",
                                   category=categories["records"]))

@@ -63,10 +63,14 @@ EN = {
 ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
            "tag.name": "标签名称", "choice.code": "缩写", "choice.aliases": "同义词", "role.name": "角色标识", "order.channel": "渠道",
            "reportrun.status": "运行状态", "reportrun.username": "运行人", "subscription.name": "订阅名称",
-           "subscription.enabled": "状态", "subscription.owner": "所有者"})
+           "subscription.enabled": "状态", "subscription.owner": "所有者",
+           "importrun.created_at": "时间", "importrun.username": "导入人", "importrun.kind": "数据类型",
+           "importrun.filename": "文件", "importrun.status": "状态", "importrun.summary": "结果"})
 EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
            "tag.name": "Tag", "choice.code": "Abbreviation", "choice.aliases": "Synonyms", "role.name": "Key",
-           "reportrun.username": "Run by", "subscription.name": "Subscription", "subscription.enabled": "State"})
+           "reportrun.username": "Run by", "subscription.name": "Subscription", "subscription.enabled": "State",
+           "importrun.created_at": "Time", "importrun.username": "Imported by", "importrun.kind": "Kind",
+           "importrun.filename": "File", "importrun.status": "Status", "importrun.summary": "Outcome"})
 
 LABELS = {"zh": ZH, "en": EN}
 _merged = {}
@@ -88,13 +92,13 @@ VIEW_NAMES = {
         "customer": "客户", "followup": "跟进记录", "order": "订单", "feedback": "客户反馈",
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
         "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
-        "quality": "数据质量", "duplicates": "重复客户",
+        "quality": "数据质量", "duplicates": "重复客户", "importrun": "数据导入",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
         "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
-        "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates",
+        "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates", "importrun": "Data import",
     },
 }
 

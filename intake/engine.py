@@ -355,7 +355,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
                 progress(done, total, "write")
         report.rejected = len(rejected_rows)
         if sink is not None and rejected_rows:
-            report.error_file = sink.save(errors_to or _default_error_path(kind))
+            report.error_file = sink.save(errors_to or default_error_path(kind))
         if keep:
             for name, value in report.counts().items():
                 setattr(batch, name, value)
@@ -504,7 +504,7 @@ class _ErrorSink:
 ERRORS_DIR = None  # where rejected-rows files go by default; None: instance/imports/
 
 
-def _default_error_path(kind):
+def default_error_path(kind):
     from settings import INSTANCE
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")

@@ -35,6 +35,10 @@ MERGE_TAG = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}mergeCel
 csv.field_size_limit(16 * 1024 * 1024)  # one cell of a long 备注 may exceed the 128 KB default
 
 
+# How the strict rule's encodings are named to people (the codec names are Python's).
+ENCODING_NAMES = {"utf-8-sig": "UTF-8（带 BOM）", "utf-8": "UTF-8", "gb18030": "GB18030（中文 Excel 保存的 CSV，兼容 GBK）"}
+
+
 class FileRefused(ValueError):
     """The file cannot be imported at all; the message (Chinese) says why and what to do."""
 
@@ -69,7 +73,8 @@ class Table:
     def describe(self):
         """One line for people: how the file was read."""
         if self.file_type == "csv":
-            return f"CSV，编码 {self.encoding}，分隔符 {DELIMITER_NAMES.get(self.delimiter, self.delimiter)}"
+            encoding = ENCODING_NAMES.get(self.encoding, self.encoding)
+            return f"CSV，编码 {encoding}，分隔符 {DELIMITER_NAMES.get(self.delimiter, self.delimiter)}"
         return f"Excel 工作表“{self.sheet}”"
 
     def rows(self):

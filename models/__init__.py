@@ -9,7 +9,7 @@ from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
-from .imports import ImportBatch, ImportChange, ImportMapping
+from .imports import ImportBatch, ImportChange, ImportMapping, ImportRun
 from .jobs import JobRun
 from .merges import MergeRecord
 from .quality import QualityRun
@@ -38,6 +38,7 @@ ALL_MODELS = [
     ImportBatch,
     ImportChange,
     ImportMapping,
+    ImportRun,
     QualityRun,
     MergeRecord,
 ]

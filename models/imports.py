@@ -69,3 +69,47 @@ class ImportMapping(BaseModel):
 
     class Meta:
         indexes = ((("kind", "header_signature"), True),)
+
+
+RUN_STATUSES = (("uploaded", "已上传"), ("checking", "正在检查"), ("checked", "已检查"), ("importing", "正在导入"),
+                ("done", "已完成"), ("refused", "无法导入"), ("failed", "出错"))
+RUN_BUSY = ("checking", "importing")
+
+
+class ImportRun(BaseModel):
+    """One pass through the import wizard: the uploaded file, the choices made on it, and what the
+    background job that checked or imported it reported (intake.runs).  The engine's own record of
+    what was written is the ImportBatch (batch_id), which is what undo works on."""
+
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    username = CharField(max_length=60, null=True)
+    kind = CharField(max_length=20, index=True)
+    filename = CharField(max_length=255)
+    path = CharField(max_length=500)  # the upload, kept under instance/imports/uploads/
+    options = JSONText(null=True)  # mapping, value_maps, key, owner, skip_invalid, sheet
+    status = CharField(max_length=10, choices=RUN_STATUSES, default="uploaded", index=True)
+    stage = CharField(max_length=10, null=True)  # validate / write, while busy
+    done = IntegerField(default=0)
+    total = IntegerField(null=True)
+    report = JSONText(null=True)  # the last check's or import's report (intake.runs.summary)
+    message = TextField(null=True)  # why it was refused or failed
+    batch_id = IntegerField(null=True)
+    created_at = DateTimeField(default=datetime.datetime.now, index=True)
+    finished_at = DateTimeField(null=True)
+
+    def __str__(self):
+        return f"#{self.id} {self.kind} {self.filename}"
+
+    @property
+    def busy(self):
+        return self.status in RUN_BUSY
+
+    @property
+    def percent(self):
+        """0-100 while the second pass (writing, or its rehearsal in a check) runs; None during the
+        first pass, which reads the file without knowing yet how many rows it has."""
+        if not self.busy:
+            return 100
+        if self.stage != "write" or not self.total:
+            return None
+        return min(100, int(100 * self.done / self.total))

@@ -63,7 +63,9 @@ def load(overrides=None, env=None):
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
-        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        # A request may carry an import file up to IMPORT_MAX_BYTES (plus the form around it);
+        # anything larger gets the 413 page before it is read.
+        "MAX_CONTENT_LENGTH": max(32 * 1024 * 1024, import_max_bytes(env) + 1024 * 1024),
         "IMPORT_MAX_BYTES": import_max_bytes(env),
     }
     config.update(overrides or {})

@@ -1,0 +1,16 @@
+"""The import wizard's job on the one jobs queue: check or import an ImportRun by id (intake.runs).
+
+Listed in jobs.MODULES, so every worker registers it.  Takes the run's id, opens its own
+database connection, and reports progress into the run, which the browser polls.
+"""
+from jobs.queue import queue
+
+
+@queue.task(name="intake.import")
+def import_task(run_id, dry_run):
+    from models import db
+
+    from . import runs
+
+    with db.connection_context():
+        return runs.execute(run_id, dry_run).status
