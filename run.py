@@ -307,6 +307,9 @@ def _echo_report(report):
         column = f"“{error.column}”" if error.column else ""
         hint = f"（{error.hint}）" if error.hint else ""
         click.echo(f"第 {error.row} 行 {column} 值“{value}”：{error.reason}{hint}")
+    for found in report.duplicates:
+        matches = "；".join(f"{m['code']} {m['name']}（{m['reason']}）" for m in found["matches"])
+        click.echo(f"第 {found['row']} 行“{found['name']}”疑似已有客户：{matches}")
     click.echo(report.summary())
     if report.error_file:
         click.echo(f"有错误的行已保存到 / rejected rows: {report.error_file}")

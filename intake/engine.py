@@ -197,6 +197,8 @@ class Report:
     batch_id: int = None
     error_file: str = None
     passwords: list = field(default_factory=list)  # [(username, initial password)]: shown once, never stored
+    # New rows that probably repeat a stored record: [{"row", "name", "matches": [{code, name, reason, score}]}]
+    duplicates: list = field(default_factory=list)
 
     @property
     def ok(self):
@@ -253,7 +255,8 @@ def analyse(source, kind, filename=None, sheet=None, mapping=None, preview_rows=
 
 
 def import_file(source, kind, filename=None, user=None, mapping=None, value_maps=None, key=None, owner=None,
-                skip_invalid=False, dry_run=False, sheet=None, errors_to=None, progress=None, max_bytes=None):
+                skip_invalid=False, dry_run=False, sheet=None, errors_to=None, progress=None, max_bytes=None,
+                duplicates=None):
     """Validate and import a file of `kind`; returns a Report.  Raises ImportRefused when nothing
     can be imported at all (unreadable file, missing required column, no permission).
 
@@ -262,7 +265,9 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     mapping: {header: field} (remembered for the next file with these headers once imported);
     value_maps: {field: {file value: list entry}}; errors_to: where to write the rejected rows
     (XLSX; default instance/imports/ for a real run); progress(done, total, stage): stage
-    "validate" (total None) then "write".
+    "validate" (total None) then "write"; duplicates: look up the stored records each new row probably
+    repeats (Report.duplicates; default: in dry runs, which is where people decide — one indexed
+    lookup per new row).
     """
     spec = kinds.get(kind)
     table = _open(source, filename, sheet, max_bytes)
@@ -303,8 +308,18 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None  # opened at its first row
     rejected_rows = set()
 
+    probe = spec.probable_duplicates if (dry_run if duplicates is None else duplicates) else None
+
     def validated(rows):
         _check(spec, rows, ctx, mapped, refused)
+        if probe is not None:
+            for row in rows:
+                if not row.errors and row.existing is None:
+                    found = probe(row, ctx)
+                    if found:
+                        report.duplicates.append({"row": row.row_no, "name": row.values.get("name"), "matches": [
+                            {"code": m.code, "name": m.name, "reason": m.reason, "score": round(m.score, 2)}
+                            for m in found]})
         for row in rows:
             if row.key is not None:
                 first = ctx.seen_keys.get(row.key)

@@ -140,6 +140,8 @@ class Kind:
     def check(self, rows, ctx):
         raise NotImplementedError
 
+    probable_duplicates = None  # (row, ctx) -> [dedup Match] for kinds whose new records may repeat one
+
     def write(self, rows, ctx):
         raise NotImplementedError
 
@@ -226,6 +228,14 @@ class Customers(Kind):
 
     def key_field(self, ctx):
         return ctx.key  # None: only codes match
+
+    def probable_duplicates(self, row, ctx):
+        """Stored customers a new row probably duplicates (dedup.probable_duplicates), within the
+        importing user's row scope: shown in the report before anything is written, never a reason
+        to reject (the same company may have two contracts)."""
+        from dedup import probable_duplicates
+
+        return probable_duplicates(row.values, owner_ids=ctx.allowed, limit=3)
 
     def check(self, rows, ctx):
         key_name = ctx.key

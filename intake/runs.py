@@ -134,6 +134,7 @@ def summary(report):
         "notes": list(report.notes), "error_file": report.error_file,
         "unknown_values": {field: sorted(values) for field, values in values_outside.items()},
         "passwords_made": len(report.passwords),
+        "duplicates": report.duplicates[:MAX_ERRORS_KEPT], "duplicate_count": len(report.duplicates),
     }
 
 

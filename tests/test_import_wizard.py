@@ -182,3 +182,17 @@ def test_templates_download_per_kind(app, login):
     header = next(openpyxl.load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
     assert "订单号*" in header  # required columns are starred
     assert login("sales").get(BASE + "template/?kind=users").status_code == 404
+
+
+def test_new_rows_that_probably_repeat_a_customer_are_shown_before_anything_is_written(app, login, make_customer):
+    make_customer(name="北京向导科技有限公司", mobile="13800000001", code="HB-IT-2023-009")
+    client = login("admin")
+    upload(client, GOOD.replace("HB-IT-2024-201", ""))  # no code: a new customer with a known mobile
+    run = latest_run()
+    check(client, run)
+    run = ImportRun.get_by_id(run.id)
+    assert run.report["duplicates"][0]["row"] == 2
+    assert run.report["duplicates"][0]["matches"][0]["code"] == "HB-IT-2023-009"
+    page = ps.soup(client.get(f"{BASE}details/?id={run.id}").get_data(as_text=True))
+    assert "HB-IT-2023-009" in ps.text_of(page.select_one("#import-duplicates"))
+    assert "手机号码相同" in ps.text_of(page.select_one("#import-duplicates"))

@@ -73,3 +73,11 @@ def test_import_template(app, tmp_path):
     assert result.exit_code == 0
     headers = [c.value for c in openpyxl.load_workbook(out).active[1]]
     assert headers[:4] == ["客户编号*", "订单号*", "下单时间*", "金额*"]
+
+
+def test_a_dry_run_names_the_customers_new_rows_probably_repeat(app, tmp_path, make_customer):
+    make_customer(name="北京示例科技有限公司", mobile="13812345678", code="HB-IT-2023-077")
+    path = write(tmp_path, "客户编号,客户名称,手机号码,所属行业\n,北京示例,13812345678,IT\n")
+    result = invoke(app, "import", "customers", path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "第 2 行“北京示例”疑似已有客户：HB-IT-2023-077" in result.output and "手机号码相同" in result.output
