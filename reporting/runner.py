@@ -6,7 +6,6 @@ import secrets
 import threading
 import time
 
-import nbformat
 import papermill
 from nbconvert import HTMLExporter
 

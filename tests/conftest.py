@@ -149,3 +149,25 @@ def reports(tmp_path, monkeypatch):
     yield
     reporting.unregister("echo")
     reporting.unregister("fails")
+
+
+@pytest.fixture
+def queue_inline(app, tmp_path):
+    """The jobs queue in huey's immediate mode: a task runs in this process when it is enqueued."""
+    import jobs
+
+    app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
+    jobs.configure(app.config)
+    jobs.queue.immediate = True
+    yield
+    jobs.queue.immediate = False
+    jobs.queue.configure(None)
+
+
+@pytest.fixture
+def import_dirs(tmp_path, monkeypatch):
+    """Uploads and rejected-rows files of the import engine and wizard go to tmp_path."""
+    from intake import engine
+
+    monkeypatch.setattr(engine, "ERRORS_DIR", str(tmp_path / "errors"))
+    monkeypatch.setattr("intake.runs.uploads_dir", lambda: str(tmp_path / "uploads"))

@@ -10,9 +10,6 @@ import re
 import openpyxl
 import pytest
 
-import jobs
-import models
-from intake import engine
 from models import AuditLog, Customer, ImportBatch, ImportRun
 from tests import policy_support as ps
 
@@ -24,15 +21,8 @@ BAD = GOOD + "HD-ZZ-2024-203,杭州向导,12345,,航天,浙江,2024-02-30\n"
 
 
 @pytest.fixture(autouse=True)
-def queue_inline(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "ERRORS_DIR", str(tmp_path / "errors"))
-    monkeypatch.setattr("intake.runs.uploads_dir", lambda: str(tmp_path / "uploads"))
-    app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
-    jobs.configure(app.config)
-    jobs.queue.immediate = True
-    yield
-    jobs.queue.immediate = False
-    jobs.queue.configure(None)
+def _inline(queue_inline, import_dirs):
+    """Each step's job runs when it is queued, so it has finished when the next page is asked for."""
 
 
 def upload(client, text, kind="customers", name="客户.csv", encoding="utf-8"):

@@ -9,7 +9,6 @@ the subscription mail shows the chart inline.
 import email
 import os
 
-import nbformat
 import pytest
 
 import models

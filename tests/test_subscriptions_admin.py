@@ -9,7 +9,6 @@ import re
 import pytest
 
 import access
-import jobs
 import subscriptions
 from access.policy import bump_version
 from models import AuditLog, Delivery, ReportRun, Role, RolePermission, Subscription, User
@@ -20,17 +19,6 @@ from tests.test_subscriptions import mailbox, people, slow  # noqa: F401 (fixtur
 from tests.test_subscriptions_support import parsed, wait_for
 
 BASE = "/admin/subscription/"
-
-
-@pytest.fixture
-def queue_inline(app, tmp_path):
-    """The jobs queue in huey's immediate mode: a task runs in this process when it is enqueued."""
-    app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
-    jobs.configure(app.config)
-    jobs.queue.immediate = True
-    yield
-    jobs.queue.immediate = False
-    jobs.queue.configure(None)
 
 
 def subscribe(owner, **fields):

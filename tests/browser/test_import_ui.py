@@ -6,11 +6,8 @@ import have finished when the next page loads.  Screenshots go to test-artifacts
 """
 import re
 
-import pytest
 from playwright.sync_api import expect
 
-import jobs
-from intake import engine
 from models import Customer, ImportRun
 from tests.browser.test_ui import log_in
 
@@ -20,20 +17,8 @@ FILE = ("客户名称,手机号码,邮箱,所属行业,所属地区,首次接触
         "宁波海港物流有限公司,12345,,物流,浙江,2024-02-30\n")
 
 
-@pytest.fixture
-def queue_inline(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "ERRORS_DIR", str(tmp_path / "errors"))
-    monkeypatch.setattr("intake.runs.uploads_dir", lambda: str(tmp_path / "uploads"))
-    app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
-    jobs.configure(app.config)
-    jobs.queue.immediate = True
-    yield
-    jobs.queue.immediate = False
-    jobs.queue.configure(None)
-
-
 def test_a_manager_imports_an_excel_export_checks_it_imports_the_good_rows_and_undoes(
-        app, queue_inline, page, live_server, password, shot, tmp_path):
+        app, queue_inline, import_dirs, page, live_server, password, shot, tmp_path):
     csv = tmp_path / "客户名单.csv"
     csv.write_bytes(FILE.encode("gbk"))  # what Chinese Excel saves as CSV
     log_in(page, live_server, "manager", password)
