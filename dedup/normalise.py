@@ -46,6 +46,8 @@ BRACKETED = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
 NOT_WORD = re.compile(r"[^0-9a-z\u3400-\u9fff]+")
 LATIN_WORDS = re.compile(r"[0-9a-z]+|[^0-9a-z]+")
 CJK = re.compile(r"[\u3400-\u9fff]")
+LATIN = re.compile(r"[a-z]")
+PLACE_HEADS = frozenset(place[:2] for place in PLACES)  # a leading place starts with one of these
 
 
 @lru_cache(maxsize=1)
@@ -122,7 +124,11 @@ def _strip_suffix(text):
 def company_name(name):
     """(core, places) of a company name: the name without legal form, group words and place names,
     and the places it named (a set, empty when none).  None when nothing distinctive is left."""
-    text = _plain(name)
+    return company_core(_plain(name))
+
+
+def company_core(text):
+    """company_name() of a name already through _plain() (the scan folds whole columns at once)."""
     if not text:
         return None
     places = set()
@@ -134,14 +140,92 @@ def company_name(name):
 
     if "(" in text or "（" in text or "[" in text or "【" in text:
         text = BRACKETED.sub(bracket, text)
-    words = [w for w in NOT_WORD.sub(" ", text).split() if w]
-    while words and words[-1] in LATIN_SUFFIXES:  # "Huawei Technologies Co., Ltd."
-        words.pop()
-    text = "".join(words)
-    text = _strip_suffix(_strip_place(text, places))
-    if len(text) < 2 or (not CJK.search(text) and len(text) < 3):
+    if LATIN.search(text):
+        words = [w for w in NOT_WORD.sub(" ", text).split() if w]
+        while words and words[-1] in LATIN_SUFFIXES:  # "Huawei Technologies Co., Ltd."
+            words.pop()
+        text = "".join(words)
+    else:  # no Latin word, so no Latin suffix: the same as splitting into words and joining them
+        text = NOT_WORD.sub("", text)
+    if text[:2] in PLACE_HEADS:
+        text = _strip_place(text, places)
+    if text.endswith(SUFFIXES):
+        text = _strip_suffix(text)
+    if len(text) < 2 or (len(text) < 3 and not CJK.search(text)):
         return None
     return text, frozenset(places)
+
+
+SEPARATOR = "\x1f"
+NOT_WORD_OR_SEPARATOR = re.compile(r"[^0-9a-z\u3400-\u9fff\x1f]+")
+
+
+def plain_column(values):
+    """[_plain(v) for v in values], folding the whole column in a few string operations (half-width and
+    lower case over one joined string; only the values holding traditional characters go through opencc)."""
+    where = [i for i, value in enumerate(values) if value]
+    texts = [str(values[i]) for i in where]
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != max(len(texts) - 1, 0):  # a value holds the separator itself
+        return [_plain(value) for value in values]
+    out = [None] * len(values)
+    traditional = _traditional_characters()
+    folded = joined.translate(standardise.FULL_WIDTH).split(SEPARATOR) if texts else []
+    for i, text in zip(where, folded):
+        text = text.strip()
+        if text:
+            if not traditional.isdisjoint(text):
+                text = _converter().convert(text)
+            out[i] = text
+    lowered = SEPARATOR.join(text or "" for text in out).lower().split(SEPARATOR)
+    return [text or None for text in lowered]
+
+
+def words_column(plain):
+    """[NOT_WORD.sub("", p) or None for p in plain] (None stays None), over one joined string."""
+    joined = SEPARATOR.join(text or "" for text in plain)
+    if joined.count(SEPARATOR) != max(len(plain) - 1, 0):
+        return [(NOT_WORD.sub("", text) or None) if text else None for text in plain]
+    return [text or None for text in NOT_WORD_OR_SEPARATOR.sub("", joined).split(SEPARATOR)]
+
+
+NOT_DIGIT_OR_SEPARATOR = re.compile(r"[^0-9\x1f]+")
+
+
+def phone_column(values):
+    """[phone(v) for v in values] over one joined string."""
+    texts = ["" if value is None else str(value) for value in values]
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != max(len(texts) - 1, 0):
+        return [phone(value) for value in values]
+    digits = NOT_DIGIT_OR_SEPARATOR.sub("", joined.translate(standardise.FULL_WIDTH)).split(SEPARATOR)
+    out = []
+    for number in digits:
+        if number.startswith("0086"):
+            number = "0" + number[4:]
+        out.append(number if len(number) >= 7 else None)
+    return out
+
+
+def email_column(values):
+    """[email(v) for v in values] over one joined string."""
+    texts = [str(value) if value else "" for value in values]
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != max(len(texts) - 1, 0):
+        return [email(value) for value in values]
+    out = []
+    for text in joined.translate(standardise.FULL_WIDTH).lower().split(SEPARATOR):
+        text = text.strip()
+        out.append(text if text and "@" in text else None)
+    return out
+
+
+def domain_of(address):
+    """email_domain() of an address already through email()."""
+    if not address:
+        return None
+    domain = address.rsplit("@", 1)[1]
+    return None if domain in FREE_MAIL or "." not in domain else domain
 
 
 @lru_cache(maxsize=200_000)  # person names repeat: 王伟, 李娜 ...

@@ -115,3 +115,41 @@ def compare(a, b):
             if sim is not None:
                 found.append((similar_reason(a.core == b.core, kinds), similar_score(sim, kinds)))
     return sorted(found, key=lambda pair: -pair[1])
+
+
+def key_columns(names, customer_types, contacts, mobiles, phones, emails, addresses, digests):
+    """profile() of many customers as columns: (cores, places, companies, {exact kind: [key]},
+    {evidence kind: [key]}), None where a customer has no such key.  The text folding of a whole column
+    costs a few string operations instead of a few function calls per value (the scan's hot loop)."""
+    empty = frozenset()
+    plain_names = normalise.plain_column(names)
+    owns = normalise.words_column(plain_names)
+    companies = [kind != "个人" for kind in customer_types]
+    found = [normalise.company_core(text) if company else None for text, company in zip(plain_names, companies)]
+    cores = [(name[0] if name else None) if company else own for name, company, own in zip(found, companies, owns)]
+    places = [name[1] if name else empty for name in found]
+    emails = normalise.email_column(emails)
+    exact = {"id_number": [digest or None for digest in digests],
+             "mobile": [normalise.mobile(value) for value in mobiles],
+             "email": emails}
+    people = normalise.words_column(normalise.plain_column(contacts))
+    # A person's contact is usually the person: their own name is no evidence of anything.
+    evidence = {
+        "contact": [person if core and person and person != core and person != own else None
+                    for person, core, own in zip(people, cores, owns)],
+        "address": [key if core and key and len(key) >= 6 else None
+                    for key, core in zip(normalise.words_column(normalise.plain_column(addresses)), cores)],
+        "phone": [key if core else None for key, core in zip(normalise.phone_column(phones), cores)],
+        "domain": [normalise.domain_of(address) if core and company else None
+                   for address, core, company in zip(emails, cores, companies)],
+    }
+    return cores, places, companies, exact, evidence
+
+
+def profile_columns(*columns):
+    """[profile(*row) for row in zip(*columns)], through key_columns."""
+    cores, places, companies, exact, evidence = key_columns(*columns)
+    return [Profile(cores[i], places[i], companies[i],
+                    [(kind, keys[i]) for kind, keys in exact.items() if keys[i]],
+                    [(kind, keys[i]) for kind, keys in evidence.items() if keys[i]])
+            for i in range(len(cores))]

@@ -15,6 +15,7 @@ union-find into groups.  Nothing here compares every customer with every other.
 4. Links are joined strongest first (union-find); a group's score is its weakest joining link, its
    reason every rule seen inside it, strongest first.
 """
+import itertools
 from dataclasses import dataclass, field
 
 from models import Customer, db
@@ -39,16 +40,6 @@ class Group:
 
     def as_json(self):
         return {"codes": self.codes, "reason": self.reason, "score": self.score}
-
-
-def _add(blocks, key, index):
-    found = blocks.get(key)
-    if found is None:
-        blocks[key] = index
-    elif isinstance(found, list):
-        found.append(index)
-    else:
-        blocks[key] = [found, index]
 
 
 def _rows(owner_ids, batch):
@@ -110,8 +101,6 @@ def _name_blocks(blocks, places, links):
     """Equal company cores: rows whose places agree are one company; rows naming no place join the
     others only when those name one place between them."""
     for members in blocks.values():
-        if not isinstance(members, list):
-            continue
         clusters = []  # [set of places, [rows]]
         bare = []
         for index in members:
@@ -140,8 +129,6 @@ def _evidence_pairs(evidence, companies, places, cores):
     pairs = {}
     for kind, blocks in evidence.items():
         for members in blocks.values():
-            if not isinstance(members, list) or len(members) > MAX_EVIDENCE:
-                continue
             for x, i in enumerate(members):
                 for j in members[x + 1:]:
                     if companies[i] != companies[j] or not rules.places_agree(places[i], places[j]):
@@ -152,39 +139,57 @@ def _evidence_pairs(evidence, companies, places, cores):
     return pairs
 
 
+def _blocks(keys, size_limit=None):
+    """{key: [row indexes]} of the keys (a column, None for no key) held by two rows or more (and at most
+    `size_limit`), members in row order: one pandas group-by instead of a dict update per row."""
+    import pandas as pd
+
+    series = pd.Series(keys, dtype=object)
+    series = series[series.notna()]
+    series = series[series.duplicated(keep=False)]
+    if series.empty:
+        return {}
+    blocks = {key: list(members) for key, members in series.groupby(series, sort=False).indices.items()}
+    positions = series.index.to_numpy()
+    blocks = {key: positions[members].tolist() for key, members in blocks.items()
+              if size_limit is None or len(members) <= size_limit}
+    return blocks
+
+
 def scan(owner_ids=None, min_score=0.0, batch=BATCH):
     """Groups of probable duplicates among the customers of `owner_ids` (None: all), strongest first.
 
     Runs on the bound database (models.bind); a benchmark binds its own and calls this.
     """
     ids, cores, places, companies = [], [], [], []
-    exact = {kind: {} for kind in rules.EXACT}
-    names = {}
-    evidence = {kind: {} for kind in rules.EVIDENCE}
-    for row in _rows(owner_ids, batch):
-        index = len(ids)
-        found = rules.profile(*row[1:])
-        ids.append(row[0])
-        cores.append(found.core)
-        places.append(found.places)
-        companies.append(found.company)
-        for kind, key in found.exact:
-            _add(exact[kind], key, index)
-        if found.company and found.core:
-            _add(names, found.core, index)
-        for kind, key in found.evidence:
-            _add(evidence[kind], key, index)
+    exact = {kind: [] for kind in rules.EXACT}
+    evidence = {kind: [] for kind in rules.EVIDENCE}
+    rows = _rows(owner_ids, batch)
+    while True:
+        chunk = list(itertools.islice(rows, batch))
+        if not chunk:
+            break
+        columns = list(zip(*chunk))
+        ids.extend(columns[0])
+        found = rules.key_columns(*columns[1:])
+        cores.extend(found[0])
+        places.extend(found[1])
+        companies.extend(found[2])
+        for kind, keys in found[3].items():
+            exact[kind].extend(keys)
+        for kind, keys in found[4].items():
+            evidence[kind].extend(keys)
 
     links = _Links(min_score)
-    for kind, blocks in exact.items():
+    for kind, keys in exact.items():
         reason, score = rules.EXACT[kind]
-        for members in blocks.values():
-            if isinstance(members, list):
-                links.chain(members, score, reason)
-    _name_blocks(names, places, links)
+        for members in _blocks(keys).values():
+            links.chain(members, score, reason)
+    _name_blocks(_blocks([core if company else None for core, company in zip(cores, companies)]), places, links)
     if min_score <= rules.SIMILAR_CAP:
         sounds = {}
-        for (i, j), kinds in _evidence_pairs(evidence, companies, places, cores).items():
+        blocks = {kind: _blocks(keys, MAX_EVIDENCE) for kind, keys in evidence.items()}
+        for (i, j), kinds in _evidence_pairs(blocks, companies, places, cores).items():
             for x in (i, j):
                 if x not in sounds:
                     sounds[x] = pinyin(cores[x])
