@@ -115,8 +115,12 @@ class Context:
         self.batch_id = None
         self._changes = []
         self._codes = {}
+        self._prefixes = {}
         self._record_nos = {}
         self._entries = {}
+        self._indexes = {}
+        self._created = []
+        self.cleaners = None  # [(column index, field, clean)], made by _check on first use
 
     def can(self, policy_key, action):
         return self.grant is None or self.grant.can(policy_key, action)
@@ -132,6 +136,16 @@ class Context:
             self._entries[list_kind] = standardise.choice_entries(list_kind)
         return self._entries[list_kind]
 
+    def choice_index(self, list_kind):
+        if list_kind not in self._indexes:
+            self._indexes[list_kind] = standardise.choice_index(self.entries(list_kind))
+        return self._indexes[list_kind]
+
+    def record_created(self, model, record_id, after):
+        """A record this import created; `after` is its values (dict), kept for undo's checks.  Written
+        with the other created records in one executemany per chunk (flush_changes)."""
+        self._created.append((self.batch_id, model, record_id, "created", None, after))
+
     def record_change(self, model, record_id, action, before, after):
         self._changes.append({"batch": self.batch_id, "model": model, "record_id": record_id, "action": action,
                               "before": before, "after": after})
@@ -142,11 +156,19 @@ class Context:
         if self._changes:
             ImportChange.insert_many(self._changes).execute()  # JSONText.db_value encodes before/after
             self._changes = []
+        if self._created:
+            from . import bulk
+
+            bulk.insert(ImportChange, ["batch", "model", "record_id", "action", "before", "after"], self._created)
+            self._created = []
 
     def next_customer_code(self, region, industry, first_contact):
         from models.customers import code_prefix
 
-        prefix = code_prefix(region, industry, first_contact)
+        year = (first_contact or datetime.date.today()).year
+        prefix = self._prefixes.get((region, industry, year))
+        if prefix is None:
+            prefix = self._prefixes[(region, industry, year)] = code_prefix(region, industry, datetime.date(year, 1, 1))
         if prefix not in self._codes:
             self._codes[prefix] = kinds.highest_code_number(prefix)
         self._codes[prefix] += 1
@@ -452,33 +474,101 @@ def _clean_cell(spec, field_spec, value, ctx):
     if field_spec.choice:
         mapped = ctx.value_maps.get(field_spec.name, {}).get(standardise.text(value))
         return standardise.choice(field_spec.choice, mapped if mapped is not None else value,
-                                  ctx.entries(field_spec.choice))
+                                  ctx.entries(field_spec.choice), ctx.choice_index(field_spec.choice))
     cleaned = field_spec.clean(value)
     if field_spec.minimum is not None and cleaned is not None and cleaned < field_spec.minimum:
         raise standardise.StandardError("不能为负数")
     return cleaned
 
 
+MEMO_SIZE = 20000  # distinct values remembered per column
+MEMO_PROBE = 5000  # cells after which a column that rarely repeats a value stops remembering
+
+
+class _Memo:
+    """One column's cleaning, remembered per distinct cell value: list values, dates, statuses and
+    amounts repeat across a file, so most cells cost a dict lookup.  A column whose values rarely
+    repeat (names, mobiles) stops remembering after MEMO_PROBE cells; at most MEMO_SIZE values are
+    kept, so memory stays flat.  Cleaning is a pure function of the value within one import (lists
+    and value maps are read once per import), so a remembered result is the result."""
+
+    __slots__ = ("clean", "cache", "cells", "hits", "on")
+
+    def __init__(self, clean):
+        self.clean = clean
+        self.cache = {}
+        self.cells = 0
+        self.hits = 0
+        self.on = True
+
+    def __call__(self, value):
+        if not self.on:
+            return self.clean(value)
+        cache = self.cache
+        key = value if value.__class__ is str else (value.__class__, value)  # 1, 1.0 and True apart
+        try:
+            found = cache.get(key)
+        except TypeError:  # an unhashable cell value
+            return self.clean(value)
+        self.cells += 1
+        if found is not None:
+            self.hits += 1
+            if found.__class__ is standardise.StandardError:
+                raise standardise.StandardError(*found.args)
+            return found[0]
+        if self.cells == MEMO_PROBE and self.hits < MEMO_PROBE // 2:
+            self.on = False
+            self.cache = {}
+        try:
+            cleaned = self.clean(value)
+        except standardise.StandardError as error:
+            if len(cache) < MEMO_SIZE:
+                cache[key] = error
+            raise
+        if len(cache) < MEMO_SIZE:
+            cache[key] = (cleaned,)
+        return cleaned
+
+
+def _cleaners(spec, ctx, mapped, refused):
+    """[(column index, field name, field spec, clean or None when refused)] of the mapped columns."""
+    out = []
+    for index, name in mapped.fields.items():
+        field_spec = spec.field(name)
+        if name in refused:
+            out.append((index, name, field_spec, None))
+            continue
+        out.append((index, name, field_spec,
+                    _Memo(lambda value, field_spec=field_spec: _clean_cell(spec, field_spec, value, ctx))))
+    return out
+
+
 def _check(spec, rows, ctx, mapped, refused):
     """Clean every mapped cell, then the kind's checks over the chunk."""
+    if ctx.cleaners is None:
+        ctx.cleaners = _cleaners(spec, ctx, mapped, refused)
+    cleaners = ctx.cleaners
+    required = [field_spec for field_spec in spec.fields if field_spec.required]
+    StandardError = standardise.StandardError
     for row in rows:
-        for index, name in mapped.fields.items():
-            value = row.raw[index]
+        raw = row.raw
+        values = row.values
+        for index, name, field_spec, clean in cleaners:
+            value = raw[index]
             if value is None:
                 continue
-            if name in refused:
+            if clean is None:
                 row.reject(name, refused[name])
                 continue
-            field_spec = spec.field(name)
             try:
-                cleaned = _clean_cell(spec, field_spec, value, ctx)
-            except standardise.StandardError as error:
+                cleaned = clean(value)
+            except StandardError as error:
                 row.reject(name, str(error), field_spec.hint)
                 continue
             if cleaned is not None:
-                row.values[name] = cleaned
-        for field_spec in spec.fields:
-            if field_spec.required and field_spec.name not in row.values and not row.has_error(field_spec.name):
+                values[name] = cleaned
+        for field_spec in required:
+            if field_spec.name not in values and not row.has_error(field_spec.name):
                 row.reject(field_spec.name, f"{field_spec.label}必填", field_spec.hint)
     spec.check(rows, ctx)  # also rows with a bad cell: the report names every reason at once
 

@@ -22,6 +22,8 @@ from peewee import fn
 from models import Choice, Customer, FollowUp, Order, Role, StatusChange, User, db, is_sqlite, sealed, standardise
 from models import validation as rules
 
+from . import bulk
+
 CHUNK_IN = 500  # values per IN (...) lookup
 
 
@@ -328,20 +330,17 @@ class Customers(Kind):
                                                             record.get("first_contact"))
                 records.append(record)
             fields = sorted({k for record in records for k in record})
-            batch = [{k: record.get(k) for k in fields} for record in records]
-            for part in chunks(batch, 100):
-                Customer.insert_many(part).execute()
-            ids = dict(customers_by_code_ids(r["code"] for r in records))
+            ids = bulk.next_ids(Customer, len(records))
+            bulk.insert(Customer, ["id", *fields], [(i, *[record.get(k) for k in fields])
+                                                    for i, record in zip(ids, records)])
             statuses = []
-            for row, record in zip(new_rows, records):
-                row.record_id = ids[record["code"]]
+            sealed_names = Customer.SEALED
+            for row, record, record_id in zip(new_rows, records, ids):
+                row.record_id = record_id
                 row.outcome = "created"
-                after = {k: _plain(v) for k, v in record.items() if k not in Customer.SEALED}
-                ctx.record_change("customer", row.record_id, "created", None, after)
-                statuses.append({"customer": row.record_id, "from_status": None, "to_status": record["status"],
-                                 "reason": ctx.reason, "user": ctx.user_id, "at": now})
-            for part in chunks(statuses, 200):
-                StatusChange.insert_many(part).execute()
+                ctx.record_created("customer", record_id, {k: v for k, v in record.items() if k not in sealed_names})
+                statuses.append((record_id, None, record["status"], ctx.reason, ctx.user_id, now))
+            bulk.insert(StatusChange, ["customer", "from_status", "to_status", "reason", "user", "at"], statuses)
         for row in old_rows:
             customer = row.existing
             current = {name: getattr(customer, name) for name in self.STORED if name not in Customer.SEALED}
@@ -591,15 +590,13 @@ class Orders(Kind):
                 values = {k: v for k, v in row.values.items() if k != "customer_code"}
                 records.append({"quantity": 1, "product": None, "channel": None, **values, "customer": row.customer_id})
             fields = sorted({k for record in records for k in record})
-            for part in chunks([{k: r.get(k) for k in fields} for r in records], 200):
-                Order.insert_many(part).execute()
-            ids = {}
-            for part in chunks([r["order_no"] for r in records]):
-                ids.update(Order.select(Order.order_no, Order.id).where(Order.order_no.in_(part)).tuples())
-            for row, record in zip(new_rows, records):
-                row.record_id = ids[record["order_no"]]
+            ids = bulk.next_ids(Order, len(records))
+            bulk.insert(Order, ["id", *fields], [(i, *[record.get(k) for k in fields])
+                                                 for i, record in zip(ids, records)])
+            for row, record, record_id in zip(new_rows, records, ids):
+                row.record_id = record_id
                 row.outcome = "created"
-                ctx.record_change("order", row.record_id, "created", None, {k: _plain(v) for k, v in record.items()})
+                ctx.record_created("order", record_id, record)
         for row in rows:
             if row.existing is None:
                 continue

@@ -21,7 +21,9 @@ import re
 
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 FULL_WIDTH[0x3000] = 0x20  # ideographic space
+_FULL_WIDTH_CHAR = re.compile("[\uff01-\uff5e\u3000]")
 ASCII_DIGITS = re.compile(r"^[0-9]+$")
+_MOBILE_NOISE = re.compile(r"[\s\-().]")
 MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # [0-9], not \d: \d also matches full-width and other digits
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 PHONE_RE = re.compile(r"^[0-9()\-+ ]{6,20}$")
@@ -62,7 +64,13 @@ def text(value):
     """Trimmed, half-width text; None for empty."""
     if value is None:
         return None
-    cleaned = halfwidth(str(value)).strip()
+    if type(value) is not str:
+        value = str(value)
+    # Fast paths (imports clean millions of cells): ASCII, or text without a full-width form, is only trimmed.
+    if value.isascii() or not _FULL_WIDTH_CHAR.search(value):
+        cleaned = value.strip()
+    else:
+        cleaned = value.translate(FULL_WIDTH).strip()
     return cleaned or None
 
 
@@ -71,7 +79,7 @@ def mobile(value):
     cleaned = text(value)
     if cleaned is None:
         return None
-    digits = re.sub(r"[\s\-().]", "", cleaned)
+    digits = cleaned if cleaned.isdigit() and cleaned.isascii() else _MOBILE_NOISE.sub("", cleaned)
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):
@@ -197,10 +205,11 @@ def integer(value):
 
 
 def _key(value):
-    return text(value).casefold() if text(value) else None
+    cleaned = text(value)
+    return cleaned.casefold() if cleaned else None
 
 
-def choice(kind, value, entries=None):
+def choice(kind, value, entries=None, index=None):
     """The list entry `value` names, by name, code (managed lists) or synonym; StandardError if none.
 
     `entries` is [(name, code, aliases)] for a managed list (industry, region, source), read from
@@ -212,12 +221,25 @@ def choice(kind, value, entries=None):
         return None
     if entries is None:
         entries = choice_entries(kind)
-    for name, short, aliases in entries:
-        names = [name, short or ""] + [alias for alias in re.split(r"[,，、;；]", aliases or "")]
-        if wanted in {_key(candidate) for candidate in names if _key(candidate)}:
-            return name
+    if index is None:
+        index = choice_index(entries)
+    found = index.get(wanted)
+    if found is not None:
+        return found
     known = "、".join(name for name, _, _ in entries)
     raise StandardError(f"“{text(value)}”不在列表中，可选：{known}")
+
+
+def choice_index(entries):
+    """{normal form of every name, code and synonym: entry name} of [(name, code, aliases)]; the first
+    entry that names a value wins, as choice() reads the list in order."""
+    index = {}
+    for name, short, aliases in entries:
+        for candidate in [name, short or ""] + re.split(r"[,，、;；]", aliases or ""):
+            key = _key(candidate)
+            if key:
+                index.setdefault(key, name)
+    return index
 
 
 def choice_entries(kind):

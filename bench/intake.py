@@ -1,0 +1,665 @@
+"""Imports at scale: the import engine beside a bare baseline of the same file, in one run.
+
+    .venv/bin/python -m bench.intake                                   # 1M customers, 1M orders, XLSX 200k
+    .venv/bin/python -m bench.intake --customers 200000 --orders 0 --xlsx-rows 0
+    .venv/bin/python -m bench.intake --orders 10000000 --write-docs    # also rewrite docs/benchmarks.md
+
+Files are generated once into bench/data/ (same seed, same file):
+
+- customers: a GB18030 CSV as Chinese Excel saves it, without a 客户编号 column (so rows match by
+  mobile and new customers get generated codes), with what people really type: mobiles with spaces,
+  dashes, +86 / 0086 and full-width digits, e-mails in capitals, list values by synonym (IT, 北京,
+  展览会), dates as 2024-01-15, 2024/1/15, 2024年1月15日 and 20240115, amounts as ¥1,234.50 and 1234元;
+  about 3 % invalid rows (bad mobile, impossible date, unknown industry, negative amount, bad
+  e-mail, a mobile repeated from an earlier row);
+- orders: a UTF-8 CSV (客户编号, 订单号, 下单时间, 金额, 数量, 产品, 渠道) over customers that are
+  inserted set-based (one INSERT ... SELECT), not through the importer; about 1 % invalid rows.
+
+Each case runs in its own process (so its peak RSS is its own, from resource.getrusage) on a
+fresh copy of an empty database made by init_db:
+
+- **baseline**: csv.reader, the same regular expressions (models.standardise's), a dict for the
+  list synonyms, and sqlite3's executemany into the same table in one transaction;
+- **importer**: intake.import_file(..., skip_invalid=True), everything a user gets: both passes,
+  the access checks, the rejected-rows XLSX, the undo record, all in one transaction.
+
+The two must write the same number of rows, or the bench refuses to report a time.  XLSX: the
+time to read every cell of a 200k-row sheet with openpyxl (read-only, as intake/files.py used
+to) and with python-calamine.  With DATABASE_URL=postgresql://... the importer also runs on
+PostgreSQL (COPY for the bulk inserts) on a scratch schema it creates and drops.
+"""
+import argparse
+import csv
+import datetime
+import decimal
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.list_page import DATA, RESULTS, app_for, write_docs  # noqa: F401
+from bench.timing import progress
+
+BIG = 10 ** 12  # the bench files are larger than IMPORT_MAX_BYTES
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国志刚晓东海峰"
+CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "西安", "重庆", "天津", "苏州", "长沙", "郑州", "沈阳"]
+WORDS = ["华信", "宏达", "金桥", "瑞丰", "中科", "恒通", "新世纪", "博远", "海纳", "天成", "鼎盛", "星辰", "东方", "启明", "锦程"]
+TRADES = ["科技", "贸易", "实业", "信息技术", "电子商务", "物流", "餐饮管理", "医疗器械", "教育咨询", "建设工程"]
+INDUSTRY_WRITTEN = ["互联网", "IT", "软件", "制造", "制造业", "零售", "商超", "金融", "银行", "教育", "培训", "医疗", "医药",
+                    "物流", "快递", "房地产", "地产", "餐饮", "能源", "新能源"]
+REGION_WRITTEN = ["华北", "北京", "华东", "上海", "浙江", "华南", "广东", "深圳", "华中", "湖北", "西南", "四川", "西北", "陕西",
+                  "东北", "辽宁"]
+SOURCE_WRITTEN = ["展会", "展览会", "转介绍", "推荐", "线上推广", "网络广告", "电话营销", "电销", "官网咨询", "官网", "合作伙伴", "代理商"]
+STATUS_WRITTEN = ["潜在客户", "意向客户", "成交客户", "潜在", "意向", "成交", "流失客户"]
+MOBILE_PREFIXES = ["138", "139", "137", "150", "151", "158", "186", "188", "177", "199", "135", "131"]
+FULL = {ord(c): ord(c) + 0xFEE0 for c in "0123456789"}
+CUSTOMER_HEADERS = ["客户名称", "联系人", "手机号码", "电话", "邮箱", "所属行业", "所属地区", "客户来源", "员工人数", "年营收",
+                    "首次接触时间", "客户状态", "地址", "备注"]
+ORDER_HEADERS = ["客户编号", "订单号", "下单时间", "金额", "数量", "产品", "渠道"]
+PRODUCTS = ["标准版", "专业版", "企业版", "年度服务", "实施服务", "培训课程", "硬件套装"]
+CHANNELS = ["线上", "线下", "代理商", "电话", "官网"]
+
+
+def _mobile_digits(i):
+    return MOBILE_PREFIXES[i % len(MOBILE_PREFIXES)] + f"{(i * 7919 + 12345) % 100_000_000:08d}"
+
+
+def _mobile_written(digits, rng):
+    r = rng.random()
+    if r < 0.55:
+        return digits
+    if r < 0.70:
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    if r < 0.80:
+        return f"+86 {digits[:3]}-{digits[3:7]}-{digits[7:]}"
+    if r < 0.87:
+        return digits.translate(FULL)
+    if r < 0.93:
+        return "0086" + digits
+    return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
+
+
+def _date_written(day, rng):
+    r = rng.random()
+    if r < 0.4:
+        return day.isoformat()
+    if r < 0.65:
+        return f"{day.year}/{day.month}/{day.day}"
+    if r < 0.9:
+        return f"{day.year}年{day.month}月{day.day}日"
+    return day.strftime("%Y%m%d")
+
+
+def _amount_written(value, rng):
+    r = rng.random()
+    if r < 0.35:
+        return f"¥{value:,.2f}"
+    if r < 0.55:
+        return f"{value:,.2f}"
+    if r < 0.75:
+        return f"{value:.0f}元"
+    return f"{value:.2f}"
+
+
+def customers_csv(rows, seed=7, path=None):
+    """The customers CSV of `rows` data rows (GB18030), generated once; its path."""
+    path = path or os.path.join(DATA, f"intake_customers_{rows}.csv")
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    progress(f"writing {rows:,} customers to {path}")
+    rng = random.Random(seed)
+    start = datetime.date(2019, 1, 1)
+    with open(path + ".partial", "w", encoding="gb18030", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(CUSTOMER_HEADERS)
+        for i in range(rows):
+            digits = _mobile_digits(i)
+            day = start + datetime.timedelta(days=rng.randrange(2000))
+            contact = rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.6 else "")
+            record = [
+                f"{rng.choice(CITIES)}{rng.choice(WORDS)}{rng.choice(TRADES)}有限公司" + ("（分公司）" if rng.random() < 0.05 else ""),
+                contact,
+                _mobile_written(digits, rng),
+                f"0{rng.randrange(10, 99)}-{rng.randrange(20000000, 89999999)}" if rng.random() < 0.3 else "",
+                (f"User{i}@Example.COM " if rng.random() < 0.2 else f"user{i}@example.com") if rng.random() < 0.6 else "",
+                rng.choice(INDUSTRY_WRITTEN),
+                rng.choice(REGION_WRITTEN),
+                rng.choice(SOURCE_WRITTEN) if rng.random() < 0.8 else "",
+                f"{rng.randrange(5, 5000):,}" if rng.random() < 0.7 else "",
+                _amount_written(rng.randrange(100000, 500000000) / 100, rng) if rng.random() < 0.7 else "",
+                _date_written(day, rng),
+                rng.choice(STATUS_WRITTEN),
+                f"{rng.choice(CITIES)}市{rng.choice(WORDS)}路{rng.randrange(1, 999)}号" if rng.random() < 0.5 else "",
+                "重点客户，季度回访" if rng.random() < 0.05 else "",
+            ]
+            bad = rng.random()
+            if bad < 0.006:
+                record[2] = "12345"
+            elif bad < 0.012:
+                record[10] = f"{day.year}-02-30"
+            elif bad < 0.018:
+                record[5] = "石油化工"
+            elif bad < 0.024:
+                record[9] = "-500"
+            elif bad < 0.027:
+                record[4] = "user.example.com"
+            elif bad < 0.030 and i > 10:
+                record[2] = _mobile_digits(rng.randrange(i))  # a mobile an earlier row has
+            out.writerow(record)
+    os.replace(path + ".partial", path)
+    return path
+
+
+def orders_csv(rows, customers, seed=8, path=None):
+    """The orders CSV of `rows` rows over customers XX-XX-2024-0000001 .. `customers` (UTF-8)."""
+    path = path or os.path.join(DATA, f"intake_orders_{rows}_{customers}.csv")
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    progress(f"writing {rows:,} orders to {path}")
+    rng = random.Random(seed)
+    start = datetime.datetime(2022, 1, 1)
+    with open(path + ".partial", "w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(ORDER_HEADERS)
+        for i in range(rows):
+            at = start + datetime.timedelta(minutes=rng.randrange(1_500_000))
+            record = [customer_code(rng.randrange(1, customers + 1)), f"SO{i + 1:010d}",
+                      at.strftime("%Y-%m-%d %H:%M") if rng.random() < 0.7 else _date_written(at.date(), rng),
+                      _amount_written(rng.randrange(1000, 10000000) / 100, rng), str(rng.randrange(1, 20)),
+                      rng.choice(PRODUCTS), rng.choice(CHANNELS)]
+            bad = rng.random()
+            if bad < 0.004:
+                record[0] = "XX-XX-2024-9999999x"  # no such customer
+            elif bad < 0.007:
+                record[3] = "一千元"
+            elif bad < 0.010:
+                record[2] = "2024-13-01"
+            out.writerow(record)
+    os.replace(path + ".partial", path)
+    return path
+
+
+def customer_code(n):
+    return f"XX-XX-2024-{n:07d}"
+
+
+# --- databases --------------------------------------------------------------------------------
+
+def empty_database(customers=0):
+    """A SQLite file made by init_db (plus `customers` customers inserted set-based), made once."""
+    path = os.path.join(DATA, f"intake_empty_{customers}.db")
+    if os.path.exists(path):
+        return path
+    os.makedirs(DATA, exist_ok=True)
+    partial = path + ".partial"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(partial + suffix):
+            os.remove(partial + suffix)
+    app = app_for(partial)
+    with app.app_context():
+        import models
+        from web.setup import init_db
+
+        init_db()
+        if customers:
+            progress(f"inserting {customers:,} customers set-based")
+            seed_customers(models.db, customers)
+        models.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        models.db.close()
+        getattr(models.db.obj, "close_all", lambda: None)()
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(partial + suffix):
+            os.remove(partial + suffix)
+    os.replace(partial, path)
+    return path
+
+
+def seed_customers(database, count):
+    """`count` customers with codes XX-XX-2024-0000001.. in one INSERT ... SELECT (not the importer)."""
+    now = datetime.datetime(2024, 1, 1).isoformat(sep=" ")
+    from models import is_sqlite
+
+    if is_sqlite():
+        series = (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {int(count)}) "
+                  "SELECT i FROM n")
+        code = "'XX-XX-2024-' || printf('%07d', i)"
+        mobile = "'139' || printf('%08d', i)"
+    else:
+        series = f"SELECT i FROM generate_series(1, {int(count)}) AS i"
+        code = "'XX-XX-2024-' || lpad(i::text, 7, '0')"
+        mobile = "'139' || lpad(i::text, 8, '0')"
+    with database.atomic():
+        database.execute_sql(
+            "INSERT INTO customer (code, name, customer_type, mobile, status, created_at, updated_at) "
+            f"SELECT {code}, '客户' || i, '企业', {mobile}, '潜在客户', '{now}', '{now}' FROM ({series}) AS s")
+
+
+def copy_database(template, directory):
+    path = os.path.join(directory, "crm.db")
+    shutil.copyfile(template, path)
+    return path
+
+
+# --- the cases, each in its own process --------------------------------------------------------
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def baseline_customers(path, database):
+    """csv.reader + models.standardise's regular expressions + sqlite3 executemany; rows written."""
+    from models import standardise as s
+    from models.starter import ALIASES, LISTS
+
+    lists = {}
+    for kind, entries in LISTS.items():
+        table = lists[kind] = {}
+        for name, _code in entries:
+            for alias in [name, _code] + ALIASES[kind][name].split(","):
+                table[alias.casefold()] = name
+    codes = {kind: dict(entries) for kind, entries in LISTS.items()}
+    statuses = {"潜在客户": "潜在客户", "意向客户": "意向客户", "成交客户": "成交客户", "流失客户": "流失客户",
+                **{k: v for k, v in s.FIXED_SYNONYMS["status"].items()}}
+    full = s.FULL_WIDTH
+    strip = str.maketrans("", "", " -()")
+    mobile_re, email_re, date_res = s.MOBILE_RE, s.EMAIL_RE, s.DATE_PATTERNS
+    now = datetime.datetime.now().replace(microsecond=0).isoformat(sep=" ")
+    seen, numbers, out = set(), {}, []
+    con = sqlite3.connect(database, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("BEGIN IMMEDIATE")
+    sql = ("INSERT INTO customer (code, name, contact, mobile, phone, email, industry, region, source, employees, "
+           "annual_revenue, first_contact, status, address, notes, customer_type, created_at, updated_at) "
+           "VALUES (" + ",".join("?" * 18) + ")")
+    written = 0
+    with open(path, encoding="gb18030", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            name, contact, mobile, phone, email, industry, region, source, employees, revenue, first, status, \
+                address, notes = [v.translate(full).strip() or None for v in row]
+            if mobile:
+                mobile = mobile.translate(strip)
+                if mobile.startswith("+86"):
+                    mobile = mobile[3:]
+                elif mobile.startswith("0086"):
+                    mobile = mobile[4:]
+                if not mobile_re.match(mobile):
+                    continue
+            if mobile in seen:  # the importer keys every row with a good mobile, valid or not
+                continue
+            seen.add(mobile)
+            if email:
+                email = email.lower()
+                if not email_re.match(email):
+                    continue
+            industry = lists["industry"].get(industry.casefold()) if industry else None
+            region = lists["region"].get(region.casefold()) if region else None
+            source = lists["source"].get(source.casefold()) if source else None
+            if (row[5].strip() and industry is None) or (row[6].strip() and region is None):
+                continue
+            if employees:
+                employees = int(employees.replace(",", ""))
+            if revenue:
+                for mark in s.CURRENCY_MARKS:
+                    revenue = revenue.replace(mark, "")
+                revenue = decimal.Decimal(revenue.replace(",", ""))
+                if revenue < 0:
+                    continue
+                revenue = str(revenue.quantize(decimal.Decimal("0.01")))
+            day = None
+            for pattern in date_res:
+                found = pattern.match(first)
+                if found:
+                    try:
+                        day = datetime.date(*(int(p) for p in found.groups()[:3]))
+                    except ValueError:
+                        pass
+                    break
+            if day is None:
+                continue
+            prefix = f"{codes['region'][region]}-{codes['industry'][industry]}-{day.year}-"
+            numbers[prefix] = numbers.get(prefix, 0) + 1
+            out.append((f"{prefix}{numbers[prefix]:03d}", name, contact, mobile, phone, email, industry, region,
+                        source, employees, revenue, day.isoformat(), statuses.get(status, "潜在客户"), address, notes,
+                        "企业", now, now))
+            if len(out) >= 5000:
+                con.executemany(sql, out)
+                written += len(out)
+                out = []
+    con.executemany(sql, out)
+    written += len(out)
+    con.execute("COMMIT")
+    con.close()
+    return written
+
+
+def baseline_orders(path, database):
+    """csv.reader + the same regular expressions + a dict of customer ids + executemany; rows written."""
+    from models import standardise as s
+
+    con = sqlite3.connect(database, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    customers = dict(con.execute("SELECT code, id FROM customer"))
+    moment_re, date_res = s.DATETIME_PATTERN, s.DATE_PATTERNS
+    seen, out, written = set(), [], 0
+    sql = "INSERT INTO orders (customer_id, order_no, ordered_at, amount, quantity, product, channel) VALUES (?,?,?,?,?,?,?)"
+    con.execute("BEGIN IMMEDIATE")
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for code, order_no, at, amount, quantity, product, channel in reader:
+            customer = customers.get(code.strip().upper())
+            if customer is None or order_no in seen:
+                continue
+            found = moment_re.match(at)
+            try:
+                if found:
+                    at = datetime.datetime(*(int(p or 0) for p in found.groups()[:6]))
+                else:
+                    for pattern in date_res:
+                        found = pattern.match(at)
+                        if found:
+                            at = datetime.datetime(*(int(p) for p in found.groups()[:3]))
+                            break
+                    else:
+                        continue
+            except ValueError:
+                continue
+            for mark in s.CURRENCY_MARKS:
+                amount = amount.replace(mark, "")
+            try:
+                amount = decimal.Decimal(amount.replace(",", ""))
+            except decimal.InvalidOperation:
+                continue
+            seen.add(order_no)
+            out.append((customer, order_no, at.isoformat(sep=" "), str(amount.quantize(decimal.Decimal("0.01"))),
+                        int(quantity), product or None, channel or None))
+            if len(out) >= 5000:
+                con.executemany(sql, out)
+                written += len(out)
+                out = []
+    con.executemany(sql, out)
+    written += len(out)
+    con.execute("COMMIT")
+    con.close()
+    return written
+
+
+def make_app(database):
+    """The app over `database` (a SQLite path, or a postgresql:// URL), as `run.py` makes it."""
+    from bench.list_page import FIELD_KEY
+    from web import create_app
+
+    url = database if "://" in database else "sqlite:///" + database
+    return create_app({"CRM_ENV": "testing", "DATABASE_URL": url, "SECRET_KEY": "bench", "FIELD_KEY": FIELD_KEY})
+
+
+def importer(path, kind, app, errors_to):
+    """intake.import_file as a user runs it (skip-invalid); (rows written, report counts)."""
+    with app.app_context():
+        import intake
+
+        report = intake.import_file(path, kind, skip_invalid=True, errors_to=errors_to, max_bytes=BIG)
+        return report.created + report.updated, report.counts()
+
+
+def run_case(case, path, database, kind):
+    """In this process: run one case; a dict with its seconds, rows written and peak RSS.  The
+    interpreter, the app and its imports are ready before the clock starts (as in a running CLI)."""
+    import gc
+
+    app = make_app(database)
+    import intake  # noqa: F401
+    errors_to = os.path.join(tempfile.mkdtemp(prefix="bench-intake-"), "errors.xlsx")
+    gc.collect()
+    before = _rss_mb()
+    start = time.perf_counter()
+    counts = None
+    if case == "baseline":
+        written = (baseline_customers if kind == "customers" else baseline_orders)(path, database)
+    else:
+        written, counts = importer(path, kind, app, errors_to)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(os.path.dirname(errors_to), ignore_errors=True)
+    return {"case": case, "kind": kind, "seconds": seconds, "written": written, "counts": counts,
+            "rss_before_mb": before, "peak_rss_mb": _rss_mb()}
+
+
+def spawn(case, path, database, kind):
+    """run_case in a fresh interpreter; its result."""
+    command = [sys.executable, "-m", "bench.intake", "--case", case, "--file", path, "--database", database,
+               "--kind", kind]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} {kind} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(kind, path, rows, template, runs):
+    """Baseline and importer in interleaved rounds on fresh copies of `template`; result rows."""
+    results = {"baseline": [], "importer": []}
+    for round_no in range(runs):
+        for case in ("baseline", "importer"):
+            with tempfile.TemporaryDirectory(dir=DATA) as scratch:
+                database = copy_database(template, scratch)
+                progress(f"{kind}: {case}, round {round_no + 1}/{runs}, {rows:,} rows")
+                results[case].append(spawn(case, path, database, kind))
+    base_written = {r["written"] for r in results["baseline"]}
+    ours_written = {r["written"] for r in results["importer"]}
+    if base_written != ours_written:
+        raise RuntimeError(f"{kind}: the baseline wrote {base_written} rows, the importer {ours_written}: "
+                           "they must agree before their times mean anything")
+    out = []
+    for case, items in results.items():
+        seconds = sorted(r["seconds"] for r in items)[len(items) // 2]
+        out.append({"kind": kind, "case": case, "database": "SQLite", "rows": rows, "written": items[0]["written"],
+                    "seconds": seconds, "rows_per_s": rows / seconds,
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in items),
+                    "rss_before_mb": min(r["rss_before_mb"] for r in items), "counts": items[0]["counts"]})
+    return out
+
+
+def postgres_case(kind, path, rows, customers, url):
+    """The importer on PostgreSQL (a scratch schema), in its own process; one result row."""
+    import psycopg2
+
+    schema = f"bench_intake_{os.getpid()}"
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    connection.cursor().execute(f"CREATE SCHEMA {schema}")
+    try:
+        scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+        command = [sys.executable, "-m", "bench.intake", "--prepare-postgres", scoped, "--customers-in-db",
+                   str(customers)]
+        subprocess.run(command, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        progress(f"{kind}: importer on PostgreSQL, {rows:,} rows")
+        result = spawn("importer", path, scoped, kind)
+    finally:
+        connection.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+        connection.close()
+    return {"kind": kind, "case": "importer", "database": "PostgreSQL (COPY)", "rows": rows,
+            "written": result["written"], "seconds": result["seconds"], "rows_per_s": rows / result["seconds"],
+            "peak_rss_mb": result["peak_rss_mb"], "rss_before_mb": result["rss_before_mb"], "counts": result["counts"]}
+
+
+def prepare_postgres(url, customers):
+    with make_app(url).app_context():
+        import models
+        from web.setup import init_db
+
+        init_db()
+        if customers:
+            seed_customers(models.db, customers)
+
+
+# --- XLSX readers ------------------------------------------------------------------------------
+
+def customers_xlsx(rows):
+    """The first `rows` rows of the customers CSV as an XLSX sheet (openpyxl write-only), made once."""
+    path = os.path.join(DATA, f"intake_customers_{rows}.xlsx")
+    if os.path.exists(path):
+        return path
+    import openpyxl
+
+    source = customers_csv(rows)
+    progress(f"writing {rows:,} rows to {path}")
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("客户")
+    with open(source, encoding="gb18030", newline="") as handle:
+        for row in csv.reader(handle):
+            sheet.append(row)
+    workbook.save(path + ".partial")
+    os.replace(path + ".partial", path)
+    return path
+
+
+def read_openpyxl(path):
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    count = 0
+    for values in workbook.worksheets[0].iter_rows(values_only=True):
+        count += 1
+    workbook.close()
+    return count
+
+
+def read_calamine(path):
+    from python_calamine import CalamineWorkbook
+
+    workbook = CalamineWorkbook.from_path(path)
+    count = 0
+    for values in workbook.get_sheet_by_index(0).iter_rows():
+        count += 1
+    workbook.close()
+    return count
+
+
+def read_engine(path):
+    """intake.files as shipped: every data row of the sheet through Table.rows()."""
+    from intake import files
+
+    count = 1
+    for _ in files.open_table(path, max_bytes=BIG).rows():
+        count += 1
+    return count
+
+
+def run_reader(reader, path):
+    start = time.perf_counter()
+    count = {"openpyxl": read_openpyxl, "calamine": read_calamine, "intake.files": read_engine}[reader](path)
+    return {"reader": reader, "seconds": time.perf_counter() - start, "rows": count, "peak_rss_mb": _rss_mb()}
+
+
+def compare_xlsx(rows, runs):
+    path = customers_xlsx(rows)
+    results = {}
+    for _ in range(runs):
+        for reader in ("openpyxl", "calamine", "intake.files"):
+            progress(f"XLSX: {reader}, {rows:,} rows")
+            command = [sys.executable, "-m", "bench.intake", "--read-xlsx", reader, "--file", path]
+            done = subprocess.run(command, capture_output=True, text=True, check=True,
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            results.setdefault(reader, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+    out = []
+    for reader, items in results.items():
+        if {r["rows"] for r in items} != {rows + 1}:
+            raise RuntimeError(f"{reader} read {items[0]['rows']} rows of {rows + 1}")
+        seconds = sorted(r["seconds"] for r in items)[len(items) // 2]
+        out.append({"reader": reader, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in items)})
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def table(results, xlsx, runs, load_start, load_end):
+    lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, load average {load_start:.2f} at the start and "
+             f"{load_end:.2f} at the end" + (" (the machine was busy with other work: times are pessimistic)"
+                                              if max(load_start, load_end) > 1.5 else "") +
+             f", median of {runs} interleaved round(s), each case in its own process on a fresh copy of the database.",
+             "", "| file | case | database | rows | written | seconds | rows/s | ÷ baseline | peak RSS MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    base = {(r["kind"], r["rows"]): r["seconds"] for r in results if r["case"] == "baseline"}
+    for r in results:
+        ratio = base.get((r["kind"], r["rows"]))
+        lines.append(f"| {r['kind']} | {r['case']} | {r['database']} | {r['rows']:,} | {r['written']:,} | "
+                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+                     f"{r['seconds'] / ratio:.2f} | {r['peak_rss_mb']:.0f} |" if ratio else
+                     f"| {r['kind']} | {r['case']} | {r['database']} | {r['rows']:,} | {r['written']:,} | "
+                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | — | {r['peak_rss_mb']:.0f} |")
+    if xlsx:
+        lines += ["", "| XLSX reader | rows | seconds | rows/s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
+        for r in xlsx:
+            lines.append(f"| {r['reader']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+                         f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000, help="rows of the customers CSV (0: skip)")
+    parser.add_argument("--orders", type=int, default=1_000_000, help="rows of the orders CSV (0: skip)")
+    parser.add_argument("--xlsx-rows", type=int, default=200_000, help="rows of the XLSX sheet (0: skip)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--write-docs", action="store_true")
+    # internal: one case in this process
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", help=argparse.SUPPRESS)
+    parser.add_argument("--read-xlsx", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare-postgres", help=argparse.SUPPRESS)
+    parser.add_argument("--customers-in-db", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args.file, args.database, args.kind)))
+        return None
+    if args.read_xlsx:
+        print(json.dumps(run_reader(args.read_xlsx, args.file)))
+        return None
+    if args.prepare_postgres:
+        prepare_postgres(args.prepare_postgres, args.customers_in_db)
+        return None
+    load_start = os.getloadavg()[0]
+    results, xlsx = [], []
+    url = os.environ.get("DATABASE_URL", "")
+    if args.customers:
+        path = customers_csv(args.customers)
+        results += compare("customers", path, args.customers, empty_database(0), args.runs)
+        if url.startswith("postgres"):
+            results.append(postgres_case("customers", path, args.customers, 0, url))
+    if args.orders:
+        in_db = max(1000, args.orders // 10)
+        path = orders_csv(args.orders, in_db)
+        results += compare("orders", path, args.orders, empty_database(in_db), args.runs)
+        if url.startswith("postgres"):
+            results.append(postgres_case("orders", path, args.orders, in_db, url))
+    if args.xlsx_rows:
+        xlsx = compare_xlsx(args.xlsx_rows, args.runs)
+    markdown = table(results, xlsx, args.runs, load_start, os.getloadavg()[0])
+    print(markdown)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "intake.json"), "w") as handle:
+        json.dump({"results": results, "xlsx": xlsx}, handle, indent=1, default=str)
+    if args.write_docs:
+        write_docs(markdown, section="intake")
+    return results, xlsx
+
+
+if __name__ == "__main__":
+    main()
