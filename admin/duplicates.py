@@ -13,14 +13,17 @@ from flask_login import current_user
 
 import access
 import dedup
+import jobs
+from dedup.tasks import JOB
 from dedup.merge import CHILDREN, PICKABLE, MergeError, conflicts, default_picks, load, merge, undo
 from i18n import current_language
-from models import Customer, MergeRecord
+from models import Customer, DuplicateScan, JobRun, MergeRecord
 
 from .labels import labels_for
 from .secured import TokenForm, current_grant
 
 POLICY_KEY = "duplicates"
+ON_DEMAND = 20_000  # customers in scope up to which the screen scans on each load; beyond: the last full scan
 RECENT = 20  # merges listed under the groups
 SHOWN = 200  # groups listed at most
 
@@ -37,7 +40,12 @@ TEXT = {
            "field": "字段", "keep": "保留此客户", "do_merge": "合并", "cancel": "返回", "conflict": "值不同",
            "done": "已合并 {merged} → {survivor}（合并记录 {id}）。如有误，可在“最近的合并”中撤销。",
            "undo_done": "已撤销合并记录 {id}：{merged} 已恢复。", "expired": "表单已过期，请刷新页面后重试。",
-           "pick_two": "请至少选择两个客户进行合并。", "related": "跟进 {followup} · 订单 {order} · 反馈 {feedback} · 标签 {customertag}"},
+           "pick_two": "请至少选择两个客户进行合并。", "related": "跟进 {followup} · 订单 {order} · 反馈 {feedback} · 标签 {customertag}",
+           "last_scan": "以下为 {at} 的全量扫描结果（{customers} 个客户，用时 {duration:.1f} 秒）；之后合并掉的客户已不再列出。",
+           "no_scan": "客户较多，本页不再每次打开都扫描：尚无扫描结果，请点击“重新扫描”（后台任务，完成后刷新本页）。",
+           "scoped": "（按您的数据范围筛选：仅列出组内属于您范围的客户，至少两位。）",
+           "rescan": "重新扫描", "queued": "已加入后台队列，扫描完成后刷新本页即可看到新结果。",
+           "pending": "扫描任务已在队列中或正在运行（{at} 提交）。"},
     "en": {"title": "Duplicates", "intro": "Groups of probable duplicates among your customers: same mobile, e-mail or ID "
                                        "number; company names equal after traditional/simplified, suffix and city folding; "
                                        "similar names sharing a contact, address, landline or company mail domain.",
@@ -55,7 +63,14 @@ TEXT = {
            "done": "Merged {merged} → {survivor} (merge {id}). Undo it under Recent merges if it was wrong.",
            "undo_done": "Merge {id} undone: {merged} restored.", "expired": "The form has expired; reload and retry.",
            "pick_two": "Pick at least two customers to merge.", "related": "follow-ups {followup} · orders {order} · "
-                                                                           "feedback {feedback} · tags {customertag}"},
+                                                                           "feedback {feedback} · tags {customertag}",
+           "last_scan": "The full scan of {at} ({customers} customers, {duration:.1f} s); customers merged away since "
+                        "are left out.",
+           "no_scan": "Too many customers to scan on every page load, and no scan yet: press Rescan (a background job) "
+                      "and reload this page when it is done.",
+           "scoped": " (Filtered to your scope: only your customers of each group, at least two.)",
+           "rescan": "Rescan", "queued": "Queued; reload this page when the scan is done.",
+           "pending": "A scan is queued or running (since {at})."},
 }
 
 
@@ -65,6 +80,36 @@ def _scope():
 
 def _ids(text):
     return [int(part) for part in (text or "").split(",") if part.strip().isdigit()]
+
+
+class _Stored:
+    """A group of a stored scan, shaped like dedup.Group for the template."""
+
+    def __init__(self, ids, codes, names, reason, score, reasons):
+        self.ids, self.codes, self.names, self.reason, self.score = ids, codes, names, reason, score
+        self.reasons = [tuple(pair) for pair in reasons]
+
+
+def _stored_groups(last, scope, min_score):
+    """The groups of scan `last` at or above `min_score` (a group's score is its weakest link), without the
+    customers merged away (or deleted) since, and in a row scope only the in-scope customers of each group."""
+    import json
+
+    groups = [g for g in json.loads(last.groups) if g["score"] >= min_score - 1e-9]
+    ids = [i for g in groups for i in g["ids"]]
+    alive = set()
+    for start in range(0, len(ids), 5000):
+        query = Customer.select(Customer.id).where(Customer.id.in_(ids[start:start + 5000]))
+        if scope is not None:
+            query = query.where(Customer.owner.in_(scope))
+        alive.update(row[0] for row in query.tuples())
+    out = []
+    for g in groups:
+        keep = [x for x, i in enumerate(g["ids"]) if i in alive]
+        if len(keep) > 1:
+            out.append(_Stored([g["ids"][x] for x in keep], [g["codes"][x] for x in keep],
+                               [g["names"][x] for x in keep], g["reason"], g["score"], g["reasons"]))
+    return out
 
 
 class DuplicatesView(BaseView):
@@ -85,9 +130,19 @@ class DuplicatesView(BaseView):
     @expose("/")
     def index(self):
         text = TEXT[current_language()]
-        min_score = request.args.get("min_score", 0.0, type=float)
-        groups = dedup.scan(owner_ids=_scope(), min_score=max(0.0, min(1.0, min_score)))
+        min_score = max(0.0, min(1.0, request.args.get("min_score", 0.0, type=float)))
         scope = _scope()
+        in_scope = Customer.select()
+        if scope is not None:
+            in_scope = in_scope.where(Customer.owner.in_(scope))
+        last, pending = None, None
+        if in_scope.count() <= ON_DEMAND:
+            groups = dedup.scan(owner_ids=scope, min_score=min_score)
+        else:  # a large scope: the last full scan (a job), never a scan per page load
+            last = DuplicateScan.select().order_by(DuplicateScan.id.desc()).first()
+            groups = _stored_groups(last, scope, min_score) if last else []
+            pending = (JobRun.select().where((JobRun.job == JOB) & (JobRun.status.in_(("queued", "running"))))
+                       .order_by(JobRun.id.desc()).first())
         recent = MergeRecord.select().order_by(MergeRecord.id.desc())
         if scope is not None:  # merges whose survivor is in the caller's scope
             recent = recent.where(MergeRecord.survivor_id.in_(
@@ -95,7 +150,19 @@ class DuplicatesView(BaseView):
         can_merge = self._can_merge()
         return self.render("admin/duplicates/index.html", text=text, groups=groups[:SHOWN], count=len(groups),
                            shown=SHOWN, min_score=min_score, recent=list(recent.limit(RECENT)), can_merge=can_merge,
-                           form=TokenForm() if can_merge else None)
+                           form=TokenForm() if can_merge else None, stored=in_scope.count() > ON_DEMAND, last=last,
+                           pending=pending, scoped=scope is not None, rescan_form=TokenForm())
+
+    @expose("/rescan/", methods=("POST",))
+    def rescan_view(self):
+        """Queue the full scan (the duplicate-scan job) for a worker."""
+        text = TEXT[current_language()]
+        if not TokenForm(request.form).validate():
+            flash(text["expired"], "error")
+        else:
+            jobs.run_now(JOB, username=current_user.username)
+            flash(text["queued"], "success")
+        return redirect(self.get_url(".index"))
 
     def _rows(self, customers):
         """[(field, label, [(customer id, shown value)], differs)] for the fields the role may see."""

@@ -11,7 +11,7 @@ from .customers import Choice, Customer, StatusChange, change_status
 from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
 from .imports import ImportBatch, ImportChange, ImportMapping, ImportRun
 from .jobs import JobRun
-from .merges import MergeRecord
+from .merges import DuplicateScan, MergeRecord
 from .quality import QualityRun
 from .reports import ReportRun
 from .subscriptions import Delivery, Subscription
@@ -41,6 +41,7 @@ ALL_MODELS = [
     ImportRun,
     QualityRun,
     MergeRecord,
+    DuplicateScan,
 ]
 
 

@@ -7,7 +7,7 @@ orders, feedback, status changes and tags that moved (and the tag rows the survi
 """
 import datetime
 
-from peewee import CharField, DateTimeField, IntegerField, TextField
+from peewee import CharField, DateTimeField, FloatField, IntegerField, TextField
 
 from .base import BaseModel
 
@@ -25,3 +25,15 @@ class MergeRecord(BaseModel):
     @property
     def undone(self):
         return self.undone_at is not None
+
+
+class DuplicateScan(BaseModel):
+    """The last full duplicate scans (dedup.tasks): the 重复客户 screen shows the newest instead of scanning
+    a large database on every page load.  `groups` is JSON: [{ids, codes, names, reason, score, reasons}]."""
+    at = DateTimeField(default=datetime.datetime.now, index=True)
+    trigger = CharField(max_length=10, default="schedule")  # schedule / manual / cli
+    username = CharField(max_length=60, null=True)  # who queued it (None: the schedule)
+    customers = IntegerField(default=0)
+    count = IntegerField(default=0)  # groups
+    duration = FloatField(null=True)  # seconds
+    groups = TextField()

@@ -111,3 +111,39 @@ def test_merge_form_shows_conflicts_side_by_side_then_merges_and_undoes(login, t
     assert response.status_code == 302
     assert Customer.get_by_id(a.id).code == a.code and Customer.get_by_id(b.id).name == "深圳華為技術有限公司"
     assert AuditLog.get(AuditLog.action == "merge-undo").username == "manager"
+
+
+# --- a large database: the last full scan (a job), never a scan per page load ---------------------------------
+def test_large_scope_shows_the_last_full_scan_and_rescan_queues_the_job(login, twins, queue_inline, monkeypatch):
+    import admin.duplicates
+    import dedup.scan
+    from models import DuplicateScan, JobRun
+
+    a, b, c, d = twins
+    monkeypatch.setattr(admin.duplicates, "ON_DEMAND", 1)
+    client = login("admin")
+    html = text(client.get("/admin/duplicates/"))
+    assert 'id="duplicate-scan"' in html and "尚无扫描结果" in html and a.code not in html
+
+    response = client.submit("/admin/duplicates/rescan/", {}, form_url="/admin/duplicates/")
+    assert response.status_code == 302
+    run = JobRun.get(JobRun.job == "duplicate-scan")
+    assert run.status == "success" and run.username == "admin" and DuplicateScan.select().count() == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page scanned")
+
+    monkeypatch.setattr(dedup, "scan", refuse)
+    monkeypatch.setattr(dedup.scan, "scan", refuse, raising=False)
+    html = text(client.get("/admin/duplicates/"))
+    assert "全量扫描结果" in html and all(x.code in html for x in twins) and "手机号码相同" in html
+    assert a.code not in text(client.get("/admin/duplicates/?min_score=0.95"))
+
+    sales = text(login("sales").get("/admin/duplicates/"))  # the stored groups, cut to the rep's customers
+    assert a.code in sales and b.code in sales and c.code not in sales and d.code not in sales
+
+    client.submit("/admin/duplicates/merge/", {"ids": f"{a.id},{b.id}", "survivor": b.id},
+                  form_url=f"/admin/duplicates/merge/?ids={a.id},{b.id}")
+    html = text(client.get("/admin/duplicates/"))
+    listed = re.search(r'id="duplicate-groups".*?</table>', html, re.S).group(0)
+    assert a.code not in listed and c.code in listed  # merged away since the scan: no longer listed
