@@ -8,19 +8,21 @@ the package returns for the caller.
 """
 import datetime
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
+import jobs
 import quality
 from access.scope import owner_ids
 from i18n import current_language
-from models import Choice
+from models import Choice, JobRun
 
 from .labels import labels_for
-from .secured import TokenForm, current_grant
+from .secured import TokenForm, audit, current_grant
 
 POLICY_KEY = "quality"
+SCAN_JOB = "quality-scan"
 PER_PAGE = 50
 CHOICE_COLUMNS = ("industry", "region", "source")
 DATE_COLUMNS = ("first_contact", "next_date")
@@ -41,7 +43,13 @@ TEXT = {
            "confirm_delete": "将删除 {count} 条记录，以及它们的跟进记录、订单、反馈、标签和状态历史（若有）。此操作不可撤销。",
            "nothing": "没有需要修改的记录（所选记录已是这个值，或已不属于此检查项）。",
            "confirm": "确认", "cancel": "取消", "fixed": "已修改 {count} 条记录。", "deleted": "已删除 {count} 条记录。",
-           "hint_date": "例如 2024-01-15", "hint_moment": "例如 2024-01-15 14:30", "group": "类别"},
+           "hint_date": "例如 2024-01-15", "hint_moment": "例如 2024-01-15 14:30", "group": "类别",
+           "recorded": "以下为上次扫描的结果：{at}（{today} 的数据，用时 {duration} 秒）。您的数据范围有 {size} 位客户，"
+                       "每次打开页面都重新扫描太慢；需要最新结果时请点“重新扫描”。",
+           "no_run": "您的数据范围有 {size} 位客户，打开页面时不再当场扫描，但还没有扫描记录：请点“重新扫描”。",
+           "rescan": "重新扫描", "rescan_queued": "已加入后台任务队列（运行 #{id}），扫描完成后刷新本页即可看到新结果。",
+           "rescan_busy": "扫描正在进行中（运行 #{id}，{status}），完成后刷新本页即可看到新结果。",
+           "rescan_failed": "无法加入队列：{error}", "queued": "排队中", "running": "运行中"},
     "en": {"title": "Data quality", "intro": "Problem records in your scope, per check; open a check to see its "
            "records and fix or delete them in batch.",
            "total": "{total} problems found",
@@ -60,7 +68,15 @@ TEXT = {
                              "history. This cannot be undone.",
            "nothing": "No record would change.", "confirm": "Confirm", "cancel": "Cancel",
            "fixed": "{count} records changed.", "deleted": "{count} records deleted.",
-           "hint_date": "e.g. 2024-01-15", "hint_moment": "e.g. 2024-01-15 14:30", "group": "Group"},
+           "hint_date": "e.g. 2024-01-15", "hint_moment": "e.g. 2024-01-15 14:30", "group": "Group",
+           "recorded": "These are the results of the last scan: {at} (data of {today}, took {duration} s). Your scope "
+                       "holds {size} customers, too many to scan on every page load; choose Rescan for fresh results.",
+           "no_run": "Your scope holds {size} customers, too many to scan on every page load, and there is no scan "
+                     "yet: choose Rescan.",
+           "rescan": "Rescan", "rescan_queued": "Queued as a background job (run #{id}); reload this page once it has "
+                                                "finished.",
+           "rescan_busy": "A scan is already under way (run #{id}, {status}); reload this page once it has finished.",
+           "rescan_failed": "Could not queue: {error}", "queued": "queued", "running": "running"},
 }
 
 
@@ -111,11 +127,26 @@ class QualityView(BaseView):
         return redirect(self.get_url(".records_view", key=key))
 
     # --- pages ----------------------------------------------------------------------
+    @staticmethod
+    def _scan_under_way():
+        """The quality-scan job run queued or running, if any."""
+        return (JobRun.select().where((JobRun.job == SCAN_JOB) & JobRun.status.in_(("queued", "running")))
+                .order_by(JobRun.id.desc()).first())
+
     @expose("/")
     def index(self):
         text = self._text()
-        counts = quality.scan(current_user)
+        grant = current_grant()
+        everything = owner_ids(current_user, grant) is None  # whole-database counts: only for an "all" scope
+        size = quality.scope_size(current_user, grant)
         reached = {item.key: item for item in quality.findings_for(current_user)}
+        if size <= quality.ON_DEMAND_CUSTOMERS:  # small enough to scan while the page loads
+            counts, recorded = quality.scan(current_user), False
+            last = quality.last_run() if everything else None
+        else:  # the last recorded scan of this scope (the monthly job's, or 重新扫描's)
+            last = quality.last_run(None if everything else current_user.username)
+            counts = {key: count for key, count in (last.count_map() if last else {}).items() if key in reached}
+            recorded = True
         groups = dict(quality.GROUPS)
         highest = max(counts.values(), default=0) or 1
         sections = {}  # group label -> rows, in registry order
@@ -125,11 +156,32 @@ class QualityView(BaseView):
                 {"item": item, "count": count, "width": round(100 * count / highest, 1)})
         for item in quality.pending():
             sections.setdefault(groups.get(item.group, ""), []).append({"item": item, "count": None, "width": 0})
-        last = None
-        if owner_ids(current_user, current_grant()) is None:  # whole-database counts: only for an "all" scope
-            last = quality.last_run()
         return self.render("admin/quality/index.html", text=text, sections=sections, last=last,
-                           total=sum(counts.values()))
+                           total=sum(counts.values()), recorded=recorded, size=size,
+                           under_way=self._scan_under_way() if recorded else None,
+                           form=TokenForm() if recorded else None)
+
+    @expose("/rescan/", methods=("POST",))
+    def rescan_view(self):
+        """重新扫描: queue the quality-scan job (the whole database and the large row scopes) for a worker."""
+        text = self._text()
+        if not TokenForm(request.form).validate():
+            flash(text["expired"], "error")
+            return redirect(self.get_url(".index"))
+        busy = self._scan_under_way()
+        if busy is not None:
+            flash(text["rescan_busy"].format(id=busy.id, status=text.get(busy.status, busy.status)), "warning")
+            return redirect(self.get_url(".index"))
+        jobs.discover()
+        jobs.configure(current_app.config)  # the queue the workers read: QUEUE_URL or instance/queue.db
+        try:
+            run = jobs.run_now(SCAN_JOB, username=current_user.username)
+        except Exception as error:  # noqa: BLE001 - the queue is unreachable; the run is marked failed
+            flash(text["rescan_failed"].format(error=error), "error")
+            return redirect(self.get_url(".index"))
+        audit("run", "job", SCAN_JOB, {"job": SCAN_JOB, "run": run.id})
+        flash(text["rescan_queued"].format(id=run.id), "success")
+        return redirect(self.get_url(".index"))
 
     @expose("/records/")
     def records_view(self):

@@ -12,7 +12,8 @@ database.  Every entry point asks `access` for the user's grant and row scope.  
 from . import findings
 from .batch import Outcome, Refused, clean, delete, fix
 from .findings import GROUPS, REGISTRY, Context, Finding, finding, get, pending
-from .scan import context, findings_for, last_run, record, records, scan
+from .scan import ON_DEMAND_CUSTOMERS, context, findings_for, last_run, on_demand, record, records, scan, scope_size
 
-__all__ = ["Context", "Finding", "GROUPS", "Outcome", "REGISTRY", "Refused", "clean", "context", "delete",
-           "finding", "findings", "findings_for", "fix", "get", "last_run", "pending", "record", "records", "scan"]
+__all__ = ["Context", "Finding", "GROUPS", "ON_DEMAND_CUSTOMERS", "Outcome", "REGISTRY", "Refused", "clean", "context",
+           "delete", "finding", "findings", "findings_for", "fix", "get", "last_run", "on_demand", "pending", "record",
+           "records", "scan", "scope_size"]

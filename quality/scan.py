@@ -56,12 +56,36 @@ def matching(item, ctx, user, grant=None):
     return scope_query(item.model, query, user, grant or access.grant_for(user))
 
 
-def scan(user=None, today=None, stale_days=None):
-    """{finding key: number of matching records} for every finding `user` reaches, in registry order."""
+def scan(user=None, today=None, stale_days=None, skip=()):
+    """{finding key: number of matching records} for every finding `user` reaches, in registry order.
+
+    `skip`: keys of findings to leave out (bench/quality.py times the scan without dedup's
+    probable duplicates, which have a benchmark of their own)."""
     grant = grant_of(user)
     ctx = context(today, stale_days, user, grant)
     return {item.key: matching(item, ctx, user, grant).count()
-            for item in registry.available() if reachable(item, grant)}
+            for item in registry.available() if reachable(item, grant) and item.key not in skip}
+
+
+# The 数据质量 screen scans on every page load only a row scope of at most this many customers; above it,
+# the screen shows the last recorded scan and offers 重新扫描 (the quality-scan job).  Measured with
+# bench/quality.py (docs/quality.md): a scan runs at about 30,000 customers a second over the whole
+# table, but only 10,000-15,000 within a row scope (its rows are read by the owner index, one by one),
+# so 10,000 customers keep a page load under about one second even on a busy machine.
+ON_DEMAND_CUSTOMERS = 10_000
+
+
+def scope_size(user=None, grant=None):
+    """How many customers `user`'s row scope holds (user None: all of them); one indexed count."""
+    query = Customer.select(Customer.id)
+    if user is not None:
+        query = scope_query(Customer, query, user, grant or access.grant_for(user))
+    return query.count()
+
+
+def on_demand(user=None, grant=None, limit=None):
+    """Is a scan of `user`'s scope small enough to run while a page loads?"""
+    return scope_size(user, grant) <= (ON_DEMAND_CUSTOMERS if limit is None else limit)
 
 
 def record(user=None, today=None, stale_days=None, trigger="manual"):

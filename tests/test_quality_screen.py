@@ -121,3 +121,64 @@ def test_granting_quality_edit_in_the_policy_enables_the_batch_form_for_sales(lo
 def test_role_screen_offers_the_quality_key(login):
     html = login("admin").get(f"/admin/role/edit/?id={Role.get(Role.name == 'sales').id}").get_data(as_text=True)
     assert 'value="quality"' in html and "数据质量" in html
+
+
+def large_scopes(monkeypatch):
+    """Every row scope counts as too large to scan while the page loads (the 1M-customer case)."""
+    import importlib
+
+    import quality
+
+    monkeypatch.setattr(quality, "ON_DEMAND_CUSTOMERS", -1)
+    monkeypatch.setattr(importlib.import_module("quality.scan"), "ON_DEMAND_CUSTOMERS", -1)
+
+    def no_scan_on_page_load(*args, **kwargs):
+        raise AssertionError("the page scanned a large scope")
+
+    monkeypatch.setattr(quality, "scan", no_scan_on_page_load)
+
+
+def test_a_large_scope_shows_the_last_scan_and_rescan_queues_the_job(login, make_customer, monkeypatch,
+                                                                     queue_inline):
+    from models import JobRun, QualityRun
+
+    bad(make_customer, "sales1")
+    bad(make_customer, "sales3")
+    large_scopes(monkeypatch)
+    admin = login("admin")
+    html = admin.get(URL).get_data(as_text=True)
+    assert 'id="quality-rescan"' in html and "还没有扫描记录" in html
+    page = admin.submit(URL + "rescan/", {}, form_url=URL, follow_redirects=True)
+    assert "已加入后台任务队列" in page.get_data(as_text=True)
+    run = JobRun.get(JobRun.job == "quality-scan")
+    assert run.trigger == "manual" and run.username == "admin" and run.status == "success"  # the queue runs inline
+    assert AuditLog.get((AuditLog.action == "run") & (AuditLog.record_id == "quality-scan"))
+    html = admin.get(URL).get_data(as_text=True)
+    assert "以下为上次扫描的结果" in html and count_cell(html, "invalid-mobile") == "2"
+    # The job also scanned each large row scope; a sales rep sees the scan of their own customers.
+    assert {r.username for r in QualityRun.select()} >= {None, "sales1", "manager"}
+    html = login("sales").get(URL).get_data(as_text=True)
+    assert "以下为上次扫描的结果" in html and count_cell(html, "invalid-mobile") == "1"
+
+
+def test_rescan_waits_for_a_scan_under_way(login, monkeypatch, queue_inline):
+    from models import JobRun
+
+    large_scopes(monkeypatch)
+    busy = JobRun.create(job="quality-scan", trigger="manual", username="admin", status="running")
+    admin = login("admin")
+    html = admin.get(URL).get_data(as_text=True)
+    assert 'id="quality-under-way"' in html and "disabled" in html
+    page = admin.submit(URL + "rescan/", {}, form_url=URL, follow_redirects=True)
+    assert f"扫描正在进行中（运行 #{busy.id}" in page.get_data(as_text=True)
+    assert JobRun.select().count() == 1
+    assert admin.post(URL + "rescan/", data={}).status_code == 302 and JobRun.select().count() == 1  # no token
+
+
+def test_small_scopes_scan_on_each_page_load(login, make_customer):
+    import quality
+
+    bad(make_customer, "sales1")
+    assert quality.scope_size() < quality.ON_DEMAND_CUSTOMERS
+    html = login("admin").get(URL).get_data(as_text=True)
+    assert 'id="quality-rescan"' not in html and count_cell(html, "invalid-mobile") == "1"
