@@ -592,16 +592,15 @@ def table(results, xlsx, runs, load_start, load_end):
              f"{load_end:.2f} at the end" + (" (the machine was busy with other work: times are pessimistic)"
                                               if max(load_start, load_end) > 1.5 else "") +
              f", median of {runs} interleaved round(s), each case in its own process on a fresh copy of the database.",
-             "", "| file | case | database | rows | written | seconds | rows/s | ÷ baseline | peak RSS MB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "", "| file | case | database | rows | written | seconds | rows/s | ÷ baseline | peak RSS MB | RSS growth MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     base = {(r["kind"], r["rows"]): r["seconds"] for r in results if r["case"] == "baseline"}
     for r in results:
-        ratio = base.get((r["kind"], r["rows"]))
+        baseline = base.get((r["kind"], r["rows"])) if r["database"] == "SQLite" else None
+        ratio = f"{r['seconds'] / baseline:.2f}" if baseline else "—"
         lines.append(f"| {r['kind']} | {r['case']} | {r['database']} | {r['rows']:,} | {r['written']:,} | "
-                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
-                     f"{r['seconds'] / ratio:.2f} | {r['peak_rss_mb']:.0f} |" if ratio else
-                     f"| {r['kind']} | {r['case']} | {r['database']} | {r['rows']:,} | {r['written']:,} | "
-                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | — | {r['peak_rss_mb']:.0f} |")
+                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {ratio} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['peak_rss_mb'] - r['rss_before_mb']:.0f} |")
     if xlsx:
         lines += ["", "| XLSX reader | rows | seconds | rows/s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
         for r in xlsx:

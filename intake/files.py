@@ -81,12 +81,17 @@ class Table:
         """(row_no, [value per header]) for every non-blank data row; values are str, numbers,
         dates or None."""
         width = len(self.headers)
-        raw = _csv_rows(self) if self.file_type == "csv" else _xlsx_rows(self)
+        csv_file = self.file_type == "csv"
+        raw = _csv_rows(self) if csv_file else _xlsx_rows(self)
         for row_no, values in raw:
             if row_no <= self.header_row:
                 continue
-            values = [None if (v is None or (isinstance(v, str) and not v.strip())) else unescape(v)
-                      for v in values[:width]]
+            if csv_file:  # every cell a str: the same rule, without a call per cell
+                values = [None if (not v or v.isspace()) else (unescape(v) if v[0] == "'" else v)
+                          for v in values[:width]]
+            else:
+                values = [None if (v is None or (isinstance(v, str) and not v.strip())) else unescape(v)
+                          for v in values[:width]]
             if all(v is None for v in values):
                 continue
             if len(values) < width:

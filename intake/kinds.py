@@ -168,20 +168,37 @@ class Kind:
         return changes
 
 
+def lookup(model, key, columns, values):
+    """Rows (tuples of `columns`) of `model` whose `key` column is among `values`: raw SQL, IN lists of
+    CHUNK_IN (building a Peewee query of 500 parameters costs more than running it)."""
+    table = model._meta.table_name
+    selected = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in columns)
+    column = model._meta.fields[key].column_name
+    out = []
+    for part in chunks({v for v in values if v}):
+        sql = f'SELECT {selected} FROM "{table}" WHERE "{column}" IN ({", ".join([db.param] * len(part))})'
+        out.extend(db.execute_sql(sql, part).fetchall())
+    return out
+
+
 def users_by_name(names):
     """{username: (id, role_id)} of the existing users among `names`."""
-    found = {}
-    for part in chunks({n for n in names if n}):
-        found.update((u, (i, r)) for u, i, r in User.select(User.username, User.id, User.role).where(
-            User.username.in_(part)).tuples())
-    return found
+    return {u: (i, r) for u, i, r in lookup(User, "username", ("username", "id", "role"), names)}
 
 
 def customers_by_code(codes):
+    return {c: (i, o) for c, i, o in lookup(Customer, "code", ("code", "id", "owner"), codes)}
+
+
+def records_by(model, key, values):
+    """{key value: model instance} of the stored records among `values`: one raw query for which exist,
+    then whole records only for those (an import of new records loads none)."""
+    present = [row[0] for row in lookup(model, key, (key,), values)]
     found = {}
-    for part in chunks({c for c in codes if c}):
-        found.update((c, (i, o)) for c, i, o in Customer.select(Customer.code, Customer.id, Customer.owner).where(
-            Customer.code.in_(part)).tuples())
+    column = getattr(model, key)
+    for part in chunks(present):
+        for record in model.select().where(column.in_(part)):
+            found.setdefault(getattr(record, key), []).append(record)
     return found
 
 
@@ -242,17 +259,11 @@ class Customers(Kind):
     def check(self, rows, ctx):
         key_name = ctx.key
         codes = {row.values.get("code") for row in rows}
-        by_code = {}
-        for part in chunks({c for c in codes if c}):
-            for customer in Customer.select().where(Customer.code.in_(part)):
-                by_code[customer.code] = customer
+        by_code = {code: found[0] for code, found in records_by(Customer, "code", codes).items()}
         by_key = {}
         if key_name:
             wanted = {row.values.get(key_name) for row in rows if not row.values.get("code")}
-            column = getattr(Customer, key_name)
-            for part in chunks({w for w in wanted if w}):
-                for customer in Customer.select().where(column.in_(part)):
-                    by_key.setdefault(getattr(customer, key_name), []).append(customer)
+            by_key = records_by(Customer, key_name, wanted)
         owners = users_by_name(row.values.get("owner") for row in rows)
         for row in rows:
             values = row.values
@@ -557,9 +568,8 @@ class Orders(Kind):
 
     def check(self, rows, ctx):
         customers = customers_by_code(row.values.get("customer_code") for row in rows)
-        existing = {}
-        for part in chunks({row.values.get("order_no") for row in rows if row.values.get("order_no")}):
-            existing.update((o.order_no, o) for o in Order.select().where(Order.order_no.in_(part)))
+        existing = {no: found[0] for no, found in
+                    records_by(Order, "order_no", {row.values.get("order_no") for row in rows}).items()}
         owners = {}
         ids = {o.customer_id for o in existing.values()}
         for part in chunks(ids):
@@ -724,15 +734,20 @@ def next_number_state():
     return {"customer": {}, "followup": {}}
 
 
+def _starting_with(column, prefix):
+    """column starts with prefix, as a range the column's index answers (SQLite's LIKE cannot use it)."""
+    return (column >= prefix) & (column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
 def highest_code_number(prefix):
-    last = (Customer.select(Customer.code).where(Customer.code.startswith(prefix))
+    last = (Customer.select(Customer.code).where(_starting_with(Customer.code, prefix))
             .order_by(fn.LENGTH(Customer.code).desc(), Customer.code.desc()).limit(1).scalar())
     tail = last[len(prefix):] if last else ""
     return int(tail) if tail.isdigit() else 0
 
 
 def highest_record_number(day):
-    last = (FollowUp.select(FollowUp.record_no).where(FollowUp.record_no.startswith(day))
+    last = (FollowUp.select(FollowUp.record_no).where(_starting_with(FollowUp.record_no, day))
             .order_by(fn.LENGTH(FollowUp.record_no).desc(), FollowUp.record_no.desc()).limit(1).scalar())
     tail = last[len(day):] if last else ""
     return int(tail) if tail.isdigit() else 0
