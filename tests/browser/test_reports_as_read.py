@@ -55,7 +55,13 @@ def _check_reads_like_a_report(page, name):
     return text
 
 
-def test_each_report_reads_like_a_finished_report(runs, page, shot):
+def test_each_report_and_its_mail_read_like_finished_work(runs, page, shot, tmp_path):
+    """One test for both, so the three reports run once (a minute of kernels on a loaded machine)."""
+    _reports_read_like_reports(runs, page, shot)
+    _the_mail_shows_key_numbers_and_the_key_chart(runs, page, shot, tmp_path)
+
+
+def _reports_read_like_reports(runs, page, shot):
     for name, run in runs.items():
         page.goto(f"file://{run.html_path}")
         page.wait_for_load_state("load")
@@ -66,7 +72,7 @@ def test_each_report_reads_like_a_finished_report(runs, page, shot):
     assert set(value.published["value_models"]) == {"bgnbd", "gamma_gamma"}, "fitted parameters kept with the run"
 
 
-def test_the_subscription_mail_shows_key_numbers_and_the_key_chart(runs, page, shot, tmp_path):
+def _the_mail_shows_key_numbers_and_the_key_chart(runs, page, shot, tmp_path):
     run = runs["value"]
     message = compose(run, ["王经理 <manager@example.com>"], "客户分析平台 <reports@example.com>")
     images = [part for part in message.walk() if part.get_content_maintype() == "image"]
