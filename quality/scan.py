@@ -69,9 +69,9 @@ def scan(user=None, today=None, stale_days=None, skip=()):
 
 # The 数据质量 screen scans on every page load only a row scope of at most this many customers; above it,
 # the screen shows the last recorded scan and offers 重新扫描 (the quality-scan job).  Measured with
-# bench/quality.py (docs/quality.md): a scan runs at about 30,000 customers a second over the whole
-# table, but only 10,000-15,000 within a row scope (its rows are read by the owner index, one by one),
-# so 10,000 customers keep a page load under about one second even on a busy machine.
+# bench/quality.py (docs/quality.md): about 100,000 customers a second over the whole table, 25,000-50,000
+# within a row scope (its rows are read through the owner index, one by one), and a third of that when
+# the machine is busy; 10,000 customers keep a page load under about a second even then.
 ON_DEMAND_CUSTOMERS = 10_000
 
 
