@@ -565,11 +565,18 @@ def run_reader(reader, path):
     return {"reader": reader, "seconds": time.perf_counter() - start, "rows": count, "peak_rss_mb": _rss_mb()}
 
 
+def has_calamine():
+    import importlib.util
+
+    return importlib.util.find_spec("python_calamine") is not None
+
+
 def compare_xlsx(rows, runs):
+    """openpyxl (read-only) against python-calamine (when installed: pip install python-calamine)."""
     path = customers_xlsx(rows)
     results = {}
     for _ in range(runs):
-        for reader in ("openpyxl", "calamine", "intake.files"):
+        for reader in ("openpyxl", *(["calamine"] if has_calamine() else []), "intake.files"):
             progress(f"XLSX: {reader}, {rows:,} rows")
             command = [sys.executable, "-m", "bench.intake", "--read-xlsx", reader, "--file", path]
             done = subprocess.run(command, capture_output=True, text=True, check=True,

@@ -17,9 +17,10 @@ def test_the_import_bench_runs_every_case_beside_its_baseline(tmp_path, monkeypa
     counts = customers["importer"]["counts"]
     assert counts["created"] + counts["rejected"] == counts["rows"] == 400
     assert all(r["seconds"] > 0 and r["peak_rss_mb"] > 0 for r in results)
-    assert [r["reader"] for r in xlsx] == ["openpyxl", "calamine", "intake.files"]
+    assert [r["reader"] for r in xlsx] == ["openpyxl", *(["calamine"] if bench.has_calamine() else []),
+                                           "intake.files"]
     markdown = bench.table(results, xlsx, 1, 0.5, 0.5)
-    assert markdown.count("\n| ") == 2 + 4 + 2 + 3  # two headers and their rules, four cases, three readers
+    assert markdown.count("\n| ") == 2 + 4 + len(xlsx)  # two headers, four cases, the readers
     assert (tmp_path / "results" / "intake.json").exists()
     sample = open(bench.customers_csv(400), encoding="gb18030").read()
     assert "+86 " in sample and "年" in sample and "¥" in sample and "１" in sample  # what needs standardising
