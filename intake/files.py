@@ -7,19 +7,21 @@
 CSV encoding by a strict rule, never a guess: a UTF-8 byte-order mark means UTF-8; else the whole
 file must decode as strict UTF-8; else as GB18030 (a superset of GBK and GB2312, what Chinese Excel
 saves); a file that is neither is refused.  The delimiter (comma, tab, semicolon or |) is detected
-on a sample.  XLSX: the first sheet unless one is named; merged cells take their top-left value.
+on a sample.  XLSX: the first sheet unless one is named; merged cells take their top-left value;
+read with python-calamine, the workbook opened once.
 
-Rows are read lazily and can be read again (table.rows() opens the source anew), so the engine
-makes two passes over a file of any size with flat memory.  Entirely blank rows are skipped: they
+Rows can be read again (table.rows() starts over), so the engine makes two passes over a file.
+A CSV is read lazily, anew each time, with flat memory; an XLSX sheet is parsed once, in
+open_table, and held (calamine reads a whole sheet at once).  Entirely blank rows are skipped: they
 are not data rows.  A cell written as '=... (an apostrophe before = + - @, as our exports escape
 formulas) is read without the apostrophe, so a rejected-rows file imports again unchanged.
 """
 import codecs
 import csv
+import datetime
 import io
+import itertools
 import os
-import zipfile
-from xml.etree.ElementTree import iterparse
 
 import settings
 
@@ -31,7 +33,6 @@ DELIMITER_NAMES = {",": "逗号", "\t": "制表符", ";": "分号", "|": "竖线
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # as admin/secured.py escapes exports
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
-MERGE_TAG = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}mergeCell"
 csv.field_size_limit(16 * 1024 * 1024)  # one cell of a long 备注 may exceed the 128 KB default
 
 
@@ -254,82 +255,94 @@ def _finish(table, rows, max_columns):
 
 
 # --- XLSX -----------------------------------------------------------------------------------
+# Read with python-calamine (Rust): 17x faster than openpyxl read-only on a 200k-row sheet
+# (bench/intake.py).  The workbook is opened and the chosen sheet parsed once, in open_table; every
+# table.rows() iterates that parsed sheet again.  openpyxl stays for writing (templates, rejected rows).
+
+INT_FLOATS = 2 ** 53  # whole floats below this are integers Excel stored as numbers (1.0 -> 1)
+CONVERTED = (float, datetime.date)  # exactly these classes: a datetime is kept as it is
+
 
 def _load_workbook(source):
-    import openpyxl
+    from python_calamine import CalamineWorkbook
 
-    handle = _open_binary(source)
     try:
-        return openpyxl.load_workbook(handle, read_only=True, data_only=True), handle
-    except Exception:  # noqa: BLE001 - zipfile, XML and openpyxl's own errors all mean "not a workbook"
-        handle.close()
+        if isinstance(source, bytes):
+            return CalamineWorkbook.from_filelike(io.BytesIO(source))
+        return CalamineWorkbook.from_path(source)
+    except Exception:  # noqa: BLE001 - zip, XML and calamine's own errors all mean "not a workbook"
         raise FileRefused("文件不是有效的 Excel（.xlsx）文件，或已损坏：请在 Excel 中重新保存后再导入。") from None
 
 
-def _merged_ranges(source, worksheet_path):
-    """[(min_row, min_col, max_row, max_col)] of the sheet's merged cells, read from its XML."""
-    from openpyxl.utils.cell import range_boundaries
-
-    ranges = []
-    with _open_binary(source) as handle, zipfile.ZipFile(handle) as archive:
-        with archive.open(worksheet_path) as xml:
-            for _event, element in iterparse(xml):
-                if element.tag == MERGE_TAG:
-                    min_col, min_row, max_col, max_row = range_boundaries(element.get("ref"))
-                    ranges.append((min_row, min_col, max_row, max_col))
-                element.clear()
-    return ranges
+def _cell(value):
+    """A float or date from calamine as openpyxl gave it: a whole float as int (Excel stores every
+    number as a float), a date as a datetime at midnight."""
+    if value.__class__ is float:
+        return int(value) if value.is_integer() and -INT_FLOATS < value < INT_FLOATS else value
+    return datetime.datetime(value.year, value.month, value.day)
 
 
 def _xlsx_rows(table):
-    workbook, handle = _load_workbook(table._source)
-    try:
-        sheet = workbook[table.sheet]
-        merged = table._merged
-        tops = {}  # (row, col) of a merged range's top-left -> its value
-        for row_no, values in enumerate(sheet.iter_rows(values_only=True), 1):
-            values = list(values)
-            for min_row, min_col, max_row, max_col in merged:
-                if min_row <= row_no <= max_row:
-                    if row_no == min_row:
-                        tops[(min_row, min_col)] = values[min_col - 1] if len(values) >= min_col else None
-                    top = tops.get((min_row, min_col))
-                    if len(values) < max_col:
-                        values.extend([None] * (max_col - len(values)))
-                    for col in range(min_col, max_col + 1):
-                        values[col - 1] = top
-            yield row_no, values
-    finally:
-        workbook.close()
-        handle.close()
+    """(row_no, values) with Excel's row and column numbers: calamine's rows start at Excel row 1
+    but at the sheet's first used column, so the columns before it are put back as None; empty cells
+    (calamine's "") are None.  Rows past the last value that a merged range covers are yielded too."""
+    sheet = table._sheet
+    start = sheet.start
+    if start is None:  # no value anywhere
+        return
+    lead = [None] * start[1]
+    merged = table._merged
+    tops = {}  # (row, col) of a merged range's top-left -> its value
+    extra = max((r2 for _r1, _c1, r2, _c2 in merged), default=0) - (sheet.end[0] + 1)
+    rows = itertools.chain(sheet.iter_rows(), itertools.repeat((), max(extra, 0)))
+    for row_no, raw in enumerate(rows, 1):
+        values = lead + [None if v == "" else (_cell(v) if v.__class__ in CONVERTED else v) for v in raw]
+        for min_row, min_col, max_row, max_col in merged:
+            if min_row <= row_no <= max_row:
+                if row_no == min_row:
+                    tops[(min_row, min_col)] = values[min_col - 1] if len(values) >= min_col else None
+                top = tops.get((min_row, min_col))
+                if len(values) < max_col:
+                    values.extend([None] * (max_col - len(values)))
+                for col in range(min_col, max_col + 1):
+                    values[col - 1] = top
+        yield row_no, values
 
 
 def _open_xlsx(source, filename, sheet, max_columns):
     from openpyxl.utils import get_column_letter
+    from python_calamine import SheetTypeEnum
 
-    workbook, handle = _load_workbook(source)
+    workbook = _load_workbook(source)
     try:
-        names = workbook.sheetnames
+        names = list(workbook.sheet_names)
         if sheet is None:
-            chosen = workbook.worksheets[0]
+            worksheets = [m.name for m in workbook.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+            if not worksheets:
+                raise FileRefused(f"文件 {filename} 中没有工作表（只有图表），没有可导入的数据。")
+            title = worksheets[0]
         elif sheet in names:
-            chosen = workbook[sheet]
+            title = sheet
+            if any(m.name == sheet and m.typ != SheetTypeEnum.WorkSheet for m in workbook.sheets_metadata):
+                raise FileRefused(f"文件 {filename} 中的“{sheet}”是图表，不是工作表，没有可导入的数据。")
         else:
             raise FileRefused(f"文件 {filename} 中没有名为“{sheet}”的工作表；有：{'、'.join(names)}")
-        worksheet_path = getattr(chosen, "_worksheet_path", None)
-        title = chosen.title
+        try:
+            chosen = workbook.get_sheet_by_name(title)  # parsed here, once; rows() reads it again
+        except Exception:  # noqa: BLE001 - a sheet calamine cannot parse: the file is damaged
+            raise FileRefused(f"文件 {filename} 的工作表“{title}”无法读取，文件可能已损坏：请在 Excel 中重新保存后再导入。") from None
+        # calamine: ((first row, first col), (last row, last col)) from 0; kept from 1 as Excel counts
+        merged = [(r1 + 1, c1 + 1, r2 + 1, c2 + 1) for (r1, c1), (r2, c2) in chosen.merged_cell_ranges or ()]
     finally:
         workbook.close()
-        handle.close()
     notes = []
     if len(names) > 1 and sheet is None:
         notes.append(f"文件有 {len(names)} 个工作表（{'、'.join(names)}），导入的是第一个“{title}”；可指定工作表。")
-    merged = _merged_ranges(source, worksheet_path.lstrip("/")) if worksheet_path else []
     if merged:
         shown = "、".join(f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}" for r1, c1, r2, c2 in merged[:5])
         more = f" 等 {len(merged)} 处" if len(merged) > 5 else ""
         notes.append(f"工作表有合并单元格（{shown}{more}），其中每个单元格都按左上角的值读取。")
     table = Table(source, filename, "xlsx", [], 0, notes=notes, sheet=title, sheets=names)
+    table._sheet = chosen
     table._merged = merged
     return _finish(table, _xlsx_rows(table), max_columns)
-

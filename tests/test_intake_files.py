@@ -140,3 +140,27 @@ def test_escaped_formulas_read_back_plain():
     assert files.unescape("'=HYPERLINK(1)") == "=HYPERLINK(1)"
     assert files.unescape("'+86 138") == "+86 138"
     assert files.unescape("'quoted") == "'quoted"
+
+
+def test_xlsx_sheet_starting_lower_right_keeps_excel_rows_columns_and_types(tmp_path):
+    """calamine starts a sheet at its first used cell; rows and columns stay as Excel numbers them."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["C3"], sheet["D3"], sheet["E3"] = "客户名称", "首次接触时间", "员工人数"
+    sheet["C4"], sheet["D4"], sheet["E4"] = "甲公司", datetime.date(2024, 2, 1), 120
+    sheet["D4"].number_format = 'yyyy"年"m"月"d"日"'
+    sheet["C6"], sheet["D6"], sheet["E6"] = 13812345678, datetime.datetime(2024, 1, 15, 10, 30), 1.5
+    sheet["F4"] = "跨行"
+    sheet.merge_cells("F4:F8")  # past the last row with a value
+    sheet["F3"] = "备注"
+    workbook.save(tmp_path / "a.xlsx")
+    table = open_table((tmp_path / "a.xlsx").read_bytes(), filename="a.xlsx")
+    assert table.header_row == 3 and table.headers == ["", "", "客户名称", "首次接触时间", "员工人数", "备注"]
+    rows = list(table.rows())
+    assert rows == [(4, [None, None, "甲公司", datetime.datetime(2024, 2, 1), 120, "跨行"]),
+                    (5, [None, None, None, None, None, "跨行"]),
+                    (6, [None, None, 13812345678, datetime.datetime(2024, 1, 15, 10, 30), 1.5, "跨行"]),
+                    (7, [None, None, None, None, None, "跨行"]),
+                    (8, [None, None, None, None, None, "跨行"])]
+    assert type(rows[0][1][4]) is int and type(rows[2][1][2]) is int
+    assert list(table.rows()) == rows  # read again: the engine's second pass
