@@ -19,9 +19,11 @@ formulas) is read without the apostrophe, so a rejected-rows file imports again 
 import codecs
 import csv
 import datetime
+import html
 import io
 import itertools
 import os
+import re
 
 import settings
 
@@ -282,6 +284,51 @@ def _cell(value):
     return datetime.datetime(value.year, value.month, value.day)
 
 
+ERROR_CELL_RE = re.compile(rb'<c\b([^>]*\bt="e"[^>]*)>(.*?)</c>', re.S)
+CELL_REF_RE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+VALUE_RE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _error_cells(source, title):
+    """{(row, col): "#DIV/0!"} of the sheet's Excel error cells, from its XML.  calamine reads an
+    error cell as "", which would import a broken value as a blank without a word; openpyxl gave
+    the error's text, which the engine then rejects or keeps as written.  The XML is searched for
+    t="e" first (a byte search), so sheets without errors cost one scan."""
+    import zipfile
+    from openpyxl.utils import column_index_from_string
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
+            part = _sheet_part(archive, title)
+            data = archive.read(part) if part else b""
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return {}
+    if b't="e"' not in data:
+        return {}
+    found = {}
+    for attributes, body in ERROR_CELL_RE.findall(data):
+        ref, value = CELL_REF_RE.search(attributes), VALUE_RE.search(body)
+        if ref:
+            text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
+            found[(int(ref.group(2)), column_index_from_string(ref.group(1).decode()))] = text
+    return found
+
+
+def _sheet_part(archive, title):
+    """The zip member holding sheet `title` (workbook.xml names it, its relationships locate it)."""
+    workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    for tag in re.findall(r"<sheet\b[^>]*/?>", workbook):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        rid = re.search(r'\br:id="([^"]*)"', tag) or re.search(r'\bid="([^"]*)"', tag)
+        if name and rid and html.unescape(name.group(1)) == title:
+            for rel in re.findall(r"<Relationship\b[^>]*/?>", rels):
+                if re.search(rf'\bId="{re.escape(rid.group(1))}"', rel):
+                    target = re.search(r'\bTarget="([^"]*)"', rel).group(1)
+                    return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return None
+
+
 def _xlsx_rows(table):
     """(row_no, values) with Excel's row and column numbers: calamine's rows start at Excel row 1
     but at the sheet's first used column, so the columns before it are put back as None; empty cells
@@ -292,11 +339,18 @@ def _xlsx_rows(table):
         return
     lead = [None] * start[1]
     merged = table._merged
+    errors = {}  # row -> [((row, col), error text)]
+    for (error_row, error_col), text in table._errors.items():
+        errors.setdefault(error_row, []).append(((error_row, error_col), text))
     tops = {}  # (row, col) of a merged range's top-left -> its value
     extra = max((r2 for _r1, _c1, r2, _c2 in merged), default=0) - (sheet.end[0] + 1)
     rows = itertools.chain(sheet.iter_rows(), itertools.repeat((), max(extra, 0)))
     for row_no, raw in enumerate(rows, 1):
         values = lead + [None if v == "" else (_cell(v) if v.__class__ in CONVERTED else v) for v in raw]
+        for (error_row, error_col), text in errors.get(row_no, ()):
+            if len(values) < error_col:
+                values.extend([None] * (error_col - len(values)))
+            values[error_col - 1] = text
         for min_row, min_col, max_row, max_col in merged:
             if min_row <= row_no <= max_row:
                 if row_no == min_row:
@@ -345,4 +399,5 @@ def _open_xlsx(source, filename, sheet, max_columns):
     table = Table(source, filename, "xlsx", [], 0, notes=notes, sheet=title, sheets=names)
     table._sheet = chosen
     table._merged = merged
+    table._errors = _error_cells(source, title)
     return _finish(table, _xlsx_rows(table), max_columns)

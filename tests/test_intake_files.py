@@ -164,3 +164,44 @@ def test_xlsx_sheet_starting_lower_right_keeps_excel_rows_columns_and_types(tmp_
                     (8, [None, None, None, None, None, "跨行"])]
     assert type(rows[0][1][4]) is int and type(rows[2][1][2]) is int
     assert list(table.rows()) == rows  # read again: the engine's second pass
+
+
+def test_excel_error_cells_are_read_as_their_error_text_not_as_blanks(tmp_path):
+    """calamine reads #DIV/0! as an empty cell; the importer must not take a broken value for a blank."""
+    import openpyxl
+
+    from intake.files import open_table
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "客户"
+    sheet.append(["客户名称", "年营收", "备注"])
+    sheet.append(["甲公司", 100, "好"])
+    sheet.append(["乙公司", None, "ok"])
+    sheet["B3"] = "#DIV/0!"
+    sheet["B3"].data_type = "e"
+    workbook.create_sheet("其他")
+    path = tmp_path / "errors.xlsx"
+    workbook.save(path)
+    rows = list(open_table(str(path)).rows())
+    assert rows == [(2, ["甲公司", 100, "好"]), (3, ["乙公司", "#DIV/0!", "ok"])]
+    assert list(open_table(path.read_bytes(), filename="errors.xlsx").rows())[1][1][1] == "#DIV/0!"
+
+
+def test_an_error_cell_in_a_number_column_is_rejected_by_the_import(app, tmp_path, monkeypatch):
+    import openpyxl
+
+    import intake
+    from intake import engine
+
+    monkeypatch.setattr(engine, "ERRORS_DIR", str(tmp_path / "errors"))
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["客户名称", "手机号码", "年营收"])
+    sheet.append(["乙公司", "13800000009", "#N/A"])
+    sheet["C2"].data_type = "e"
+    path = tmp_path / "bad.xlsx"
+    workbook.save(path)
+    with app.app_context():
+        report = intake.validate(str(path), "customers")
+    assert report.rejected == 1 and "金额无法识别" in report.errors[0].reason and report.errors[0].value == "#N/A"
