@@ -7,8 +7,8 @@ groups in one's row scope; edit: merge and undo) and passes the caller's scope, 
 listed, merged or restored.  Values are shown as the customer screen shows them to the role: masked
 columns masked, hidden columns absent (their value stays the survivor's, or fills its blank).
 """
-from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask import abort, flash, redirect, request
+from flask_admin import expose
 from flask_login import current_user
 
 import access
@@ -20,7 +20,7 @@ from i18n import current_language
 from models import Customer, DuplicateScan, JobRun, MergeRecord
 
 from .labels import labels_for
-from .secured import TokenForm, current_grant
+from .secured import PolicyView, TokenForm, current_grant
 
 POLICY_KEY = "duplicates"
 ON_DEMAND = 20_000  # customers in scope up to which the screen scans on each load; beyond: the last full scan
@@ -112,17 +112,8 @@ def _stored_groups(last, scope, min_score):
     return out
 
 
-class DuplicatesView(BaseView):
-    def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active and current_grant().can(POLICY_KEY, "view")
-
-    def is_visible(self):
-        return current_user.is_authenticated and current_grant().can(POLICY_KEY, "view")
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(403)
+class DuplicatesView(PolicyView):
+    policy_key = POLICY_KEY
 
     def _can_merge(self):
         return current_grant().can(POLICY_KEY, "edit")

@@ -6,8 +6,8 @@ gated on the role screen's permissions, which only admins hold by default: seein
 jobs needs role/view, running one needs role/edit.  Whoever may change the access policy
 may also run the installation's housekeeping.
 """
-from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask import abort, current_app, flash, redirect, request
+from flask_admin import expose
 from flask_login import current_user
 
 import jobs
@@ -15,7 +15,7 @@ from i18n import current_language
 from models import JobRun
 from models.jobs import JOB_STATUSES, JOB_TRIGGERS
 
-from .secured import TokenForm, audit, current_grant
+from .secured import PolicyView, TokenForm, audit, current_grant
 
 POLICY_KEY = "role"
 RECENT = 20  # runs listed under the jobs
@@ -44,17 +44,8 @@ STATUS_NAMES = {"zh": dict(JOB_STATUSES), "en": {key: key for key, _ in JOB_STAT
 TRIGGER_NAMES = {"zh": dict(JOB_TRIGGERS), "en": {key: key for key, _ in JOB_TRIGGERS}}
 
 
-class JobsView(BaseView):
-    def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active and current_grant().can(POLICY_KEY, "view")
-
-    def is_visible(self):
-        return current_user.is_authenticated and current_grant().can(POLICY_KEY, "view")
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(403)
+class JobsView(PolicyView):
+    policy_key = POLICY_KEY
 
     @expose("/")
     def index(self):

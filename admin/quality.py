@@ -9,7 +9,7 @@ the package returns for the caller.
 import datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_login import current_user
 
 import jobs
@@ -19,7 +19,7 @@ from i18n import current_language
 from models import Choice, JobRun
 
 from .labels import labels_for
-from .secured import TokenForm, audit, current_grant
+from .secured import PolicyView, TokenForm, audit, current_grant
 
 POLICY_KEY = "quality"
 SCAN_JOB = "quality-scan"
@@ -80,17 +80,8 @@ TEXT = {
 }
 
 
-class QualityView(BaseView):
-    def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active and current_grant().can(POLICY_KEY, "view")
-
-    def is_visible(self):
-        return current_user.is_authenticated and current_grant().can(POLICY_KEY, "view")
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(403)
+class QualityView(PolicyView):
+    policy_key = POLICY_KEY
 
     # --- helpers --------------------------------------------------------------------
     @staticmethod

@@ -15,7 +15,7 @@ import threading
 from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
-from flask_admin import expose
+from flask_admin import BaseView, expose
 from flask_admin import helpers as h
 from flask_admin.helpers import get_redirect_target
 from flask_admin.actions import action
@@ -51,6 +51,24 @@ EXPORT_FORMATTERS = {**_READABLE, **typefmt.EXPORT_FORMATTERS}
 class TokenForm(SecureForm):
     """A form that is only its CSRF token, for buttons that POST (run now, re-run); their
     values are checked by the code that acts on them, not by WTForms."""
+
+
+class PolicyView(BaseView):
+    """A screen that is not one model's records (jobs, 数据质量, 重复客户): open to whoever's grant has
+    `view` on its policy key, login first for anonymous visitors, 403 for the rest."""
+
+    policy_key = None
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active and current_grant().can(self.policy_key, "view")
+
+    def is_visible(self):
+        return current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
 
 
 def current_grant():
