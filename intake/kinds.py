@@ -451,14 +451,8 @@ class FollowUps(Kind):
                     natural.setdefault((f.customer_id, f.at, f.content), f)
         for row in rows:
             values = row.values
-            code = values.get("customer_code")
-            customer = customers.get(code) if code else None
-            if code and (customer is None or not ctx.in_scope(customer[1])):
-                row.reject("customer_code", f"客户编号 {code} 不存在或不在您的数据范围内", "填写系统中已有客户的编号")
+            if not resolve_customer(row, customers, ctx):
                 continue
-            if customer is None:
-                continue
-            row.customer_id = customer[0]
             record_no = values.get("record_no")
             if record_no:
                 row.key = ("record_no", record_no)
@@ -523,6 +517,20 @@ class FollowUps(Kind):
             update_record(FollowUp, "followup", record.id, row, changes, ctx)
 
 
+def resolve_customer(row, customers, ctx):
+    """Set row.customer_id from its 客户编号 ({code: (id, owner id)}); reject a code that is unknown or
+    outside the importer's scope.  False when the row has no customer to go on with."""
+    code = row.values.get("customer_code")
+    customer = customers.get(code) if code else None
+    if code and (customer is None or not ctx.in_scope(customer[1])):
+        row.reject("customer_code", f"客户编号 {code} 不存在或不在您的数据范围内", "填写系统中已有客户的编号")
+        return False
+    if customer is None:
+        return False
+    row.customer_id = customer[0]
+    return True
+
+
 def customer_in_scope_id(customer_id, ctx):
     if ctx.allowed is None:
         return True
@@ -575,14 +583,8 @@ class Orders(Kind):
         for part in chunks(ids):
             owners.update(Customer.select(Customer.id, Customer.owner).where(Customer.id.in_(part)).tuples())
         for row in rows:
-            code = row.values.get("customer_code")
-            customer = customers.get(code) if code else None
-            if code and (customer is None or not ctx.in_scope(customer[1])):
-                row.reject("customer_code", f"客户编号 {code} 不存在或不在您的数据范围内", "填写系统中已有客户的编号")
+            if not resolve_customer(row, customers, ctx):
                 continue
-            if customer is None:
-                continue
-            row.customer_id = customer[0]
             order_no = row.values.get("order_no")
             if order_no:
                 row.key = ("order_no", order_no)
