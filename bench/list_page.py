@@ -25,10 +25,7 @@ from flask_admin.contrib.peewee import ModelView
 
 from bench.timing import measure, measure_interleaved, progress
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
-RESULTS = os.path.join(HERE, "results")
-FIELD_KEY = base64.b64encode(b"bench-field-key-0123456789abcdef").decode()
+from bench.workspace import DATA, FIELD_KEY, HERE, RESULTS, write_docs  # noqa: F401 (the other benches' names)
 PASSWORD = "bench-password"
 
 
@@ -226,20 +223,6 @@ def table(rows):
         lines.append(f"| {r['size']:,} | {r['user']} | {r['case']} | {fmt(r['page_ms'])} | {fmt(r['page_p90_ms'])} "
                      f"| {fmt(r['raw_ms'])} | {fmt(r['overhead_ms'])} |")
     return "\n".join(lines)
-
-
-def write_docs(markdown, section="list_page"):
-    """Put `markdown` between the section's markers in docs/benchmarks.md (appended the first time)."""
-    path = os.path.join(os.path.dirname(HERE), "docs", "benchmarks.md")
-    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n\n"
-    block = f"{begin}\n{markdown}\n{end}"
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def main():

@@ -40,3 +40,14 @@ def measure_interleaved(cases, runs=30, warmup=10):
 
 def progress(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def peak_rss_mb():
+    """This process's peak resident memory in MiB (VmHWM).  Not ru_maxrss: Linux carries that over
+    from the parent through fork and exec, so a case spawned by a large process (pytest, a bench
+    that generated its data) would report its parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

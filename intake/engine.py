@@ -27,6 +27,7 @@ from models import standardise
 from . import columns, files, kinds
 from .columns import REASON_HEADER, MappingError
 from .files import FORMULA_STARTS, FileRefused
+from .seen import SeenKeys
 
 CHUNK = 1000  # rows per check/write step
 PREVIEW_ROWS = 20
@@ -110,7 +111,6 @@ class Context:
         self.reason = f"导入：{filename}"[:255]
         self.dry_run = dry_run
         self.now = datetime.datetime.now().replace(microsecond=0)
-        self.seen_keys = {}
         self.passwords = []
         self.batch_id = None
         self._changes = []
@@ -163,12 +163,12 @@ class Context:
             self._created = []
 
     def next_customer_code(self, region, industry, first_contact):
-        from models.customers import code_prefix
+        from models.customers import code_lead
 
-        year = (first_contact or datetime.date.today()).year
-        prefix = self._prefixes.get((region, industry, year))
-        if prefix is None:
-            prefix = self._prefixes[(region, industry, year)] = code_prefix(region, industry, datetime.date(year, 1, 1))
+        lead = self._prefixes.get((region, industry))  # two list lookups per pair, not per row or year
+        if lead is None:
+            lead = self._prefixes[(region, industry)] = code_lead(region, industry)
+        prefix = f"{lead}{(first_contact or datetime.date.today()).year}-"
         if prefix not in self._codes:
             self._codes[prefix] = kinds.highest_code_number(prefix)
         self._codes[prefix] += 1
@@ -326,13 +326,14 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     refused = _refused_columns(spec, mapped, ctx)
     report.column_errors = [message for message in refused.values()]
 
-    # pass 1: validate, keep keys and rejected cells, write rejected rows as they come
+    # one pass: each chunk of rows is cleaned and checked, then (unless a dry run) written, all in ONE
+    # transaction that is rolled back for a dry run and for an all-or-nothing import with rejected
+    # rows: both go through the very same code, so their counts are what the import would do
     sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None  # opened at its first row
-    rejected_rows = set()
-
     probe = spec.probable_duplicates if (dry_run if duplicates is None else duplicates) else None
+    estimate = table.size_hint()
 
-    def validated(rows):
+    def validated(rows, seen):
         _check(spec, rows, ctx, mapped, refused)
         if probe is not None:
             for row in rows:
@@ -342,56 +343,40 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
                         report.duplicates.append({"row": row.row_no, "name": row.values.get("name"), "matches": [
                             {"code": m.code, "name": m.name, "reason": m.reason, "score": round(m.score, 2)}
                             for m in found]})
+        repeats = seen.check([(row.row_no, row.key) for row in rows if row.key is not None])
         for row in rows:
-            if row.key is not None:
-                first = ctx.seen_keys.get(row.key)
-                if first is None:
-                    ctx.seen_keys[row.key] = row.row_no
-                elif not row.errors:
-                    field_name = row.key[0] if row.key[0] in mapped.fields.values() else None
-                    row.reject(field_name, f"与第 {first} 行重复（同一文件中出现两次）", "删除重复的行，或改正其中一行")
+            first = repeats.get(row.row_no)
+            if first is not None and not row.errors:
+                field_name = row.key[0] if row.key[0] in mapped.fields.values() else None
+                row.reject(field_name, f"与第 {first} 行重复（同一文件中出现两次）", "删除重复的行，或改正其中一行")
             if row.errors:
-                rejected_rows.add(row.row_no)
+                report.rejected += 1
                 report.errors.extend(row.errors)
                 if sink is not None:
                     sink.add(row)
+        return [row for row in rows if not row.errors]
 
     total = 0
-    for rows in _chunks(table, mapped):
-        validated(rows)
-        total += len(rows)
-        if progress:
-            progress(total, None, "validate")
-    report.rows = total
-
-    # pass 2: the same rows, written in one transaction (rolled back when nothing may be written)
-    keep = not dry_run and (not rejected_rows or skip_invalid)
-    done = 0
-    with db.atomic() as transaction:
+    stage = "validate" if dry_run else "write"  # (a dry run writes too, and rolls back)
+    with SeenKeys() as seen, db.atomic() as transaction:
         batch = ImportBatch.create(kind=kind, user=ctx.user_id, username=_username(user), filename=table.filename,
                                    mapping=mapped.by_header(), options=_options(skip_invalid, key, owner_user, sheet,
                                                                                 value_maps), status="done",
                                    created_at=ctx.now)
         ctx.batch_id = batch.id
-        for rows in _chunks(table, mapped, skip=rejected_rows):
-            _check(spec, rows, ctx, mapped, refused)
-            late = [row for row in rows if row.errors]  # rejected now but not in pass 1: the data changed
-            for row in late:
-                rejected_rows.add(row.row_no)
-                report.errors.extend(row.errors)
-                if sink is not None:
-                    sink.add(row)
-            valid = [row for row in rows if not row.errors]
+        for rows in _chunks(table, mapped):
+            valid = validated(rows, seen)
             if valid:
                 spec.write(valid, ctx)
                 for row in valid:
                     setattr(report, row.outcome, getattr(report, row.outcome) + 1)
-            ctx.flush_changes()
-            done += len(rows)
+                ctx.flush_changes()
+            total += len(rows)
             if progress:
-                progress(done, total, "write")
-        report.rejected = len(rejected_rows)
-        if sink is not None and rejected_rows:
+                progress(total, max(estimate, total), stage)
+        report.rows = total
+        keep = not dry_run and (not report.rejected or skip_invalid)
+        if sink is not None and report.rejected:
             report.error_file = sink.save(errors_to or default_error_path(kind))
         if keep:
             for name, value in report.counts().items():
@@ -407,7 +392,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
         else:
             transaction.rollback()
     if progress and total:
-        progress(total, total, "write")
+        progress(total, total, stage)
     report.written = keep
     if keep:
         report.batch_id = batch.id
@@ -470,15 +455,30 @@ def _chunks(table, mapped, skip=None):
         yield chunk
 
 
-def _clean_cell(spec, field_spec, value, ctx):
+def _cell_cleaner(field_spec, ctx):
+    """value -> stored value for one column (raises standardise.StandardError): the field's own
+    function where it needs nothing else, so a cell costs one call."""
     if field_spec.choice:
-        mapped = ctx.value_maps.get(field_spec.name, {}).get(standardise.text(value))
-        return standardise.choice(field_spec.choice, mapped if mapped is not None else value,
-                                  ctx.entries(field_spec.choice), ctx.choice_index(field_spec.choice))
-    cleaned = field_spec.clean(value)
-    if field_spec.minimum is not None and cleaned is not None and cleaned < field_spec.minimum:
-        raise standardise.StandardError("不能为负数")
-    return cleaned
+        value_map = ctx.value_maps.get(field_spec.name, {})
+        list_kind = field_spec.choice
+        entries, index = ctx.entries(list_kind), ctx.choice_index(list_kind)
+
+        def clean_choice(value):
+            mapped = value_map.get(standardise.text(value)) if value_map else None
+            return standardise.choice(list_kind, mapped if mapped is not None else value, entries, index)
+
+        return clean_choice
+    if field_spec.minimum is None:
+        return field_spec.clean
+    clean, minimum = field_spec.clean, field_spec.minimum
+
+    def clean_at_least(value):
+        cleaned = clean(value)
+        if cleaned is not None and cleaned < minimum:
+            raise standardise.StandardError("不能为负数")
+        return cleaned
+
+    return clean_at_least
 
 
 MEMO_SIZE = 20000  # distinct values remembered per column
@@ -538,8 +538,7 @@ def _cleaners(spec, ctx, mapped, refused):
         if name in refused:
             out.append((index, name, field_spec, None))
             continue
-        out.append((index, name, field_spec,
-                    _Memo(lambda value, field_spec=field_spec: _clean_cell(spec, field_spec, value, ctx))))
+        out.append((index, name, field_spec, _Memo(_cell_cleaner(field_spec, ctx))))
     return out
 
 
@@ -547,7 +546,9 @@ def _check(spec, rows, ctx, mapped, refused):
     """Clean every mapped cell, then the kind's checks over the chunk."""
     if ctx.cleaners is None:
         ctx.cleaners = _cleaners(spec, ctx, mapped, refused)
-    cleaners = ctx.cleaners
+    # a column that stopped remembering (names, mobiles) calls its function directly
+    cleaners = [(index, name, field_spec, clean if clean is None or clean.on else clean.clean)
+                for index, name, field_spec, clean in ctx.cleaners]
     required = [field_spec for field_spec in spec.fields if field_spec.required]
     StandardError = standardise.StandardError
     for row in rows:
@@ -735,7 +736,8 @@ def _undo_conflicts(batch, changes):
         for name in names:
             field_obj = model._meta.fields[name]
             stored = record.__data__.get(field_obj.name)
-            if _json_plain(stored) != after[name]:
+            # as typed values: 1234.50 kept as text in `after` is the 1234.5 SQLite gives back
+            if not kinds._same(_typed(field_obj, stored), _typed(field_obj, after[name])):
                 problems.append(f"{_label_of(change.model, record)} 的“{name}”")
                 break
     for model, key in ((FollowUp, FollowUp.customer), (Order, Order.customer)):
@@ -746,8 +748,8 @@ def _undo_conflicts(batch, changes):
     return problems
 
 
-def _json_plain(value):
-    return json.loads(json.dumps(kinds._plain(value), default=str))
+def _typed(field_obj, value):
+    return None if value is None else field_obj.python_value(value)
 
 
 def _label_of(model_name, record):

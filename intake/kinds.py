@@ -20,6 +20,7 @@ from decimal import Decimal
 from peewee import fn
 
 from models import Choice, Customer, FollowUp, Order, Role, StatusChange, User, db, is_sqlite, sealed, standardise
+from models import search
 from models import validation as rules
 
 from . import bulk
@@ -342,8 +343,9 @@ class Customers(Kind):
                 records.append(record)
             fields = sorted({k for record in records for k in record})
             ids = bulk.next_ids(Customer, len(records))
-            bulk.insert(Customer, ["id", *fields], [(i, *[record.get(k) for k in fields])
-                                                    for i, record in zip(ids, records)])
+            with search.indexed_as_a_set(ids[0], ids[-1]):
+                bulk.insert(Customer, ["id", *fields], [(i, *[record.get(k) for k in fields])
+                                                        for i, record in zip(ids, records)])
             statuses = []
             sealed_names = Customer.SEALED
             for row, record, record_id in zip(new_rows, records, ids):
@@ -656,7 +658,7 @@ class Users(Kind):
         for part in chunks({row.values.get("username") for row in rows if row.values.get("username")}):
             existing.update((u.username, u) for u in User.select().where(User.username.in_(part)))
         managers = users_by_name(row.values.get("manager") for row in rows)
-        earlier = {key[1] for key in ctx.seen_keys if key[0] == "username"}  # rows above, in earlier chunks
+        earlier = set()  # accounts rows above in this chunk create (earlier chunks' are written: in `managers`)
         for row in rows:
             username = row.values.get("username")
             if not username:

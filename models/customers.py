@@ -90,11 +90,14 @@ class Customer(BaseModel):
         )
 
 
+def code_lead(region, industry):
+    """"REGION-INDUSTRY-" of a customer code: the list entries' abbreviations, XX when there is none."""
+    return f"{Choice.code_for('region', region) or 'XX'}-{Choice.code_for('industry', industry) or 'XX'}-"
+
+
 def code_prefix(region, industry, first_contact=None):
     year = (first_contact or datetime.date.today()).year
-    region_code = Choice.code_for("region", region) or "XX"
-    industry_code = Choice.code_for("industry", industry) or "XX"
-    return f"{region_code}-{industry_code}-{year}-"
+    return f"{code_lead(region, industry)}{year}-"
 
 
 def next_code(region, industry, first_contact=None):

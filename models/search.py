@@ -5,6 +5,8 @@ triggers.  PostgreSQL: pg_trgm GIN indexes serving ILIKE.  Terms shorter than th
 characters cannot use a trigram index, so they match by prefix on the column's b-tree
 index instead of scanning the table.
 """
+from contextlib import contextmanager
+
 from peewee import SQL, NodeList
 
 from .base import db, is_sqlite
@@ -60,6 +62,26 @@ def drop_triggers():
     else:
         for column in FTS_COLUMNS:
             db.execute_sql(f"DROP INDEX IF EXISTS {_trigram_index(column)}")
+
+
+@contextmanager
+def indexed_as_a_set(first_id, last_id):
+    """Insert customers with ids first_id..last_id inside this block, and they are indexed by one
+    set-based statement at its end instead of a trigger call per row: about three times faster for
+    an import's chunk (FTS5 buffers the whole chunk's trigrams at once).  Run it inside the caller's
+    transaction: the trigger is dropped and re-created in it, so other connections never see it
+    missing, and a rollback puts everything back.  PostgreSQL: nothing to do (GIN indexes).
+    """
+    if not is_sqlite():
+        yield
+        return
+    db.execute_sql("DROP TRIGGER IF EXISTS customer_fts_ai")
+    try:
+        yield
+        db.execute_sql("INSERT INTO customer_fts(rowid, name, contact, mobile) "
+                       "SELECT id, name, contact, mobile FROM customer WHERE id BETWEEN ? AND ?", (first_id, last_id))
+    finally:
+        db.execute_sql(_SQLITE_DDL[1])
 
 
 # A term found in at least DENSE_HITS of the newest SAMPLE_ROWS customers is "dense": walking

@@ -108,6 +108,45 @@ def test_duplicate_codes_inside_one_file(app, tmp_path):
         assert "与第 2 行重复" in error.reason
 
 
+def test_a_key_repeated_chunks_apart_names_its_first_row(app, tmp_path, monkeypatch):
+    """The keys met so far live in a temporary table, not in memory: a repeat many chunks later is
+    still caught, named by its first row, and nothing of an all-or-nothing import is written."""
+    monkeypatch.setattr(engine, "CHUNK", 3)
+    lines = [f",客户{i},1380000{i:04d},,,,,,," for i in range(10)] + [",又一个,13800000002,,,,,,,"]
+    path = csv_file(tmp_path, "客户编号,公司名称,手机,邮箱,所属行业,地区,负责人,首次接触时间,年营收,客户状态\n"
+                    + "\n".join(lines) + "\n")
+    with app.app_context():
+        report = intake.import_file(path, "customers", key="mobile")
+        (error,) = report.errors
+        assert (error.row, error.column, error.value) == (12, "手机", "13800000002")
+        assert "与第 4 行重复" in error.reason
+        assert not report.written and Customer.select().count() == 0
+        assert report.counts() == {"rows": 11, "created": 10, "updated": 0, "unchanged": 0, "rejected": 1}
+        assert "intake_seen_keys" not in models.db.get_tables()  # the temporary table is gone with the import
+
+
+def test_imported_customers_are_found_by_search_and_gone_from_it_after_undo(app, tmp_path):
+    """The search index is filled set-based per chunk (its insert trigger is off meanwhile, inside the
+    import's transaction): imported names are found, the trigger is back after the import, and undo
+    (the delete trigger) takes them out again."""
+    from models import search
+
+    def found(term):
+        return {c.name for c in Customer.select().where(search.fragment_condition(search.FTS_COLUMNS, term))}
+
+    with app.app_context():
+        report = intake.import_file(csv_file(tmp_path, GOOD), "customers")
+        assert found("示例科技") == {"北京示例科技"} and found("13812345678") == {"北京示例科技"}
+        if models.is_sqlite():
+            triggers = {name for (name,) in models.db.execute_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            assert set(search.SQLITE_TRIGGERS) <= triggers
+        Customer.create(code="HB-IT-2024-900", name="手工录入示例", mobile="13700000900")  # the trigger works again
+        assert found("手工录入") == {"手工录入示例"}
+        intake.undo(report.batch_id)
+        assert found("示例科技") == set() and found("样本制造") == set()
+
+
 def test_update_by_code_and_by_mobile_key(app, tmp_path, make_customer):
     with app.app_context():
         existing = make_customer(code="HB-IT-2024-007", name="旧名称", mobile="13800000007", email="old@example.com")
@@ -242,6 +281,15 @@ def test_undo_removes_created_and_restores_updated(app, tmp_path, make_customer)
         assert AuditLog.select().where(AuditLog.action == "import-undo").count() == 1
         with pytest.raises(intake.UndoRefused, match="已于"):
             intake.undo(report.batch_id)
+
+
+def test_undo_of_an_untouched_import_is_not_refused_for_how_amounts_read_back(app, tmp_path):
+    """¥1,234.50 is kept for undo as "1234.50" and SQLite gives 1234.5 back: the same amount, not a
+    change since the import (undo compared the two as text and refused)."""
+    with app.app_context():
+        report = intake.import_file(csv_file(tmp_path, GOOD), "customers")
+        assert Customer.get(Customer.code == "HB-IT-2024-101").annual_revenue == Decimal("1234.50")
+        assert intake.undo(report.batch_id) == {"deleted": 2, "restored": 0}
 
 
 def test_undo_refused_when_changed_since(app, tmp_path, make_order):
