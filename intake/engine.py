@@ -6,14 +6,15 @@
     report = import_file(path_or_bytes, "customers", filename=..., user=..., skip_invalid=False)
     undo(report.batch_id, user=...)
 
-How an import runs: pass 1 reads every row, cleans each mapped cell with the kind's
-models.standardise function (as the forms do), checks references, permissions and row scope in
-chunks, and rejects the second occurrence of a key inside the file; it keeps only the keys and the
-rejected cells (rejected rows go straight into the rejected-rows XLSX).  Pass 2 reads the file
-again inside ONE transaction and writes the valid rows in batches, recording each created or
-updated record (ImportChange) for undo.  The transaction is rolled back for a dry run, and for an
-all-or-nothing import with rejected rows: both go through the very same code, so their counts are
-what the import would do.  created + updated + unchanged + rejected = data rows, always.
+How an import runs: in ONE transaction, the file is read a chunk of rows at a time; each mapped
+cell is cleaned with the kind's models.standardise function (as the forms do), references,
+permissions and row scope are checked for the chunk, the second occurrence of a key inside the file
+is rejected naming its first row (the keys met so far live in a temporary table: intake/seen.py),
+rejected rows go straight into the rejected-rows XLSX, and the valid rows are written in bulk,
+each created or updated record recorded (ImportChange) for undo.  Memory stays flat in the file's
+size.  The transaction is rolled back for a dry run, and for an all-or-nothing import with
+rejected rows: both go through the very same code, so their counts are what the import would do.
+created + updated + unchanged + rejected = data rows, always.
 """
 import datetime
 import io
@@ -326,7 +327,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     refused = _refused_columns(spec, mapped, ctx)
     report.column_errors = [message for message in refused.values()]
 
-    # one pass: each chunk of rows is cleaned and checked, then (unless a dry run) written, all in ONE
+    # each chunk of rows is cleaned, checked and written, all in ONE
     # transaction that is rolled back for a dry run and for an all-or-nothing import with rejected
     # rows: both go through the very same code, so their counts are what the import would do
     sink = _ErrorSink(table.headers) if (errors_to or not dry_run) else None  # opened at its first row
