@@ -388,9 +388,7 @@ def clean_orders(path, database):
     rows as tuples in ORDER_COLUMNS order (a generator)."""
     from models import standardise as s
 
-    con = sqlite3.connect(database)
-    customers = dict(con.execute("SELECT code, id FROM customer"))
-    con.close()
+    customers = customer_ids(database)
     moment_re, date_res = s.DATETIME_PATTERN, s.DATE_PATTERNS
     seen = set()
     with open(path, encoding="utf-8", newline="") as handle:
@@ -423,6 +421,50 @@ def clean_orders(path, database):
             seen.add(order_no)
             yield (customer, order_no, at.isoformat(sep=" "), str(amount.quantize(decimal.Decimal("0.01"))),
                    int(quantity), product or None, channel or None)
+
+
+def customer_ids(database):
+    """{code: id} of the customers in `database` (a SQLite path or a postgresql:// URL)."""
+    if "://" in database:
+        import psycopg2
+
+        with psycopg2.connect(database) as con, con.cursor() as cursor:
+            cursor.execute("SELECT code, id FROM customer")
+            return dict(cursor.fetchall())
+    con = sqlite3.connect(database)
+    try:
+        return dict(con.execute("SELECT code, id FROM customer"))
+    finally:
+        con.close()
+
+
+def copy_rows(url, table, columns, rows):
+    """PostgreSQL's floor: the clean rows sent with COPY ... FROM STDIN (as intake/bulk.py sends
+    them), 50,000 rows a call, in one transaction; rows written."""
+    import io
+
+    import psycopg2
+
+    from intake.bulk import _copy_text
+
+    written = 0
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        batch = []
+
+        def send():
+            buffer = io.StringIO("".join("\t".join(_copy_text(v) for v in row) + "\n" for row in batch))
+            cursor.copy_expert(sql, buffer)
+
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 50_000:
+                send()
+                written += len(batch)
+                batch = []
+        send()
+        written += len(batch)
+    return written
 
 
 def baseline_orders(path, database):
@@ -482,7 +524,9 @@ def run_case(case, path, database, kind):
     before = _rss_mb()
     start = time.perf_counter()
     counts = None
-    if case in ("floor", "bare"):
+    if case == "floor" and "://" in database:
+        written = copy_rows(database, table, columns, clean_rows)
+    elif case in ("floor", "bare"):
         written = write_rows(database, table, columns, clean_rows, bare=case == "bare")
     elif case == "baseline":
         written = (baseline_customers if kind == "customers" else baseline_orders)(path, database)
@@ -531,26 +575,34 @@ def compare(kind, path, rows, template, runs):
 
 
 def postgres_case(kind, path, rows, customers, url):
-    """The importer on PostgreSQL (a scratch schema), in its own process; one result row."""
+    """The floor (COPY of the clean rows) and the importer on PostgreSQL, each on a scratch schema
+    it creates and drops, in its own process; two result rows."""
     import psycopg2
 
-    schema = f"bench_intake_{os.getpid()}"
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
-    connection.cursor().execute(f"CREATE SCHEMA {schema}")
-    try:
-        scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-        command = [sys.executable, "-m", "bench.intake", "--prepare-postgres", scoped, "--customers-in-db",
-                   str(customers)]
-        subprocess.run(command, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        progress(f"{kind}: importer on PostgreSQL, {rows:,} rows")
-        result = spawn("importer", path, scoped, kind)
-    finally:
-        connection.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-        connection.close()
-    return {"kind": kind, "case": "importer", "database": "PostgreSQL (COPY)", "rows": rows,
-            "written": result["written"], "seconds": result["seconds"], "rows_per_s": rows / result["seconds"],
-            "peak_rss_mb": result["peak_rss_mb"], "rss_before_mb": result["rss_before_mb"], "counts": result["counts"]}
+    out = []
+    for case in ("floor", "importer"):
+        schema = f"bench_intake_{os.getpid()}_{case}"
+        connection = psycopg2.connect(url)
+        connection.autocommit = True
+        connection.cursor().execute(f"CREATE SCHEMA {schema}")
+        try:
+            scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}%2Cpublic"  # public: pg_trgm
+            command = [sys.executable, "-m", "bench.intake", "--prepare-postgres", scoped, "--customers-in-db",
+                       str(customers)]
+            subprocess.run(command, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            progress(f"{kind}: {case} on PostgreSQL, {rows:,} rows")
+            result = spawn(case, path, scoped, kind)
+        finally:
+            connection.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+            connection.close()
+        out.append({"kind": kind, "case": case, "database": "PostgreSQL (COPY)", "rows": rows,
+                    "written": result["written"], "seconds": result["seconds"], "rows_per_s": rows / result["seconds"],
+                    "peak_rss_mb": result["peak_rss_mb"], "rss_before_mb": result["rss_before_mb"],
+                    "counts": result["counts"], "flask_loaded": result["flask_loaded"]})
+    if out[0]["written"] != out[1]["written"]:
+        raise RuntimeError(f"{kind} on PostgreSQL: the floor wrote {out[0]['written']} rows, the importer "
+                           f"{out[1]['written']}")
+    return out
 
 
 def prepare_postgres(url, customers):
@@ -658,13 +710,12 @@ def table(results, xlsx, runs, load_start, load_end):
              f", median of {runs} interleaved round(s), each case in its own process on a fresh copy of the database.",
              "", "| file | case | database | rows | written | seconds | rows/s | ÷ baseline | ÷ floor | peak RSS MB "
              "| RSS growth MB |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    base = {(r["kind"], r["rows"]): r["seconds"] for r in results if r["case"] == "baseline"}
-    floor = {(r["kind"], r["rows"]): r["seconds"] for r in results if r["case"] == "floor"}
+    base = {(r["kind"], r["rows"], r["database"]): r["seconds"] for r in results if r["case"] == "baseline"}
+    floor = {(r["kind"], r["rows"], r["database"]): r["seconds"] for r in results if r["case"] == "floor"}
     names = {"bare": "bare table (no indexes)", "floor": "floor (writes only)"}
     for r in results:
-        key = (r["kind"], r["rows"])
-        sqlite = r["database"] == "SQLite"
-        ratios = [f"{r['seconds'] / of[key]:.2f}" if sqlite and of.get(key) else "—" for of in (base, floor)]
+        key = (r["kind"], r["rows"], r["database"])
+        ratios = [f"{r['seconds'] / of[key]:.2f}" if of.get(key) else "—" for of in (base, floor)]
         holds_all = r["case"] in ("bare", "floor")  # their rows are in memory before the clock starts
         memory = ("— | —" if holds_all else
                   f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] - r['rss_before_mb']:.0f}")
@@ -685,6 +736,8 @@ def main(argv=None):
     parser.add_argument("--orders", type=int, default=1_000_000, help="rows of the orders CSV (0: skip)")
     parser.add_argument("--xlsx-rows", type=int, default=200_000, help="rows of the XLSX sheet (0: skip)")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--postgres-rows", type=int, default=0,
+                        help="with DATABASE_URL: at most this many rows per file on PostgreSQL (0: as on SQLite)")
     parser.add_argument("--write-docs", action="store_true")
     # internal: one case in this process
     parser.add_argument("--case", help=argparse.SUPPRESS)
@@ -711,13 +764,15 @@ def main(argv=None):
         path = customers_csv(args.customers)
         results += compare("customers", path, args.customers, empty_database(0), args.runs)
         if url.startswith("postgres"):
-            results.append(postgres_case("customers", path, args.customers, 0, url))
+            rows = min(args.customers, args.postgres_rows or args.customers)
+            results += postgres_case("customers", customers_csv(rows), rows, 0, url)
     if args.orders:
         in_db = max(1000, args.orders // 10)
         path = orders_csv(args.orders, in_db)
         results += compare("orders", path, args.orders, empty_database(in_db), args.runs)
         if url.startswith("postgres"):
-            results.append(postgres_case("orders", path, args.orders, in_db, url))
+            rows = min(args.orders, args.postgres_rows or args.orders)
+            results += postgres_case("orders", orders_csv(rows, in_db), rows, in_db, url)
     if args.xlsx_rows:
         xlsx = compare_xlsx(args.xlsx_rows, args.runs)
     markdown = table(results, xlsx, args.runs, load_start, os.getloadavg()[0])
