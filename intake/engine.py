@@ -676,36 +676,18 @@ def undo(batch_id, user=None, force=False):
             raise UndoRefused(f"您没有撤销这次{spec.label}导入的权限")
     counts = {"deleted": 0, "restored": 0}
     with db.atomic():
-        changes = list(ImportChange.select().where(ImportChange.batch == batch.id).order_by(ImportChange.id.desc()))
-        problems = [] if force else _undo_conflicts(batch, changes)
+        problems = [] if force else _undo_conflicts(batch)
         if problems:
             shown = "；".join(problems[:10]) + (f"；另有 {len(problems) - 10} 处" if len(problems) > 10 else "")
             raise UndoRefused(f"导入后这些记录又有改动，撤销会覆盖或删除它们：{shown}。确认仍要撤销请使用强制撤销")
-        for change in changes:
-            model = MODELS[change.model]
-            if change.action == "created":
-                counts["deleted"] += model.delete().where(model.id == change.record_id).execute()
-            else:
-                values = {}
-                for name, old in (change.before or {}).items():
-                    if isinstance(old, dict) and "sealed" in old:
-                        plain = sealed.unseal(old["sealed"]) if old["sealed"] else None
-                        values[name] = plain
-                    else:
-                        values[name] = model._meta.fields[name].python_value(old) if old is not None else None
-                if model is Customer:
-                    for name in Customer.SEALED:
-                        if name in values:
-                            values[name + "_digest"] = sealed.digest(values[name]) if values[name] else None
-                    if "status" in values:
-                        current = Customer.select(Customer.status).where(Customer.id == change.record_id).scalar()
-                        if current is not None and current != values["status"]:
-                            StatusChange.create(customer=change.record_id, from_status=current,
-                                                to_status=values["status"], reason=f"撤销导入批次 {batch.id}",
-                                                user=getattr(user, "id", None))
-                    values["updated_at"] = datetime.datetime.now()
-                if values:
-                    counts["restored"] += model.update(values).where(model.id == change.record_id).execute()
+        for change in _changes(batch, action="updated", newest_first=True):
+            counts["restored"] += _restore(batch, change, user)
+        for name in UNDO_ORDER:  # created records: one DELETE per model (the database cascades the rest)
+            model = MODELS[name]
+            created = (ImportChange.select(ImportChange.record_id)
+                       .where((ImportChange.batch == batch.id) & (ImportChange.model == name)
+                              & (ImportChange.action == "created")))
+            counts["deleted"] += model.delete().where(model.id.in_(created)).execute()
         batch.status = "undone"
         batch.undone_at = datetime.datetime.now()
         batch.undone_by = _username(user) or "system"
@@ -717,35 +699,100 @@ def undo(batch_id, user=None, force=False):
     return counts
 
 
-def _undo_conflicts(batch, changes):
-    """Records changed since the import wrote them, and created customers that gained other records."""
+UNDO_ORDER = ("followup", "order", "customer", "user")  # children before the records they belong to
+CHANGES_PAGE = 1000  # ImportChange rows read at a time: memory stays flat for a batch of millions
+
+
+def _changes(batch, action=None, newest_first=False):
+    """The batch's ImportChange rows, a page at a time (by id, so pages do not shift)."""
+    query = ImportChange.select().where(ImportChange.batch == batch.id)
+    if action:
+        query = query.where(ImportChange.action == action)
+    last = None
+    while True:
+        page = query
+        if last is not None:
+            page = page.where(ImportChange.id < last if newest_first else ImportChange.id > last)
+        rows = list(page.order_by(ImportChange.id.desc() if newest_first else ImportChange.id).limit(CHANGES_PAGE))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def _restore(batch, change, user):
+    """Put the earlier values of one updated record back; rows restored (0 or 1)."""
+    model = MODELS[change.model]
+    values = {}
+    for name, old in (change.before or {}).items():
+        if isinstance(old, dict) and "sealed" in old:
+            values[name] = sealed.unseal(old["sealed"]) if old["sealed"] else None
+        else:
+            values[name] = model._meta.fields[name].python_value(old) if old is not None else None
+    if model is Customer:
+        for name in Customer.SEALED:
+            if name in values:
+                values[name + "_digest"] = sealed.digest(values[name]) if values[name] else None
+        if "status" in values:
+            current = Customer.select(Customer.status).where(Customer.id == change.record_id).scalar()
+            if current is not None and current != values["status"]:
+                StatusChange.create(customer=change.record_id, from_status=current, to_status=values["status"],
+                                    reason=f"撤销导入批次 {batch.id}", user=getattr(user, "id", None))
+        values["updated_at"] = datetime.datetime.now()
+    if not values:
+        return 0
+    return model.update(values).where(model.id == change.record_id).execute()
+
+
+def _undo_conflicts(batch):
+    """Records changed since the import wrote them, and created customers that gained other records.
+    Read a page of changes at a time, their records fetched by one query per model and page."""
     problems = []
-    created_customers = {c.record_id for c in changes if c.model == "customer" and c.action == "created"}
-    batch_records = {(c.model, c.record_id) for c in changes}
+    page = []
+    for change in _changes(batch):
+        page.append(change)
+        if len(page) >= CHANGES_PAGE:
+            problems += _changed_since(page)
+            page = []
+    problems += _changed_since(page)
+    created_customers = (ImportChange.select(ImportChange.record_id)
+                         .where((ImportChange.batch == batch.id) & (ImportChange.model == "customer")
+                                & (ImportChange.action == "created")))
+    for model, key, label in ((FollowUp, FollowUp.customer, "跟进记录"), (Order, Order.customer, "订单")):
+        ours = (ImportChange.select(ImportChange.record_id)
+                .where((ImportChange.batch == batch.id) & (ImportChange.model == model.__name__.lower())))
+        gained = (model.select(key).where(key.in_(created_customers) & model.id.not_in(ours))
+                  .distinct().limit(100).tuples())
+        problems += [f"新建的客户 #{customer_id} 已有其他{label}" for (customer_id,) in gained]
+    return problems
+
+
+def _changed_since(changes):
+    problems = []
+    by_model = {}
     for change in changes:
-        model = MODELS[change.model]
-        after = change.after or {}
-        names = [n for n in after if n in model._meta.fields and n not in getattr(model, "SEALED", ())
-                 and not n.endswith("_digest") and n not in ("created_at", "updated_at")]
-        if not names:
-            continue
-        record = model.get_or_none(model.id == change.record_id)
-        if record is None:
-            if change.action == "updated":
-                problems.append(f"{change.model} #{change.record_id} 已被删除")
-            continue
-        for name in names:
-            field_obj = model._meta.fields[name]
-            stored = record.__data__.get(field_obj.name)
-            # as typed values: 1234.50 kept as text in `after` is the 1234.5 SQLite gives back
-            if not kinds._same(_typed(field_obj, stored), _typed(field_obj, after[name])):
-                problems.append(f"{_label_of(change.model, record)} 的“{name}”")
-                break
-    for model, key in ((FollowUp, FollowUp.customer), (Order, Order.customer)):
-        for part in kinds.chunks(created_customers):
-            for record_id, customer_id in model.select(model.id, key).where(key.in_(part)).tuples():
-                if (model.__name__.lower(), record_id) not in batch_records:
-                    problems.append(f"新建的客户 #{customer_id} 已有其他{('跟进记录' if model is FollowUp else '订单')}")
+        by_model.setdefault(change.model, []).append(change)
+    for name, items in by_model.items():
+        model = MODELS[name]
+        records = {record.id: record for record in model.select().where(model.id.in_([c.record_id for c in items]))}
+        for change in items:
+            after = change.after or {}
+            names = [n for n in after if n in model._meta.fields and n not in getattr(model, "SEALED", ())
+                     and not n.endswith("_digest") and n not in ("created_at", "updated_at")]
+            if not names:
+                continue
+            record = records.get(change.record_id)
+            if record is None:
+                if change.action == "updated":
+                    problems.append(f"{change.model} #{change.record_id} 已被删除")
+                continue
+            for field_name in names:
+                field_obj = model._meta.fields[field_name]
+                stored = record.__data__.get(field_obj.name)
+                # as typed values: 1234.50 kept as text in `after` is the 1234.5 SQLite gives back
+                if not kinds._same(_typed(field_obj, stored), _typed(field_obj, after[field_name])):
+                    problems.append(f"{_label_of(change.model, record)} 的“{field_name}”")
+                    break
     return problems
 
 

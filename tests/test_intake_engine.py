@@ -305,6 +305,24 @@ def test_undo_refused_when_changed_since(app, tmp_path, make_order):
         assert intake.undo(report.batch_id, force=True)["deleted"] == 1
 
 
+def test_undo_reads_its_changes_a_page_at_a_time(app, tmp_path, monkeypatch, make_customer):
+    """Undo pages through ImportChange (memory flat for millions of rows) and deletes the created
+    records set-based: a change on a late page still refuses, and everything is put back."""
+    monkeypatch.setattr(engine, "CHANGES_PAGE", 2)
+    with app.app_context():
+        existing = make_customer(code="HB-IT-2024-007", name="旧名称", mobile="13800000007")
+        rows = "".join(f",客户{i},1390000{i:04d}\n" for i in range(7)) + "HB-IT-2024-007,新名称,13800000007\n"
+        report = intake.import_file(csv_file(tmp_path, "客户编号,客户名称,手机号码\n" + rows), "customers")
+        assert (report.created, report.updated) == (7, 1)
+        last = Customer.get(Customer.name == "客户6")  # created last: its change is on the last page
+        Customer.update(name="又改过").where(Customer.id == last.id).execute()
+        with pytest.raises(intake.UndoRefused, match="又改过|客户6|name"):
+            intake.undo(report.batch_id)
+        Customer.update(name="客户6").where(Customer.id == last.id).execute()
+        assert intake.undo(report.batch_id) == {"deleted": 7, "restored": 1}
+        assert [c.name for c in Customer.select()] == ["旧名称"] and Customer.get_by_id(existing.id).name == "旧名称"
+
+
 def test_rejected_rows_file_reimports_once_fixed_and_escapes_formulas(app, tmp_path):
     text = (HEADER + ",好客户,13812345678,,,,,,,\n"
             + ",=HYPERLINK(\"http://evil\"),12345,,,,,,,\n"
