@@ -89,6 +89,38 @@ def similarity(core_a, core_b, sound_a=None, sound_b=None):
     return None
 
 
+def similarities(cores, first, second):
+    """[similarity(cores[i], cores[j]) for i, j in zip(first, second)] as a float array, NaN for None, where
+    `cores` is an object array of names (none empty where compared) and `first`, `second` index arrays.
+    rapidfuzz compares the pairs in C, and each name's pinyin is made once, only for names of pairs whose
+    characters differ too much."""
+    import numpy as np
+    from rapidfuzz import process
+
+    sim = np.full(len(first), np.nan)
+    if not len(first):
+        return sim
+    # With a cut-off rapidfuzz stops early and gives 0 below it: a character ratio under CHAR_RATIO matters
+    # only in max(chars, sounds - 5), where it loses to any sounds >= SOUND_RATIO while SOUND_RATIO - 5 >= CHAR_RATIO.
+    cutoff = CHAR_RATIO if SOUND_RATIO - 5 >= CHAR_RATIO else None
+    chars = process.cpdist(cores[first], cores[second], scorer=fuzz.ratio, dtype=np.float64, workers=-1,
+                           score_cutoff=cutoff)
+    close = chars >= CHAR_RATIO
+    sim[close] = chars[close] / 100
+    far = np.flatnonzero(~close)
+    if len(far):
+        named = np.zeros(len(cores), dtype=bool)
+        named[first[far]] = named[second[far]] = True
+        rows = np.flatnonzero(named)
+        sounds = np.empty(len(cores), dtype=object)
+        sounds[rows] = normalise.pinyin_column(cores[rows].tolist())
+        by_sound = process.cpdist(sounds[first[far]], sounds[second[far]], scorer=fuzz.ratio, dtype=np.float64,
+                                  workers=-1, score_cutoff=SOUND_RATIO)
+        alike = by_sound >= SOUND_RATIO
+        sim[far[alike]] = np.maximum(chars[far[alike]], by_sound[alike] - 5) / 100  # as similarity()
+    return sim
+
+
 def similar_reason(same_name, kinds):
     labels = "、".join(EVIDENCE[k] for k in EVIDENCE if k in kinds)
     return f"名称{'相同' if same_name else '相似'}且{labels}相同"
@@ -121,24 +153,22 @@ def key_columns(names, customer_types, contacts, mobiles, phones, emails, addres
     """profile() of many customers as columns: (cores, places, companies, {exact kind: [key]},
     {evidence kind: [key]}), None where a customer has no such key.  The text folding of a whole column
     costs a few string operations instead of a few function calls per value (the scan's hot loop)."""
-    empty = frozenset()
     plain_names = normalise.plain_column(names)
     owns = normalise.words_column(plain_names)
     companies = [kind != "个人" for kind in customer_types]
-    found = [normalise.company_core(text) if company else None for text, company in zip(plain_names, companies)]
-    cores = [(name[0] if name else None) if company else own for name, company, own in zip(found, companies, owns)]
-    places = [name[1] if name else empty for name in found]
+    company_cores, places = normalise.company_column(plain_names, owns, companies)
+    cores = [core if company else own for core, company, own in zip(company_cores, companies, owns)]
     emails = normalise.email_column(emails)
     exact = {"id_number": [digest or None for digest in digests],
-             "mobile": [normalise.mobile(value) for value in mobiles],
+             "mobile": normalise.mobile_column(mobiles),
              "email": emails}
-    people = normalise.words_column(normalise.plain_column(contacts))
+    people = normalise.words_of(contacts)
     # A person's contact is usually the person: their own name is no evidence of anything.
     evidence = {
         "contact": [person if core and person and person != core and person != own else None
                     for person, core, own in zip(people, cores, owns)],
         "address": [key if core and key and len(key) >= 6 else None
-                    for key, core in zip(normalise.words_column(normalise.plain_column(addresses)), cores)],
+                    for key, core in zip(normalise.words_of(addresses), cores)],
         "phone": [key if core else None for key, core in zip(normalise.phone_column(phones), cores)],
         "domain": [normalise.domain_of(address) if core and company else None
                    for address, core, company in zip(emails, cores, companies)],

@@ -5,28 +5,38 @@ union-find into groups.  Nothing here compares every customer with every other.
     groups = scan(owner_ids=[3, 7])       # the customers of these owners only (access.owner_ids)
     groups = scan(min_score=0.9)          # exact kinds and equal company names only
 
-1. One query reads the columns the rules need (ids and the id-number *digest*, never the encrypted
-   number), in batches; each row becomes a profile (dedup.profile): exact keys, name core, evidence keys.
-2. Every key maps to the rows that hold it (a block).  Exact blocks (mobile, e-mail, id number) and
-   equal company cores link their rows in a chain: n rows, n - 1 links.
+1. One query reads the columns the rules need (ids, codes, names and the id-number *digest*, never the
+   encrypted number), in batches of 50,000; the keys of a batch are computed column by column
+   (dedup.profile.key_columns): exact keys, name core and places, evidence keys.
+2. Each key column becomes integer codes (one hash table in C, pandas.factorize); a block is a run of equal
+   codes once sorted, so blocks and the pairs in them are numpy arrays, never Python objects per pair.
+   Exact blocks (mobile, e-mail, id number) and equal company cores link their rows in a chain: n rows,
+   n - 1 links.
 3. Evidence blocks (contact, address, landline, company mail domain) yield the candidate pairs for
    similar names.  A key held by more than MAX_EVIDENCE customers (a switchboard, a very common contact
-   name) tells nobody apart and is skipped, which also bounds the pairs per block.
+   name) tells nobody apart and is skipped, which also bounds the pairs per block.  The names of the
+   candidate pairs are compared by rapidfuzz in C (dedup.profile.similarities), the pinyin of a name made
+   once.
 4. Links are joined strongest first (union-find); a group's score is its weakest joining link, its
    reason every rule seen inside it, strongest first.
+
+The cyclic garbage collector is paused during a scan: it would otherwise walk the millions of keys made,
+none of them garbage, again and again.  `scan(timings={})` reports the seconds of each phase.
 """
-import itertools
+import gc
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from models import Customer, db
 
 from . import profile as rules
-from .normalise import pinyin
 
 MAX_EVIDENCE = 100  # customers sharing one piece of evidence, beyond which it is not evidence
-BATCH = 20000
-READ = (Customer.id, Customer.name, Customer.customer_type, Customer.contact, Customer.mobile, Customer.phone,
-        Customer.email, Customer.address, Customer.id_number_digest)
+BATCH = 50000
+READ = (Customer.id, Customer.code, Customer.name, Customer.customer_type, Customer.contact, Customer.mobile,
+        Customer.phone, Customer.email, Customer.address, Customer.id_number_digest)
+KIND_BITS = {kind: 1 << bit for bit, kind in enumerate(rules.EVIDENCE)}  # evidence kinds of a pair, as bits
 
 
 @dataclass
@@ -43,6 +53,7 @@ class Group:
 
 
 def _rows(owner_ids, batch):
+    """Batches of rows (READ) in id order."""
     query = Customer.select(*READ).order_by(Customer.id)
     if owner_ids is not None:
         query = query.where(Customer.owner.in_(list(owner_ids)))
@@ -51,7 +62,58 @@ def _rows(owner_ids, batch):
         rows = cursor.fetchmany(batch)
         if not rows:
             return
-        yield from rows
+        yield rows
+
+
+@dataclass
+class _Customers:
+    """The customers as columns (row i of every list is one customer): their labels and their keys."""
+    ids: list
+    codes: list
+    names: list
+    cores: list
+    places: list
+    companies: list
+    exact: dict  # kind -> [key or None]
+    evidence: dict  # kind -> [key or None]
+
+
+class _Clock:
+    """Seconds per phase of a scan, added up into `timings` (a dict) when one is given."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, phase):
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
+def _read(owner_ids, batch, clock):
+    """Every customer's labels and keys (dedup.profile.key_columns), a batch at a time, so only one batch
+    of raw values is held."""
+    found = _Customers([], [], [], [], [], [], {kind: [] for kind in rules.EXACT},
+                       {kind: [] for kind in rules.EVIDENCE})
+    for rows in _rows(owner_ids, batch):
+        clock.lap("read")
+        columns = list(zip(*rows))
+        found.ids.extend(columns[0])
+        found.codes.extend(columns[1])
+        found.names.extend(columns[2])
+        cores, places, companies, exact, evidence = rules.key_columns(*columns[2:])
+        found.cores.extend(cores)
+        found.places.extend(places)
+        found.companies.extend(companies)
+        for kind, keys in exact.items():
+            found.exact[kind].extend(keys)
+        for kind, keys in evidence.items():
+            found.evidence[kind].extend(keys)
+        clock.lap("keys")
+    clock.lap("read")
+    return found
 
 
 class _Links:
@@ -97,10 +159,88 @@ class _Links:
                 for r in members if r in weakest]
 
 
+def _codes(keys):
+    """A key column as integers: equal keys, equal codes; -1 where a row holds no key.  One hash table in C
+    (pandas), after which every block is integer arithmetic over the whole column (numpy)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, _ = pd.factorize(np.asarray(keys, dtype=object))
+    return codes
+
+
+def _keyed(codes, sizes=(2, None)):
+    """(rows, codes) of the rows holding a key whose block has between sizes[0] and sizes[1] rows (None: no
+    upper limit), ordered by code and, within a block, by row."""
+    import numpy as np
+
+    rows = np.flatnonzero(codes >= 0)
+    keyed = codes[rows]
+    size = np.bincount(keyed)[keyed] if len(keyed) else keyed
+    kept = (size >= sizes[0]) if sizes[1] is None else (size >= sizes[0]) & (size <= sizes[1])
+    rows, keyed = rows[kept], keyed[kept]
+    order = np.argsort(keyed, kind="stable")
+    return rows[order], keyed[order]
+
+
+def _chains(codes):
+    """(first, other): every row of a block linked to the block's first row (n rows, n - 1 links)."""
+    import numpy as np
+
+    rows, keyed = _keyed(codes)
+    starts = np.flatnonzero(np.diff(keyed, prepend=-1))  # where a block begins
+    first = np.repeat(rows[starts], np.diff(np.append(starts, len(rows))))
+    other = rows != first
+    return first[other], rows[other]
+
+
+def _blocks(codes):
+    """[[rows]] of every block of two rows or more, rows in order."""
+    import numpy as np
+
+    rows, keyed = _keyed(codes)
+    return [block.tolist() for block in np.split(rows, np.flatnonzero(np.diff(keyed)) + 1)] if len(rows) else []
+
+
+def _pairs(codes, limit):
+    """(first, second) of every pair of rows (first < second) sharing a key, in blocks of 2..limit rows."""
+    import numpy as np
+
+    rows, keyed = _keyed(codes, (2, limit))
+    starts = np.flatnonzero(np.diff(keyed, prepend=-1))
+    sizes = np.diff(np.append(starts, len(rows)))
+    later = np.repeat(starts + sizes, sizes) - np.arange(len(rows)) - 1  # rows after each one in its block
+    first = np.repeat(np.arange(len(rows)), later)
+    step = np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)  # 0, 1, .. per first row
+    return rows[first], rows[first + 1 + step]
+
+
+def _evidence_pairs(evidence, companies):
+    """(first, second, kinds): the pairs of customers of one type sharing evidence (blocks of at most
+    MAX_EVIDENCE), each once, with the kinds they share as bits (KIND_BITS)."""
+    import numpy as np
+
+    found = [[], [], []]
+    for kind, keys in evidence.items():
+        first, second = _pairs(_codes(keys), MAX_EVIDENCE)
+        same = companies[first] == companies[second]
+        found[0].append(first[same])
+        found[1].append(second[same])
+        found[2].append(np.full(np.count_nonzero(same), KIND_BITS[kind], dtype=np.int8))
+    first, second, bits = (np.concatenate(part) for part in found)
+    pair = first.astype(np.int64) * len(companies) + second
+    order = np.argsort(pair, kind="stable")
+    pair, bits = pair[order], bits[order]
+    starts = np.flatnonzero(np.diff(pair, prepend=-1))
+    kinds = np.bitwise_or.reduceat(bits, starts) if len(starts) else bits
+    pair = pair[starts]
+    return pair // len(companies), pair % len(companies), kinds
+
+
 def _name_blocks(blocks, places, links):
     """Equal company cores: rows whose places agree are one company; rows naming no place join the
     others only when those name one place between them."""
-    for members in blocks.values():
+    for members in blocks:
         clusters = []  # [set of places, [rows]]
         bare = []
         for index in members:
@@ -124,97 +264,95 @@ def _name_blocks(blocks, places, links):
                 links.chain(rows, rules.NAME_SCORE, rules.NAME_REASON)
 
 
-def _evidence_pairs(evidence, companies, places, cores):
-    """{(i, j): {kind}} for rows sharing evidence, of the same type, whose places agree."""
-    pairs = {}
-    for kind, blocks in evidence.items():
-        for members in blocks.values():
-            for x, i in enumerate(members):
-                for j in members[x + 1:]:
-                    if companies[i] != companies[j] or not rules.places_agree(places[i], places[j]):
-                        continue
-                    if cores[i] is None or cores[j] is None:
-                        continue
-                    pairs.setdefault((i, j), set()).add(kind)
-    return pairs
+def _agreeing(places, first, second):
+    """Which pairs (first[k], second[k]) have places that agree (dedup.profile.places_agree), as a mask:
+    most rows name no place; the few distinct pairs of place sets are compared once each."""
+    import numpy as np
+
+    codes, sets = _place_codes(places)
+    a, b = codes[first], codes[second]
+    agree = (a < 0) | (b < 0)
+    both = np.flatnonzero(~agree)
+    if len(both):
+        combined = a[both].astype(np.int64) * len(sets) + b[both]
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        verdict = np.array([rules.places_agree(sets[c // len(sets)], sets[c % len(sets)]) for c in distinct.tolist()])
+        agree[both] = verdict[inverse]
+    return agree
 
 
-def _blocks(keys, size_limit=None):
-    """{key: [row indexes]} of the keys (a column, None for no key) held by two rows or more (and at most
-    `size_limit`), members in row order: one pandas group-by instead of a dict update per row."""
+def _place_codes(places):
+    import numpy as np
     import pandas as pd
 
-    series = pd.Series(keys, dtype=object)
-    series = series[series.notna()]
-    series = series[series.duplicated(keep=False)]
-    if series.empty:
-        return {}
-    blocks = {key: list(members) for key, members in series.groupby(series, sort=False).indices.items()}
-    positions = series.index.to_numpy()
-    blocks = {key: positions[members].tolist() for key, members in blocks.items()
-              if size_limit is None or len(members) <= size_limit}
-    return blocks
+    codes, sets = pd.factorize(np.asarray([where or None for where in places], dtype=object))
+    return codes, list(sets)
 
 
-def scan(owner_ids=None, min_score=0.0, batch=BATCH):
+@contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off while millions of objects are made and none is garbage (it would
+    walk them all again and again: a third of the key computation's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def scan(owner_ids=None, min_score=0.0, batch=BATCH, timings=None):
     """Groups of probable duplicates among the customers of `owner_ids` (None: all), strongest first.
 
-    Runs on the bound database (models.bind); a benchmark binds its own and calls this.
+    Runs on the bound database (models.bind); a benchmark binds its own and calls this.  `timings`, a dict,
+    receives the seconds of each phase: read, keys, blocks, names (similar names compared), groups.
     """
-    ids, cores, places, companies = [], [], [], []
-    exact = {kind: [] for kind in rules.EXACT}
-    evidence = {kind: [] for kind in rules.EVIDENCE}
-    rows = _rows(owner_ids, batch)
-    while True:
-        chunk = list(itertools.islice(rows, batch))
-        if not chunk:
-            break
-        columns = list(zip(*chunk))
-        ids.extend(columns[0])
-        found = rules.key_columns(*columns[1:])
-        cores.extend(found[0])
-        places.extend(found[1])
-        companies.extend(found[2])
-        for kind, keys in found[3].items():
-            exact[kind].extend(keys)
-        for kind, keys in found[4].items():
-            evidence[kind].extend(keys)
-
-    links = _Links(min_score)
-    for kind, keys in exact.items():
-        reason, score = rules.EXACT[kind]
-        for members in _blocks(keys).values():
-            links.chain(members, score, reason)
-    _name_blocks(_blocks([core if company else None for core, company in zip(cores, companies)]), places, links)
-    if min_score <= rules.SIMILAR_CAP:
-        sounds = {}
-        blocks = {kind: _blocks(keys, MAX_EVIDENCE) for kind, keys in evidence.items()}
-        for (i, j), kinds in _evidence_pairs(blocks, companies, places, cores).items():
-            for x in (i, j):
-                if x not in sounds:
-                    sounds[x] = pinyin(cores[x])
-            sim = rules.similarity(cores[i], cores[j], sounds[i], sounds[j])
-            if sim is not None:
-                links.add(rules.similar_score(sim, kinds), i, j, rules.similar_reason(cores[i] == cores[j], kinds))
-
-    found = links.groups()
-    labels = _labels([ids[x] for members, _, _ in found for x in members])
-    groups = []
-    for members, score, reasons in found:
-        member_ids = [ids[x] for x in members]
-        groups.append(Group(
-            ids=member_ids, codes=[labels[i][0] for i in member_ids], names=[labels[i][1] for i in member_ids],
-            reason="；".join(reason for reason, _ in reasons), score=round(score, 2), reasons=reasons,
-        ))
+    clock = _Clock(timings)
+    with _collector_paused():
+        customers = _read(owner_ids, batch, clock)
+        found = _links(customers, min_score, clock).groups()
+        groups = [Group(ids=[customers.ids[x] for x in members], codes=[customers.codes[x] for x in members],
+                        names=[customers.names[x] for x in members], reason="；".join(reason for reason, _ in reasons),
+                        score=round(score, 2), reasons=reasons)
+                  for members, score, reasons in found]
+        # Freed while the collector is off, so that it does not walk a million customers' keys once back on.
+        del customers, found
     groups.sort(key=lambda g: (-g.score, g.codes[0]))
+    clock.lap("groups")
     return groups
 
 
-def _labels(ids, chunk=5000):
-    """{id: (code, name)} of the grouped customers only."""
-    labels = {}
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        query = Customer.select(Customer.id, Customer.code, Customer.name).where(Customer.id.in_(part)).tuples()
-        labels.update((row[0], (row[1], row[2])) for row in query)
-    return labels
+def _links(customers, min_score, clock):
+    """The links between customers by every rule: exact keys, equal company names, similar names with
+    shared evidence.  Blocks are computed over integer codes of the keys, as arrays; the names of the
+    candidate pairs are compared in C (rapidfuzz)."""
+    import numpy as np
+
+    links = _Links(min_score)
+    if not customers.ids:
+        return links
+    for kind, keys in customers.exact.items():
+        reason, score = rules.EXACT[kind]
+        if score >= min_score:
+            for first, other in zip(*(side.tolist() for side in _chains(_codes(keys)))):
+                links.add(score, first, other, reason)
+    names = [core if company else None for core, company in zip(customers.cores, customers.companies)]
+    _name_blocks(_blocks(_codes(names)), customers.places, links)
+    if min_score > rules.SIMILAR_CAP:
+        clock.lap("blocks")
+        return links
+    first, second, kinds = _evidence_pairs(customers.evidence, np.asarray(customers.companies, dtype=bool))
+    keep = _agreeing(customers.places, first, second)
+    first, second, kinds = first[keep], second[keep], kinds[keep]
+    clock.lap("blocks")
+    cores = np.asarray(customers.cores, dtype=object)
+    sim = rules.similarities(cores, first, second)
+    similar = np.flatnonzero(~np.isnan(sim))
+    kind_sets = {bits: {kind for kind, bit in KIND_BITS.items() if bits & bit} for bits in range(1 << len(KIND_BITS))}
+    for i, j, bits, value in zip(first[similar].tolist(), second[similar].tolist(), kinds[similar].tolist(),
+                                 sim[similar].tolist()):
+        shared = kind_sets[bits]
+        links.add(rules.similar_score(value, shared), i, j, rules.similar_reason(cores[i] == cores[j], shared))
+    clock.lap("names")
+    return links

@@ -198,3 +198,62 @@ def test_scan_handles_customers_without_keys(app, make_customer):
     make_customer(name="甲", mobile=None, phone="010-62345678", first_contact=datetime.date(2024, 1, 2))
     make_customer(name="乙", mobile=None, phone="010-62345679")
     assert dedup.scan() == []
+
+
+# --- the scan's column-wise keys and set-based blocks -------------------------------------------
+AWKWARD = [  # (name, customer_type, contact, mobile, phone, email, address, id_number_digest)
+    ("北京市", "企业", "張偉", "138 1234 5678", "（010）6234-5678", "Ａ@ＣＯＲＰ.ＣＮ", "臺北市信義區 忠孝東路５號", None),
+    ("北京有限公司", "企业", " ", "+86 13812345678", "0086 10 62345678", "li@qq.com", "   ", ""),
+    ("广东省深圳市腾讯计算机系统有限公司", "企业", "马化腾", "１３８１２３４５６７８", None, "pony@tencent.com", None, None),
+    ("内蒙古自治区伊利实业集团股份有限公司", "企业", "潘刚", "13812345678", "", "", "呼和浩特市金川开发区", "abc"),
+    ("深圳華為技術有限公司", "企业", "任正非", "1381234567", "0755-28780808", None, "深圳市龙岗区坂田華為基地", None),
+    ("Huawei Technologies Co., Ltd.", "企业", "Ｗａｎｇ Wei", "138-1234-5678", "123", "x@Huawei.COM", "short", None),
+    ("百度在线网络技术（北京）有限公司", "企业", "李彦宏", None, None, None, None, None),
+    ("（深圳）", "企业", None, None, None, None, None, None),
+    ("ΑΣ Trading", "企业", "ΟΔΥΣΣΕΥΣ", None, None, None, None, None),
+    ("王 伟", "个人", "王伟", "13800000001", None, "wangwei@163.com", "上海市徐汇区漕溪北路88号", "d1"),
+    ("張三", "个人", "張三", None, None, None, "臺北市 大安區", None),
+    ("a\x1fb", "个人", "c\x1fd", None, None, "e\x1f@f.cn", "g\x1fhhhhhh", None),
+    ("", "企业", "", " ", "", "", "", ""),
+    (None, None, None, None, None, None, None, None),
+]
+
+
+def test_column_keys_equal_the_keys_of_each_record():
+    from dedup import profile as rules
+
+    assert rules.profile_columns(*zip(*AWKWARD)) == [rules.profile(*row) for row in AWKWARD]
+    assert rules.profile_columns(*[[]] * 8) == []
+    # a value that is not text takes the one-by-one path, with the same result
+    rows = AWKWARD + [(12345, "个人", 678, None, 10086, None, None, None)]
+    assert rules.profile_columns(*zip(*rows)) == [rules.profile(*map(lambda v: v if v is None else str(v), row))
+                                                  for row in rows]
+
+
+def test_names_compared_as_arrays_equal_one_pair_at_a_time():
+    import numpy as np
+
+    from dedup import profile as rules
+
+    names = ["华为技术", "化为技术", "华伟技术", "化伟技术", "华为", "瑞达网络科技", "瑞达网路科技", "锐达网络科技", "完全不同",
+             "百度网讯科技", "百度网讯", "ab", "huaweitechnologies", "huaweitechnology"]
+    first, second = np.array([(i, j) for i in range(len(names)) for j in range(len(names)) if i != j]).T
+    found = rules.similarities(np.array(names, dtype=object), first, second)
+    expected = [rules.similarity(names[i], names[j]) for i, j in zip(first, second)]
+    assert [None if np.isnan(x) else x for x in found.tolist()] == expected
+    assert rules.similarity("华为技术", "化伟技术") == 0.95  # two characters of four differ: alike by sound only
+
+
+def test_blocks_as_arrays():
+    import numpy as np
+
+    from dedup.scan import _blocks, _chains, _codes, _pairs
+
+    keys = ["a", None, "b", "a", "c", "a", "b", None]
+    codes = _codes(keys)
+    assert sorted(zip(*(side.tolist() for side in _chains(codes)))) == [(0, 3), (0, 5), (2, 6)]
+    assert _blocks(codes) == [[0, 3, 5], [2, 6]]
+    assert sorted(zip(*(side.tolist() for side in _pairs(codes, 3)))) == [(0, 3), (0, 5), (2, 6), (3, 5)]
+    assert sorted(zip(*(side.tolist() for side in _pairs(codes, 2)))) == [(2, 6)]  # a block of 3 is too big
+    assert [len(side) for side in _pairs(_codes([None, None]), 100)] == [0, 0]
+    assert _blocks(_codes([])) == [] and [len(side) for side in _chains(np.array([], dtype=np.int64))] == [0, 0]
