@@ -119,7 +119,8 @@ def _choices(kind, weights):
 
 def _create_tags():
     with db.atomic():
-        Tag.insert_many([{"name": name, "category": category} for name, category, _ in tags.CATALOGUE]).execute()
+        Tag.insert_many([{"name": name, "category": category, "source": how}
+                         for name, category, how in tags.CATALOGUE]).execute()
     return {t.name: t.id for t in Tag.select(Tag.id, Tag.name)}
 
 

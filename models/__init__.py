@@ -4,6 +4,8 @@
     models.bind("sqlite:///instance/crm.db")
     models.create_tables()
 """
+from peewee import SQL, ForeignKeyField
+
 from . import sealed, search
 from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
@@ -58,19 +60,53 @@ def create_tables():
 
 
 def add_missing_columns():
-    """Add model fields absent from existing tables; new fields must be nullable or have a default."""
+    """Add model fields absent from existing tables; new fields must be nullable or have a default.
+
+    A model may define `after_column_added(field_name)` (a classmethod) to fill a new column of its
+    existing rows from other data, e.g. Tag.source from the sources of the tag's customer rows.
+    """
     from playhouse.migrate import SchemaMigrator, migrate
 
     migrator = SchemaMigrator.from_database(db.obj)
-    operations = []
+    operations, added = [], []
     for model in ALL_MODELS:
         table = model._meta.table_name
         present = {column.name for column in db.get_columns(table)}
         for field in model._meta.sorted_fields:
             if field.column_name not in present:
-                operations.append(migrator.add_column(table, field.column_name, field))
+                in_place = not field.null and field.default is not None and not isinstance(field, ForeignKeyField)
+                if is_sqlite() and in_place:
+                    operations.append(migrator.add_column(table, field.column_name, _with_default(field),
+                                                          allow_not_null=True))
+                else:
+                    operations.append(migrator.add_column(table, field.column_name, field))
+                added.append((model, field.name))
     if operations:
         migrate(*operations)
+        for model, name in added:
+            hook = getattr(model, "after_column_added", None)
+            if hook is not None:
+                hook(name)
+
+
+def _with_default(field):
+    """A copy of a NOT NULL field whose column definition carries its default, so SQLite adds the column in
+    place: ALTER TABLE t ADD COLUMN c ... NOT NULL DEFAULT 'x'.
+
+    peewee's add_column would add it nullable and then rebuild the table to make it NOT NULL; the rebuild
+    drops the old table, and with foreign keys on that deletes (ON DELETE CASCADE) the rows of every table
+    that references it: adding Tag.source that way emptied customer_tag.
+    """
+    value = field.db_value(field.default() if callable(field.default) else field.default)
+    if isinstance(value, bool):
+        literal = str(int(value))
+    elif isinstance(value, (int, float)):
+        literal = repr(value)
+    else:
+        literal = "'" + str(value).replace("'", "''") + "'"
+    copy = field.clone()
+    copy.constraints = list(field.constraints or []) + [SQL(f"DEFAULT {literal}")]
+    return copy
 
 
 def drop_tables():

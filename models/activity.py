@@ -76,11 +76,26 @@ class Order(BaseModel):
 
 
 class Tag(BaseModel):
+    """A tag of the library.  `source` says who puts it on customers: staff by hand (manual) or a
+    tag rule (rule); only manual tags are offered to the batch tagging of the customer list.
+    A retired tag (retired_at set) is no longer offered anywhere new; the customers' rows stay."""
+
     name = CharField(max_length=40, unique=True)
     category = CharField(max_length=8, choices=TAG_CATEGORIES)
+    source = CharField(max_length=8, choices=TAG_SOURCES, default="manual")
+    retired_at = DateTimeField(null=True)
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def after_column_added(cls, name):
+        """An existing database gets `source` as manual for every tag (models.add_missing_columns):
+        a tag that only rules have put on customers is a rule tag."""
+        if name == "source":
+            rule_rows = CustomerTag.select(CustomerTag.tag).where(CustomerTag.source == "rule")
+            manual_rows = CustomerTag.select(CustomerTag.tag).where(CustomerTag.source == "manual")
+            cls.update(source="rule").where(cls.id.in_(rule_rows) & cls.id.not_in(manual_rows)).execute()
 
 
 class CustomerTag(BaseModel):
