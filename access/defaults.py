@@ -15,7 +15,11 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # quality (数据质量): view = counts and drill-down in one's row scope; edit = batch fix; delete = batch
 # delete (each also needs that action on the records' own model).
 # duplicates (重复客户): view = the groups among one's row scope; edit = merge and undo a merge.
-TOOLS = ("quality", "duplicates")
+# tagging (批量标签, on the customer list): view = tags shown on the list and the tag filters (any of /
+# all of / none of); create = batch tag; delete = batch untag, on selected rows or on every row matching
+# the list's search and filters, within one's row scope.  Each write also needs the same action on
+# `customertag`, and the tag column of `customertag` in clear (view) or editable (create, delete).
+TOOLS = ("quality", "duplicates", "tagging")
 # importrun (数据导入): view = the imports in one's row scope (by who imported); create = run the import
 # wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
 # and users, as for every other way in.
@@ -40,15 +44,18 @@ ROLES = {
                         "reportrun": "view create export",
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
-                        "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create"},
+                        "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
+                        "tagging": "view create delete"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
         "label": "销售代表",
         "row_scope": "own",
-        "permissions": {**{m: "view create edit" for m in RECORDS}, "tag": "view", "choice": "view",
-                        "reportrun": "view create", "subscription": "view create edit",
-                        "quality": "view", "duplicates": "view", "importrun": "view create"},
+        # customertag delete: a rep takes back the manual tags of their own customers (rule tags stay)
+        "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
+                        "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
+                        "quality": "view", "duplicates": "view", "importrun": "view create",
+                        "tagging": "view create delete"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {
@@ -63,6 +70,7 @@ ROLES = {
             "customertag": "view",
             "tag": "view",
             "choice": "view",
+            "tagging": "view",  # filters by tags; tags nothing
         },
         "columns": {
             **SENSITIVE_MASKED,

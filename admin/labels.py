@@ -32,6 +32,8 @@ ZH = {
     "schedule_kind": "计划类型", "weekday": "星期", "day": "每月日期", "time": "发送时间", "cron": "cron 表达式",
     "timezone": "时区", "recipient_users": "收件用户", "recipient_emails": "收件邮箱", "schedule": "计划",
     "recipients": "收件人", "next_run": "下次发送", "last_delivery": "最近发送",
+    # tag library
+    "retired_at": "停用时间",
 }
 
 EN = {
@@ -57,16 +59,17 @@ EN = {
     "schedule_kind": "Schedule type", "weekday": "Weekday", "day": "Day of month", "time": "Time", "cron": "Cron expression",
     "timezone": "Time zone", "recipient_users": "Recipient users", "recipient_emails": "Recipient e-mails",
     "schedule": "Schedule", "recipients": "Recipients", "next_run": "Next run", "last_delivery": "Last delivery",
+    "retired_at": "Retired",
 }
 
 # Where one field name means different things on different models: "model.column" keys win.
-ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
+ZH.update({"feedback.status": "处理状态", "customertag.source": "来源", "tag.source": "来源", "choice.name": "名称", "choice.kind": "列表",
            "tag.name": "标签名称", "choice.code": "缩写", "choice.aliases": "同义词", "role.name": "角色标识", "order.channel": "渠道",
            "reportrun.status": "运行状态", "reportrun.username": "运行人", "subscription.name": "订阅名称",
            "subscription.enabled": "状态", "subscription.owner": "所有者",
            "importrun.created_at": "时间", "importrun.username": "导入人", "importrun.kind": "数据类型",
            "importrun.filename": "文件", "importrun.status": "状态", "importrun.summary": "结果"})
-EN.update({"feedback.status": "Status", "customertag.source": "Source", "choice.name": "Name", "choice.kind": "List",
+EN.update({"feedback.status": "Status", "customertag.source": "Source", "tag.source": "Source", "choice.name": "Name", "choice.kind": "List",
            "tag.name": "Tag", "choice.code": "Abbreviation", "choice.aliases": "Synonyms", "role.name": "Key",
            "reportrun.username": "Run by", "subscription.name": "Subscription", "subscription.enabled": "State",
            "importrun.created_at": "Time", "importrun.username": "Imported by", "importrun.kind": "Kind",
@@ -93,12 +96,14 @@ VIEW_NAMES = {
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
         "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
         "quality": "数据质量", "duplicates": "重复客户", "importrun": "数据导入",
+        "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
         "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
         "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates", "importrun": "Data import",
+        "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage",
     },
 }
 
