@@ -17,6 +17,7 @@ from .duplicates import DuplicatesView
 from .imports import ImportRunView
 from .jobs import JobsView
 from .quality import QualityView
+from .tagging import TagBatchView, TagReviewView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
 from .subscriptions import SubscriptionView
@@ -74,9 +75,17 @@ def init_app(app):
         translations_path=compile_admin_messages(os.path.join(app.instance_path, "translations")),
     )
     categories = {key: _translated(CATEGORY_NAMES, key) for key in CATEGORY_NAMES["zh"]}
+    screens = {}
     for view_class, model, endpoint, category in SCREENS:
-        admin.add_view(view_class(model, name=_translated(VIEW_NAMES, endpoint), endpoint=endpoint,
-                                  category=categories[category]))
+        screens[endpoint] = view_class(model, name=_translated(VIEW_NAMES, endpoint), endpoint=endpoint,
+                                       category=categories[category])
+        admin.add_view(screens[endpoint])
+    # Tags (admin/tagging.py): the customer list's 批量标签 bar posts to tagbatch (policy key "tagging"), which
+    # builds "every matching customer" through the list view's own query; 标签使用情况 reviews the library.
+    admin.add_view(TagBatchView(screens["customer"], name=_translated(VIEW_NAMES, "tagbatch"), endpoint="tagbatch",
+                                category=categories["records"]))
+    admin.add_view(TagReviewView(screens["customer"], name=_translated(VIEW_NAMES, "tagreview"),
+                                 endpoint="tagreview", category=categories["reference"]))
     # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
     admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).

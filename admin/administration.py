@@ -1,14 +1,17 @@
 """Screens for admins: users, roles with their permissions and column rules, lists, audit log."""
 from flask import g
+from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_admin.model.form import InlineFormAdmin
 from wtforms import PasswordField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 import access
 from access.defaults import POLICY_KEYS
-from models import ColumnRule, RolePermission, User
+from models import ColumnRule, RolePermission, Tag, User
+from models.activity import TAG_CATEGORIES, TAG_SOURCES
 from models.people import COLUMN_ACCESS
 
+from . import form_rules
 from .labels import VIEW_NAMES, ZH
 from .secured import PolicyModelView
 
@@ -103,12 +106,36 @@ class RoleView(ChangesPolicy, PolicyModelView):
     inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))
 
 
-class TagView(PolicyModelView):
-    list_columns = ("name", "category")
+class TagView(ChangesPolicy, PolicyModelView):
+    """The tag library.  The customer list's tag filters list the tags, and filter options are frozen per
+    view variant: any save or delete bumps the policy version.  Retiring is on 标签使用情况 (admin/tagging.py)."""
+
+    list_columns = ("name", "category", "source", "retired_at")
     detail_columns = list_columns
-    form_fields = list_columns
+    form_fields = ("name", "category", "source")
+    form_args = {"name": {"filters": [form_rules.strip]},
+                 "source": {"description": "手动：员工在客户列表中批量添加或移除；规则：由标签规则自动维护，不能手动添加"}}
     search_kinds = {"name": "fragment"}
-    sortable_columns = ("name", "category")
+    sortable_columns = ("name", "category", "source", "retired_at")
+    filter_columns = (
+        ("category", FilterEqual(Tag.category, "分类", options=TAG_CATEGORIES)),
+        ("source", FilterEqual(Tag.source, "来源", options=TAG_SOURCES)),
+    )
+
+    def validate_model(self, model, is_created):
+        name = (model.name or "").strip()
+        if not name:
+            raise ValidationError("请填写标签名称")
+        if len(name) > Tag.name.max_length:
+            raise ValidationError(f"标签名称过长：最多 {Tag.name.max_length} 个字符")
+        if "," in name:  # the list's tag filters separate names with commas
+            raise ValidationError("标签名称不能包含英文逗号")
+        twin = Tag.select().where(Tag.name == name)
+        if model.id:
+            twin = twin.where(Tag.id != model.id)
+        if twin.exists():
+            raise ValidationError(f"标签“{name}”已存在")
+        model.name = name
 
 
 class ChoiceView(ChangesPolicy, PolicyModelView):

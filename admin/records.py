@@ -1,20 +1,25 @@
 """Screens over customer records: customers, follow-ups, orders, feedback, status, tags."""
-from flask import g, request
+from flask import abort, flash, g, request
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from wtforms import SelectField, StringField
 from wtforms.validators import ValidationError
 
 import dedup
+import tagging
 from access.scope import owner_ids
-from models import Choice, Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, User
+from i18n import current_language
+from models import Choice, Customer, CustomerTag, Feedback, FollowUp, Order, StatusChange, Tag, User, db
 from models import validation as rules
 from models.activity import FEEDBACK_KINDS, FEEDBACK_STATUSES, FOLLOW_METHODS, FOLLOW_RESULTS
 from models.customers import CUSTOMER_TYPES, STATUSES
 
 from . import form_rules
+from . import tagging as tag_screens
 from .lookups import ScopedCustomerLoader, ScopedOwnerLoader
-from .secured import PolicyModelView, current_grant
+from .secured import PolicyModelView, TokenForm, current_grant
 
 
 def _choices(kind):
@@ -44,6 +49,7 @@ class CustomerView(PolicyModelView):
     )
     ajax_refs = {"owner": ScopedOwnerLoader("owner")}
     owner_column = "owner"
+    list_template = "admin/customer_list.html"  # the list plus its tags column and the 批量标签 bar
     details_template = "admin/customer_details.html"
     create_template = "admin/customer_create.html"
     edit_template = "admin/customer_edit.html"  # policy_edit.html plus the duplicate warning
@@ -69,6 +75,51 @@ class CustomerView(PolicyModelView):
         "id_number": {"filters": [form_rules.upper]},
         "bank_account": {"filters": [form_rules.strip]},
     }
+
+    def _configure(self, grant):
+        super()._configure(grant)
+        # Filters by tags (admin/tagging.py) for grants that may see tags; their options (the tag library)
+        # are frozen with the variant, so tag edits bump the policy version (TagView, retire, restore).
+        # First in the list: Flask-Admin numbers filter arguments by position, and the column filters after
+        # them keep the numbers they have for every role that sees tags (all of the default roles).
+        if grant is not None and tagging.may_see(grant):
+            self.column_filters = tag_screens.tag_filters(current_language()) + list(self.column_filters)
+
+    def get_invalid_value_msg(self, value, filter):
+        if isinstance(filter, tag_screens.TagFilter):
+            return f"标签筛选条件无效：“{value}”不是标签库中的标签，已忽略该条件。"
+        return super().get_invalid_value_msg(value, filter)
+
+    def attach_related(self, rows):
+        super().attach_related(rows)
+        if self._grant is not None and tagging.may_see(self._grant):
+            g.customer_tags = tagging.tags_of([row.id for row in rows])  # one query for the page's tags column
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs["tag_tools"] = self.tag_tools()
+        return super().render(template, **kwargs)
+
+    def tag_tools(self):
+        """What the list shows of tags for this user: the tags column, and the batch bar's choices."""
+        grant = current_grant()
+        if not tagging.may_see(grant):
+            return None
+        operations = [op for op in ("tag", "untag") if tagging.may(grant, op)]
+        return {"rows": g.pop("customer_tags", {}), "operations": operations, "limit": tagging.LIMIT,
+                "choices": tagging.offered("untag") if operations else [], "text": tag_screens.text(),
+                "query": request.query_string.decode("utf-8", "replace"), "form": TokenForm() if operations else None}
+
+    def tag_warning(self, customer):
+        """The over-the-limit warning of the details page, or None."""
+        if not tagging.may_see(current_grant()):
+            return None
+        count = CustomerTag.select().where(CustomerTag.customer == customer.id).count()
+        if count <= tagging.LIMIT:
+            return None
+        if current_language() == "zh":
+            return f"该客户有 {count} 个标签，超过 {tagging.LIMIT} 个：标签太多就不再能区分客户，建议整理。"
+        return f"This customer carries {count} tags, more than {tagging.LIMIT}: consider tidying them."
 
     def _fill_choices(self, form, obj=None):
         for kind in ("industry", "region", "source"):
@@ -210,12 +261,25 @@ class StatusChangeView(CustomerChildView):
 
 
 class CustomerTagView(CustomerChildView):
+    """One customer's tag by hand: manual tags of the library only; rows a rule added are the rules' to
+    change (docs/tags.md)."""
+
     list_columns = ("customer", "tag", "source", "created_at")
     detail_columns = list_columns
     form_fields = ("customer", "tag")
     sortable_columns = ("created_at",)
 
     def validate_model(self, model, is_created):
+        if model.source == "rule":
+            raise ValidationError("规则添加的客户标签由标签规则维护，不能手动修改")
+        tag = Tag.get_or_none(Tag.id == model.tag_id)
+        if tag is None:
+            raise ValidationError("标签不存在")
+        changed = is_created or g.get("audit_before", {}).get("tag") != model.tag_id
+        if changed and tag.source != "manual":
+            raise ValidationError(f"“{tag.name}”是规则标签，由标签规则自动添加和移除，不能手动添加")
+        if changed and tag.retired_at is not None:
+            raise ValidationError(f"标签“{tag.name}”已停用，不能再添加")
         duplicate = CustomerTag.select().where(
             (CustomerTag.customer == model.customer_id) & (CustomerTag.tag == model.tag_id)
         )
@@ -223,6 +287,33 @@ class CustomerTagView(CustomerChildView):
             duplicate = duplicate.where(CustomerTag.id != model.id)
         if duplicate.exists():
             raise ValidationError("该客户已有此标签")
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        count = CustomerTag.select().where(CustomerTag.customer == model.customer_id).count()
+        if count > tagging.LIMIT:
+            flash(f"该客户现在有 {count} 个标签，超过 {tagging.LIMIT} 个，建议整理。", "warning")
+
+    def on_model_delete(self, model):
+        if model.source == "rule":
+            raise ValidationError("规则添加的客户标签由标签规则维护，不能手动删除")
+
+    @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        """Bulk delete of the selected rows in scope that were added by hand; rule rows stay, with a message."""
+        if not self.can_delete:
+            abort(403)
+        keys = [k for k in (self._parse_pk(i) for i in ids) if k is not None]
+        with db.atomic():
+            rows = list(self.get_query().where(CustomerTag.id.in_(keys))) if keys else []
+            manual = [row for row in rows if row.source != "rule"]
+            for row in manual:
+                row.delete_instance()
+                self.after_model_delete(row)
+        flash(ngettext("Record was successfully deleted.", "%(count)s records were successfully deleted.",
+                       len(manual), count=len(manual)), "success")
+        if len(rows) > len(manual):
+            flash(f"{len(rows) - len(manual)} 条由规则添加的客户标签未删除：它们由标签规则维护。", "warning")
 
 
 __all__ = ["CustomerView", "FollowUpView", "OrderView", "FeedbackView", "StatusChangeView", "CustomerTagView", "User"]

@@ -379,7 +379,7 @@ class World:
                          "status": ("已解决", "已解决")},
             "statuschange": {"to_status": ("成交客户", "成交客户"), "reason": ("改原因", "改原因")},
             "customertag": {"tag": (str(self.tags[1].id), self.tags[1].id)},
-            "tag": {"name": (f"改标签{n}", f"改标签{n}"), "category": ("偏好", "偏好")},
+            "tag": {"name": (f"改标签{n}", f"改标签{n}"), "category": ("偏好", "偏好"), "source": ("rule", "rule")},
             "choice": {"kind": ("region", "region"), "name": (f"改选项{n}", f"改选项{n}"), "code": ("GG", "GG"),
                        "aliases": ("别名甲,别名乙", "别名甲,别名乙"),
                        "position": ("42", 42)},
