@@ -46,6 +46,16 @@ def test_both_tools_run_on_the_same_file_and_are_scored(labelled, tmp_path, monk
     ours = rows[0]
     assert ours["recall"] >= 0.97 and ours["seconds"] > 0 and ours["peak_mb"] > 0
     assert all(0 <= row["recall"] <= 1 and 0 <= row["precision"] <= 1 for row in rows)
+    assert set(ours["phases"]) == {"read", "keys", "blocks", "names", "groups"}
     markdown = bench.table(rows, 3000, (0.0, 0.0))
     assert markdown.count("\n| ") == 1 + len(rows)  # header and one row per tool
+    assert "- dedup.scan by phase: read " in markdown
     assert (tmp_path / "dedup.json").exists()
+
+
+def test_the_u_of_an_exact_comparison_is_the_chance_two_values_agree():
+    import pandas as pd
+
+    frame = pd.DataFrame({"phone": ["a", "a", "b", "c", None, None]})
+    assert bench.exact_u(frame, "phone") == pytest.approx(2 / (4 * 3))  # one agreeing ordered pair of 4 values
+    assert bench.exact_u(pd.DataFrame({"phone": ["a", "b"]}), "phone") == 1e-12  # never 0: Splink needs a u
