@@ -114,6 +114,12 @@ def similarities(cores, first, second):
         rows = np.flatnonzero(named)
         sounds = np.empty(len(cores), dtype=object)
         sounds[rows] = normalise.pinyin_column(cores[rows].tolist())
+        # A ratio is at most 100 * (1 - |a - b| / (a + b)) for lengths a, b: pairs whose pinyin lengths differ
+        # by more than 1 - SOUND_RATIO / 100 of their sum cannot reach it (half of them), and are not compared.
+        lengths = np.zeros(len(cores), dtype=np.int64)
+        lengths[rows] = [len(sound) for sound in sounds[rows]]
+        a, b = lengths[first[far]], lengths[second[far]]
+        far = far[(100 - SOUND_RATIO) * (a + b) >= 100 * np.abs(a - b)]
         by_sound = process.cpdist(sounds[first[far]], sounds[second[far]], scorer=fuzz.ratio, dtype=np.float64,
                                   workers=-1, score_cutoff=SOUND_RATIO)
         alike = by_sound >= SOUND_RATIO
