@@ -454,6 +454,38 @@ def merge_undo(merge_id, as_user):
     click.echo(f"已撤销合并记录 {record.id}：{record.merged_codes} 已恢复")
 
 
+@cli.command("tag-rules")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+              help="evaluate the rules for this day (default: today; the daily job uses today)")
+@click.option("--seed", is_flag=True, help="first create the seeded rules (高价值, 流失风险, 近30天下单) that are missing")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
+def tag_rules(as_of, seed, as_json):
+    """Full sweep of the tag rules: rule tags added and removed as the conditions say (标签规则)."""
+    import datetime
+    import json
+
+    import tagrules
+
+    try:
+        day = datetime.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    if day is not None and day > datetime.date.today():
+        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    if seed:
+        for rule in tagrules.seed_rules():
+            click.echo(f"已创建规则：{rule.name}")
+    results = tagrules.sweep(as_of=day)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in results], ensure_ascii=False))
+        return
+    if not results:
+        click.echo("没有标签规则（在 基础数据 → 标签规则 中新建，或用 --seed 创建示例规则）")
+    for r in results:
+        state = "标签已停用，跳过" if r.skipped else f"新增 {r.applied}，移除 {r.removed}"
+        click.echo(f"{r.rule}（{r.tag}）：{state}")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()

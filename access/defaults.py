@@ -19,7 +19,9 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # all of / none of); create = batch tag; delete = batch untag, on selected rows or on every row matching
 # the list's search and filters, within one's row scope.  Each write also needs the same action on
 # `customertag`, and the tag column of `customertag` in clear (view) or editable (create, delete).
-TOOLS = ("quality", "duplicates", "tagging")
+# tagrule (标签规则): view = the rules and their preview (customers counted and listed in one's row scope);
+# create / edit / delete = new rules, changes (condition, tag, 启用/停用), deleting rules.
+TOOLS = ("quality", "duplicates", "tagging", "tagrule")
 # importrun (数据导入): view = the imports in one's row scope (by who imported); create = run the import
 # wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
 # and users, as for every other way in.
@@ -45,7 +47,7 @@ ROLES = {
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
-                        "tagging": "view create delete"},
+                        "tagging": "view create delete", "tagrule": "view"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {

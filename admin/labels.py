@@ -96,14 +96,14 @@ VIEW_NAMES = {
         "statuschange": "状态变更", "customertag": "客户标签", "tag": "标签", "choice": "选项列表",
         "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
         "quality": "数据质量", "duplicates": "重复客户", "importrun": "数据导入",
-        "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况",
+        "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况", "tagrule": "标签规则",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
         "statuschange": "Status changes", "customertag": "Customer tags", "tag": "Tags", "choice": "Lists",
         "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
         "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates", "importrun": "Data import",
-        "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage",
+        "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage", "tagrule": "Tag rules",
     },
 }
 

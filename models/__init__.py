@@ -16,6 +16,7 @@ from .jobs import JobRun
 from .merges import DuplicateScan, MergeRecord
 from .quality import QualityRun
 from .reports import ReportRun
+from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
 
 ALL_MODELS = [
@@ -44,6 +45,8 @@ ALL_MODELS = [
     QualityRun,
     MergeRecord,
     DuplicateScan,
+    TagRule,
+    TagRuleEpisode,
 ]
 
 

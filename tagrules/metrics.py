@@ -1,0 +1,237 @@
+"""The metrics tag-rule conditions compare, as a registry: name -> Metric (a label, a kind, and how one
+comparison becomes SQL over Customer.id).  A new metric is one `register(...)` call, not a branch.
+
+Every comparison compiles to a condition on Customer.id answered set-based in the database, usually
+`Customer.id IN / NOT IN (SELECT customer_id FROM <records> WHERE <window> GROUP BY ... HAVING ...)`, read
+through the (customer, time) indexes of orders and follow-ups.  Nothing here reads the clock: the day a
+condition is evaluated for (`Day.as_of`) is a parameter, and every record dated after that day is left out,
+so the same condition gives the customers it would have tagged on a past day (the preview).
+
+Kinds:
+- number: order total, order count, complaint count, employees (ops >= > <= < = !=);
+- days: days since an event, or since first contact (ops >= > <= <); a customer with no such event counts
+  as "never", i.e. more days than any number;
+- choice: status, region, industry, source, customer type (ops = != in not_in).
+
+Status on a past day comes from the status history (the last change up to that day); region, industry and
+the other fields have no history and are read as they are now.
+"""
+import datetime
+import operator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+from peewee import SQL, fn
+
+from models import Customer, Feedback, FollowUp, Order, StatusChange
+from models.customers import CUSTOMER_TYPES, STATUSES
+
+KINDS = {
+    "number": (">=", ">", "<=", "<", "=", "!="),
+    "days": (">=", ">", "<=", "<"),
+    "choice": ("=", "!=", "in", "not_in"),
+}
+OP_LABELS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "=": "等于", "!=": "不等于", "in": "属于", "not_in": "不属于"}
+_COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "=": operator.eq,
+            "!=": operator.ne}
+MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Day:
+    """The day a condition is evaluated for.  `live` says the customers' current fields are their values
+    on that day (a sweep for today); otherwise status is read from the status history."""
+
+    as_of: datetime.date
+    live: bool = True
+
+    @property
+    def end(self):
+        """Midnight after as_of: records at or after it are not yet known on as_of."""
+        return midnight(self.as_of + datetime.timedelta(days=1))
+
+    def start_of_window(self, days):
+        """Midnight of the first of the last `days` days (as_of included)."""
+        return midnight(self.as_of - datetime.timedelta(days=days - 1))
+
+
+def midnight(day):
+    return datetime.datetime.combine(day, datetime.time())
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str  # Chinese, as the screens show it
+    kind: str  # number / days / choice
+    build: Callable = field(repr=False)  # build(day, op, value, days) -> condition on Customer.id
+    window: int = 0  # default N for metrics over the last N days; 0: no N
+    unit: str = ""
+    choices: Callable = None  # () -> allowed values of a choice metric
+    help: str = ""
+
+    @property
+    def ops(self):
+        return KINDS[self.kind]
+
+
+_registry = {}
+
+
+def register(metric):
+    _registry[metric.name] = metric
+    return metric
+
+
+def get(name):
+    return _registry.get(name)
+
+
+def available():
+    return list(_registry.values())
+
+
+# --- building blocks ------------------------------------------------------------------------------
+def _having(model, customer, aggregate, where, op, value, empty):
+    """Customers whose `aggregate` over their rows of `model` matching `where` compares `op value`; a customer
+    without such rows has the value `empty` (0 for sums and counts)."""
+    grouped = model.select(customer).where(where).group_by(customer)
+    test = _COMPARE[op](aggregate, value)
+    if _COMPARE[op](empty, value):  # customers without rows match too: everyone but those who fail
+        return Customer.id.not_in(grouped.having(~test))
+    return Customer.id.in_(grouped.having(test))
+
+
+def _number(value):
+    """A bound parameter both drivers take (sqlite3 cannot bind a Decimal)."""
+    value = Decimal(str(value))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _order_total(day, op, value, days):
+    where = (Order.ordered_at >= day.start_of_window(days)) & (Order.ordered_at < day.end)
+    return _having(Order, Order.customer, fn.SUM(Order.amount), where, op, _number(value), 0)
+
+
+def _order_count(day, op, value, days):
+    where = (Order.ordered_at >= day.start_of_window(days)) & (Order.ordered_at < day.end)
+    return _having(Order, Order.customer, fn.COUNT(Order.id), where, op, int(value), 0)
+
+
+def _complaint_count(day, op, value, days):
+    where = ((Feedback.kind == "投诉") & (Feedback.created_at >= day.start_of_window(days))
+             & (Feedback.created_at < day.end))
+    return _having(Feedback, Feedback.customer, fn.COUNT(Feedback.id), where, op, int(value), 0)
+
+
+def _days_bounds(op, n):
+    """days-since op n as (at least, at most) whole days; None for no bound."""
+    return {">=": (n, None), ">": (n + 1, None), "<=": (None, n), "<": (None, n - 1)}[op]
+
+
+def _days_since(model, customer, at):
+    """Days since the customer's last record of `model` (its time column `at`), "never" when none."""
+
+    def build(day, op, value, days):
+        least, most = _days_bounds(op, int(value))
+        if most is not None:  # the last one lies within the last `most` days: one exists since then
+            if most < 0:
+                return SQL("1 = 0")
+            since = midnight(day.as_of - datetime.timedelta(days=most))
+            return Customer.id.in_(model.select(customer).where((at >= since) & (at < day.end)))
+        # none in the last `least` days (never counts as more days than any number)
+        if least <= 0:
+            return SQL("1 = 1")
+        recent = midnight(day.as_of - datetime.timedelta(days=least - 1))
+        return Customer.id.not_in(model.select(customer).where((at >= recent) & (at < day.end)))
+
+    return build
+
+
+def _customer_age(day, op, value, days):
+    """Days since first contact (or, without one, since the record was created)."""
+    least, most = _days_bounds(op, int(value))
+    if most is not None:
+        since = day.as_of - datetime.timedelta(days=most)
+        return ((Customer.first_contact.is_null(False) & (Customer.first_contact >= since))
+                | (Customer.first_contact.is_null() & (Customer.created_at >= midnight(since))))
+    latest = day.as_of - datetime.timedelta(days=least)
+    return ((Customer.first_contact.is_null(False) & (Customer.first_contact <= latest))
+            | (Customer.first_contact.is_null() & (Customer.created_at < midnight(latest + datetime.timedelta(days=1)))))
+
+
+def _field_number(column):
+    def build(day, op, value, days):
+        return column.is_null(False) & _COMPARE[op](column, _number(value))
+
+    return build
+
+
+def _choice_test(expression, op, value):
+    values = value if isinstance(value, list) else [value]
+    if op in ("=", "in"):
+        return expression.in_(values)
+    return expression.is_null() | expression.not_in(values)
+
+
+def _field_choice(column):
+    def build(day, op, value, days):
+        return _choice_test(column, op, value)
+
+    return build
+
+
+def _status(day, op, value, days):
+    if day.live:
+        return _choice_test(Customer.status, op, value)
+    before = (StatusChange.select(StatusChange.to_status)
+              .where((StatusChange.customer == Customer.id) & (StatusChange.at < day.end))
+              .order_by(StatusChange.at.desc(), StatusChange.id.desc()).limit(1))
+    after = (StatusChange.select(StatusChange.from_status)
+             .where((StatusChange.customer == Customer.id) & (StatusChange.at >= day.end))
+             .order_by(StatusChange.at, StatusChange.id).limit(1))
+    return _choice_test(fn.COALESCE(before, after, Customer.status), op, value)
+
+
+def _choice_names(kind):
+    def names():
+        from models import Choice
+
+        return Choice.names(kind)
+
+    return names
+
+
+def existing(day):
+    """Customers known on `day`: first contact on or before it (without one: created before its end)."""
+    return ((Customer.first_contact.is_null(False) & (Customer.first_contact <= day.as_of))
+            | (Customer.first_contact.is_null() & (Customer.created_at < day.end)))
+
+
+register(Metric("order_total", "近N天订单金额", "number", _order_total, window=365, unit="元",
+                help="最近 N 天（含当天）订单金额合计；没有订单为 0"))
+register(Metric("order_count", "近N天订单数", "number", _order_count, window=30, unit="笔",
+                help="最近 N 天（含当天）的订单笔数"))
+register(Metric("days_since_order", "距最近下单天数", "days", _days_since(Order, Order.customer, Order.ordered_at),
+                unit="天", help="从未下单视为无限大"))
+register(Metric("days_since_followup", "距最近跟进天数", "days",
+                _days_since(FollowUp, FollowUp.customer, FollowUp.at), unit="天", help="从未跟进视为无限大"))
+register(Metric("days_since_feedback", "距最近反馈天数", "days",
+                _days_since(Feedback, Feedback.customer, Feedback.created_at), unit="天", help="从未反馈视为无限大"))
+register(Metric("complaint_count", "近N天投诉次数", "number", _complaint_count, window=365, unit="次",
+                help="最近 N 天类型为“投诉”的反馈条数"))
+register(Metric("customer_age", "距首次接触天数", "days", _customer_age, unit="天",
+                help="没有首次接触时间时按创建时间"))
+register(Metric("employees", "员工人数", "number", _field_number(Customer.employees), unit="人",
+                help="未填写的客户不符合"))
+register(Metric("status", "客户状态", "choice", _status, choices=lambda: [s for s, _ in STATUSES],
+                help="过去日期按状态变更记录"))
+register(Metric("region", "所属地区", "choice", _field_choice(Customer.region), choices=_choice_names("region"),
+                help="按当前值"))
+register(Metric("industry", "所属行业", "choice", _field_choice(Customer.industry),
+                choices=_choice_names("industry"), help="按当前值"))
+register(Metric("source", "客户来源", "choice", _field_choice(Customer.source), choices=_choice_names("source"),
+                help="按当前值"))
+register(Metric("customer_type", "客户类型", "choice", _field_choice(Customer.customer_type),
+                choices=lambda: [t for t, _ in CUSTOMER_TYPES], help="按当前值"))
