@@ -28,6 +28,7 @@ from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
 
 import access
+import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from models import AuditLog, Customer, db
@@ -46,6 +47,10 @@ _READABLE = {
 LIST_FORMATTERS = {**_READABLE, **typefmt.BASE_FORMATTERS}
 DETAIL_FORMATTERS = {**_READABLE, **typefmt.DETAIL_FORMATTERS}
 EXPORT_FORMATTERS = {**_READABLE, **typefmt.EXPORT_FORMATTERS}
+
+
+# Screens whose records tag-rule metrics read: a save or delete there re-checks the customer's rule tags.
+RULE_INPUTS = ("customer", "order", "followup", "feedback", "statuschange")
 
 
 class TokenForm(SecureForm):
@@ -395,9 +400,19 @@ class PolicyModelView(ModelView):
     def after_model_change(self, form, model, is_created):
         before = {} if is_created else g.pop("audit_before", {})
         audit("create" if is_created else "update", self.policy_key, model.get_id(), self._changes(before, model.__data__))
+        self.customer_changed(model)
 
     def after_model_delete(self, model):
         audit("delete", self.policy_key, model.get_id())
+        self.customer_changed(model)
+
+    def customer_changed(self, model):
+        """Tag rules are checked for the customer a saved or deleted record belongs to (an order, a follow-up,
+        feedback, a status change, the customer's own fields), in the same transaction as the change."""
+        if self.policy_key in RULE_INPUTS:
+            customer_id = model.get_id() if isinstance(model, Customer) else model.__data__.get("customer")
+            if customer_id is not None:
+                tagrules.after_change([customer_id])
 
     def delete_model(self, model):
         with db.atomic() as txn:

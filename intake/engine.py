@@ -397,6 +397,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     report.written = keep
     if keep:
         report.batch_id = batch.id
+        _tag_rules_after_import(batch.id)
         report.passwords = ctx.passwords
     elif not dry_run:
         with db.atomic():  # a refused import is recorded too: who tried which file, and its error file
@@ -654,6 +655,13 @@ def template(kind):
 # --- undo -------------------------------------------------------------------------------------
 
 MODELS = {"customer": Customer, "followup": FollowUp, "order": Order, "user": User}
+
+
+def _tag_rules_after_import(batch_id):
+    """Tag rules (tagrules) checked for the customers the import touched, after it committed."""
+    import tagrules
+
+    tagrules.after_import(batch_id)
 
 
 def undo(batch_id, user=None, force=False):

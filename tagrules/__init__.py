@@ -19,8 +19,8 @@ from .metrics import Day, available as available_metrics
 from .policy import may_edit, may_view
 from .preview import Preview, preview
 from .seed import SEEDED, seed_rules
-from .sweep import after_change, sweep
+from .sweep import after_change, after_import, sweep
 
-__all__ = ["Day", "Invalid", "Preview", "Refused", "Result", "SEEDED", "after_change", "available_metrics", "delete",
+__all__ = ["after_import", "Day", "Invalid", "Preview", "Refused", "Result", "SEEDED", "after_change", "available_metrics", "delete",
            "describe", "dumps", "evaluate", "matching", "may_edit", "may_view", "parse", "preview", "save",
            "seed_rules", "set_enabled", "sweep", "sync_tag"]

@@ -73,16 +73,19 @@ def matching(tree, day, within=None):
 
 def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", now=None):
     """Apply `rules` (TagRule rows or ids; default every rule) on day `as_of`, to every customer or only to
-    `customer_ids`; one transaction per rule.  Returns a Result per rule."""
+    `customer_ids` (ids, or a query of ids); one transaction per rule.  Returns a Result per rule."""
     day = day_of(as_of, today)
     now = now or datetime.datetime.now()
     if rules is None:
         ids = [r.id for r in TagRule.select(TagRule.id).order_by(TagRule.id)]
     else:
         ids = [getattr(r, "id", r) for r in rules]
-    within = None if customer_ids is None else sorted({int(i) for i in customer_ids})
-    if within is not None and not within:
-        return []
+    if customer_ids is None or hasattr(customer_ids, "sql"):  # every customer, or a query of ids
+        within = customer_ids
+    else:
+        within = sorted({int(i) for i in customer_ids})
+        if not within:
+            return []
     results = []
     for rule_id in ids:
         result = apply_rule(rule_id, day, within, trigger, now)
@@ -173,7 +176,7 @@ def _audit(rule, result, day, trigger, now, within):
     changes = {"rule": rule.name, "tag": rule.tag.name, "applied": result.applied, "removed": result.removed,
                "tagged": result.tagged, "untagged": result.untagged, "as_of": day.as_of.isoformat(),
                "trigger": trigger}
-    if within is not None:
+    if isinstance(within, list):
         changes["customers"] = within[:50]
     AuditLog.create(at=now, username="system", action="rule-apply", model="tagrule", record_id=str(rule.id),
                     changes=json.dumps(changes, ensure_ascii=False), rows=result.applied + result.removed)
