@@ -1,7 +1,8 @@
 """The demo's tag catalogue, and which tags a customer's own history earns.
 
 Rule tags (source "rule") follow from the generated records, so a filter on them
-agrees with the orders; manual tags (source "manual") are what a sales rep adds by
+agrees with the orders (高价值, 流失风险 and 近30天下单 are applied by their tag rules after the load,
+tagrules.seed); manual tags (source "manual") are what a sales rep adds by
 judgement and are drawn at random.
 """
 
@@ -20,6 +21,7 @@ CATALOGUE = [
     ("大促活跃", "行为", "rule"),
     ("年末采购", "行为", "rule"),
     ("线上下单", "行为", "rule"),
+    ("近30天下单", "行为", "rule"),
     ("多渠道购买", "行为", "rule"),
     ("活动参与者", "行为", "manual"),
     ("推荐过新客户", "行为", "manual"),
@@ -60,14 +62,14 @@ def rule_tags(customer, history, timeline):
         tags.append("小微企业" if staff < 50 else "中型企业" if staff < 500 else "大型企业")
     if orders:
         total = history.total
-        tags.append("VIP" if total >= VIP_TOTAL else "高价值" if total >= HIGH_TOTAL
-                    else "中价值" if total >= MIDDLE_TOTAL else "低价值")
+        if total >= VIP_TOTAL:
+            tags.append("VIP")
+        elif total < HIGH_TOTAL:  # 高价值 in between comes from its tag rule (tagrules.seed), not from here
+            tags.append("中价值" if total >= MIDDLE_TOTAL else "低价值")
         if len(orders) >= 8:
             tags.append("高频复购")
         if history.status == "流失客户":
             tags.append("沉睡客户")
-        elif timeline.now_t - history.last_order_t > 120:
-            tags.append("流失风险")
         if sum(1 for o in orders if timeline.promo[o.day]) >= 2:
             tags.append("大促活跃")
         if any(timeline.december[o.day] for o in orders):

@@ -308,3 +308,16 @@ def test_seed_rules(app):
     assert [r.tag.name for r in created] == ["高价值", "流失风险", "近30天下单"]
     assert tagrules.seed_rules() == []
     assert Tag.get(Tag.name == "近30天下单").source == "rule"
+
+
+def test_demo_rule_tags_come_from_the_seeded_rules(app):
+    import demo
+    from demo.fixed import REFERENCE_NOW
+
+    demo.generate(customers=200, seed=5, password="x-pass-123", now=REFERENCE_NOW)
+    for rule_row in TagRule.select():
+        expected = ids(tagrules.matching(conditions.parse(rule_row.condition), metrics.Day(DAY)))
+        assert {c for c, _ in tagged(rule_row.tag)} == expected, rule_row.name
+    sizes = {r.tag.name: len(tagged(r.tag)) for r in TagRule.select()}
+    assert all(sizes.values()), sizes
+    assert not any(r.changed for r in tagrules.sweep(as_of=DAY, today=DAY))
