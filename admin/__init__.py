@@ -18,6 +18,7 @@ from .imports import ImportRunView
 from .jobs import JobsView
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
+from .tag_rules import TagRuleView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
 from .subscriptions import SubscriptionView
@@ -86,6 +87,9 @@ def init_app(app):
                                 category=categories["records"]))
     admin.add_view(TagReviewView(screens["customer"], name=_translated(VIEW_NAMES, "tagreview"),
                                  endpoint="tagreview", category=categories["reference"]))
+    # 标签规则 (admin/tag_rules.py): automatic tag rules and their preview, policy key "tagrule".
+    admin.add_view(TagRuleView(name=_translated(VIEW_NAMES, "tagrule"), endpoint="tagrule",
+                               category=categories["reference"]))
     # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
     admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).

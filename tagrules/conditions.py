@@ -150,7 +150,12 @@ def describe(tree):
         metric = metrics.get(tree["metric"])
         label = metric.label.replace("N", str(tree["days"])) if metric.window else metric.label
         value = tree["value"]
-        shown = "、".join(value) if isinstance(value, list) else f"{value}{metric.unit}"
+        if isinstance(value, list):
+            shown = "、".join(value)
+        elif isinstance(value, (int, float)):
+            shown = f"{value:,}{metric.unit}"
+        else:
+            shown = f"{value}{metric.unit}"
         return f"{label} {metrics.OP_LABELS[tree['op']]} {shown}"
     key = "all" if "all" in tree else "any"
     joiner = " 且 " if key == "all" else " 或 "

@@ -132,7 +132,7 @@ def test_bad_conditions_get_a_chinese_message(app, condition, message):
 def test_describe(app):
     tree = conditions.parse({"all": [{"metric": "order_total", "days": 365, "op": ">=", "value": 100000},
                                      {"any": [{"metric": "region", "op": "in", "value": ["华北", "华东"]}]}]})
-    assert conditions.describe(tree) == "近365天订单金额 ≥ 100000元 且 （所属地区 属于 华北、华东）"
+    assert conditions.describe(tree) == "近365天订单金额 ≥ 100,000元 且 （所属地区 属于 华北、华东）"
 
 
 # --- application and removal -----------------------------------------------------------------------
