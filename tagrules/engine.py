@@ -57,9 +57,9 @@ class Result:
         return bool(self.applied or self.removed or self.tagged or self.untagged)
 
 
-def day_of(as_of, today=None):
+def day_of(as_of, today=None, within=None):
     """metrics.Day for `as_of`; the customers' current fields are theirs on that day unless it is before `today`."""
-    return metrics.Day(as_of, live=today is None or as_of >= today)
+    return metrics.Day(as_of, live=today is None or as_of >= today, within=within)
 
 
 def matching(tree, day, within=None):
@@ -74,7 +74,6 @@ def matching(tree, day, within=None):
 def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", now=None):
     """Apply `rules` (TagRule rows or ids; default every rule) on day `as_of`, to every customer or only to
     `customer_ids` (ids, or a query of ids); one transaction per rule.  Returns a Result per rule."""
-    day = day_of(as_of, today)
     now = now or datetime.datetime.now()
     if rules is None:
         ids = [r.id for r in TagRule.select(TagRule.id).order_by(TagRule.id)]
@@ -86,6 +85,7 @@ def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", 
         within = sorted({int(i) for i in customer_ids})
         if not within:
             return []
+    day = day_of(as_of, today, within)
     results = []
     for rule_id in ids:
         result = apply_rule(rule_id, day, within, trigger, now)
@@ -122,6 +122,8 @@ def _open(rule, target, day, trigger, now):
     next_no = (Prior.select(fn.COALESCE(fn.MAX(Prior.episode), 0) + 1)
                .where((Prior.rule == rule.id) & (Prior.customer == Customer.id)))
     open_ = Episode.select(Episode.customer).where((Episode.rule == rule.id) & Episode.removed_at.is_null())
+    if day.within is not None:
+        open_ = open_.where(day.only(Episode.customer))
     source = (Customer.select(Value(rule.id), Customer.id, next_no, Value(now), Value(day.as_of), Value(trigger))
               .where(Customer.id.in_(target) & Customer.id.not_in(open_)))
     return (Episode.insert_from(source, [Episode.rule, Episode.customer, Episode.episode, Episode.applied_at,
@@ -139,19 +141,22 @@ def _close(rule_id, target, within, day, trigger, now):
     return Episode.update(removed_at=now, removed_on=day.as_of, removed_by=trigger).where(where).execute()
 
 
-def carriers(tag_id):
-    """Ids of the customers an enabled rule of the tag holds (an open episode)."""
+def carriers(tag_id, within=None):
+    """Ids of the customers an enabled rule of the tag holds (an open episode), optionally among `within`."""
     Episode = TagRuleEpisode
-    return (Episode.select(Episode.customer).join(TagRule, on=(Episode.rule == TagRule.id))
-            .where((TagRule.tag == tag_id) & (TagRule.enabled == True) & Episode.removed_at.is_null()))  # noqa: E712
+    query = (Episode.select(Episode.customer).join(TagRule, on=(Episode.rule == TagRule.id))
+             .where((TagRule.tag == tag_id) & (TagRule.enabled == True) & Episode.removed_at.is_null()))  # noqa: E712
+    return query if within is None else query.where(Episode.customer.in_(within))
 
 
 def sync_tag(tag_id, within=None, now=None):
     """Bring the rule rows of tag `tag_id` in line with the open episodes of its rules; manual rows stay.
     Returns (rows added, rows removed)."""
     now = now or datetime.datetime.now()
-    held = carriers(tag_id)
+    held = carriers(tag_id, within)
     rows = CustomerTag.select(CustomerTag.customer).where(CustomerTag.tag == tag_id)
+    if within is not None:
+        rows = rows.where(CustomerTag.customer.in_(within))
     gaining = Customer.select(Customer.id, Value(tag_id), Value("rule"), Value(now)).where(
         Customer.id.in_(held) & Customer.id.not_in(rows))
     losing = (CustomerTag.tag == tag_id) & (CustomerTag.source == "rule") & CustomerTag.customer.not_in(held)

@@ -45,6 +45,13 @@ class Day:
 
     as_of: datetime.date
     live: bool = True
+    # Only these customers (ids or a query of ids) are asked about: the check after a change pushes them
+    # into every subquery, so one customer's check reads that customer's rows, not every customer's.
+    within: object = field(default=None, compare=False)
+
+    def only(self, customer):
+        """`customer` (a records table's customer column) restricted to `within`, or None."""
+        return None if self.within is None else customer.in_(self.within)
 
     @property
     def end(self):
@@ -93,10 +100,15 @@ def available():
 
 
 # --- building blocks ------------------------------------------------------------------------------
-def _having(model, customer, aggregate, where, op, value, empty):
+def _restricted(day, customer, where):
+    only = day.only(customer)
+    return where if only is None else (where & only)
+
+
+def _having(day, model, customer, aggregate, where, op, value, empty):
     """Customers whose `aggregate` over their rows of `model` matching `where` compares `op value`; a customer
     without such rows has the value `empty` (0 for sums and counts)."""
-    grouped = model.select(customer).where(where).group_by(customer)
+    grouped = model.select(customer).where(_restricted(day, customer, where)).group_by(customer)
     test = _COMPARE[op](aggregate, value)
     if _COMPARE[op](empty, value):  # customers without rows match too: everyone but those who fail
         return Customer.id.not_in(grouped.having(~test))
@@ -111,18 +123,18 @@ def _number(value):
 
 def _order_total(day, op, value, days):
     where = (Order.ordered_at >= day.start_of_window(days)) & (Order.ordered_at < day.end)
-    return _having(Order, Order.customer, fn.SUM(Order.amount), where, op, _number(value), 0)
+    return _having(day, Order, Order.customer, fn.SUM(Order.amount), where, op, _number(value), 0)
 
 
 def _order_count(day, op, value, days):
     where = (Order.ordered_at >= day.start_of_window(days)) & (Order.ordered_at < day.end)
-    return _having(Order, Order.customer, fn.COUNT(Order.id), where, op, int(value), 0)
+    return _having(day, Order, Order.customer, fn.COUNT(Order.id), where, op, int(value), 0)
 
 
 def _complaint_count(day, op, value, days):
     where = ((Feedback.kind == "投诉") & (Feedback.created_at >= day.start_of_window(days))
              & (Feedback.created_at < day.end))
-    return _having(Feedback, Feedback.customer, fn.COUNT(Feedback.id), where, op, int(value), 0)
+    return _having(day, Feedback, Feedback.customer, fn.COUNT(Feedback.id), where, op, int(value), 0)
 
 
 def _days_bounds(op, n):
@@ -139,12 +151,12 @@ def _days_since(model, customer, at):
             if most < 0:
                 return SQL("1 = 0")
             since = midnight(day.as_of - datetime.timedelta(days=most))
-            return Customer.id.in_(model.select(customer).where((at >= since) & (at < day.end)))
+            return Customer.id.in_(model.select(customer).where(_restricted(day, customer, (at >= since) & (at < day.end))))
         # none in the last `least` days (never counts as more days than any number)
         if least <= 0:
             return SQL("1 = 1")
         recent = midnight(day.as_of - datetime.timedelta(days=least - 1))
-        return Customer.id.not_in(model.select(customer).where((at >= recent) & (at < day.end)))
+        return Customer.id.not_in(model.select(customer).where(_restricted(day, customer, (at >= recent) & (at < day.end))))
 
     return build
 
