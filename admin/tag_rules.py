@@ -48,6 +48,9 @@ TEXT = {
         "gained": "新增（{past} 不符合、今天符合）：{count} 位", "lost": "移除（{past} 符合、今天不符合）：{count} 位",
         "scope_note": "只统计和列出您数据范围内的客户；过去日期按当时的订单、跟进、反馈和状态计算（地区、行业等按当前值）。",
         "first": "仅列出前 {limit} 位", "code": "客户编号", "customer_name": "客户名称", "status": "客户状态",
+        "builder": "条件生成器", "group_all": "全部满足", "group_any": "任一满足", "add_comparison": "添加条件",
+        "remove": "删除", "choice_hint": "选项；属于/不属于可用逗号分隔多个", "number_hint": "数字",
+        "nested": "条件含嵌套分组，请直接编辑下方 JSON",
         "empty": "无", "tile_now": "今天（{day}）", "tile_past": "{day}", "tile_gained": "将新增标签", "tile_lost": "将移除标签",
     },
     "en": {
@@ -73,6 +76,9 @@ TEXT = {
         "gained": "Gain (not on {past}, today): {count}", "lost": "Lose (on {past}, not today): {count}",
         "scope_note": "Only customers in your scope. A past day uses the orders, follow-ups, feedback and status of then.",
         "first": "first {limit} listed", "code": "Code", "customer_name": "Name", "status": "Status", "empty": "none",
+        "builder": "Condition builder", "group_all": "All of", "group_any": "Any of", "add_comparison": "Add comparison",
+        "remove": "Remove", "choice_hint": "an option; several, comma separated, for in / not in",
+        "number_hint": "a number", "nested": "Nested groups: edit the JSON below",
         "tile_now": "Today ({day})", "tile_past": "{day}", "tile_gained": "would gain", "tile_lost": "would lose",
     },
 }
@@ -134,7 +140,13 @@ class TagRuleView(PolicyView):
         tags = list(Tag.select().where((Tag.source == "rule") & Tag.retired_at.is_null()).order_by(Tag.name))
         grant = current_grant()
         may_save = tagrules.may_edit(grant, "create" if rule_id is None else "edit")
-        return self.render("admin/tags/rule_form.html", text=text(), values=values, rule_id=rule_id, tags=tags,
+        words = text()
+        metrics_json = [{"name": m.name, "label": m.label, "kind": m.kind, "window": m.window,
+                         "ops": [[op, metrics.OP_LABELS[op]] for op in m.ops],
+                         "choices": m.choices() if m.choices else None} for m in metrics.available()]
+        builder_words = {key: words[key] for key in ("remove", "choice_hint", "number_hint", "nested")}
+        return self.render("admin/tags/rule_form.html", text=words, values=values, rule_id=rule_id, tags=tags,
+                           metrics_json=metrics_json, builder_words=builder_words,
                            metrics=metrics.available(), op_labels=metrics.OP_LABELS, example=EXAMPLE, form=TokenForm(),
                            result=result, past=past or (today - datetime.timedelta(days=30)).isoformat(),
                            today=today.isoformat(), may_save=may_save,

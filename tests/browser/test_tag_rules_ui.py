@@ -1,5 +1,6 @@
 """Tag rules in a real browser: an admin opens 基础数据 → 标签规则, writes a new rule, previews it before
-saving (today, a past day, who gains and who loses the tag), fixes a wrong operator after the message,
+saving (today, a past day, who gains and who loses the tag), fixes a wrong operator after the message in the
+condition builder (which writes the JSON),
 saves it enabled and sees the tag on the customers; then disables it from the list."""
 import datetime
 import re
@@ -35,7 +36,18 @@ def test_admin_previews_and_enables_a_rule(page, live_server, password, make_cus
     expect(page.locator(".alert-danger, .alert-error").first).to_contain_text("不能使用运算符“in”")
     shot("wrong-operator")
 
-    page.locator("#tag-rule-condition").fill(CONDITION)
+    # the builder: fix the operator, add a comparison and take it away again; it writes the JSON field
+    page.locator(".builder-row .builder-op").first.select_option(">=")
+    expect(page.locator("#tag-rule-condition")).to_have_value(re.compile(r'"op": ">="'))
+    page.locator("#builder-add").click()
+    second = page.locator(".builder-row").nth(1)
+    second.locator(".builder-metric").select_option("region")
+    second.locator(".builder-op").select_option("in")
+    second.locator(".builder-value").fill("华北,华东")
+    expect(page.locator("#tag-rule-condition")).to_have_value(re.compile(r'"华北",\s*"华东"'))
+    shot("builder")
+    second.get_by_role("button", name="删除").click()
+    expect(page.locator("#tag-rule-condition")).not_to_have_value(re.compile("华北"))
     page.locator("#tag-rule-preview").click()
     expect(page.locator("#preview-now-count")).to_have_text("1")
     expect(page.locator("#preview-past-count")).to_have_text("1")
