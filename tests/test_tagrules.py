@@ -321,3 +321,18 @@ def test_demo_rule_tags_come_from_the_seeded_rules(app):
     sizes = {r.tag.name: len(tagged(r.tag)) for r in TagRule.select()}
     assert all(sizes.values()), sizes
     assert not any(r.changed for r in tagrules.sweep(as_of=DAY, today=DAY))
+
+
+def test_the_daily_job_runs_on_the_queue(app, queue_inline, rule_tags, make_customer, make_order):
+    import jobs
+
+    jobs.discover()
+    rule(rule_tags["recent"], RECENT)
+    customer = make_customer()
+    make_order(customer, ordered_at=datetime.datetime.now() - datetime.timedelta(days=1))
+    run = jobs.run_now("tag-rules", username="admin")
+    from models import JobRun
+
+    assert JobRun.get_by_id(run.id).status == "success"
+    assert tagged(rule_tags["recent"]) == {(customer.id, "rule")}
+    assert TagRule.get().last_swept_on == datetime.date.today()
