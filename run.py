@@ -482,7 +482,10 @@ def tag_rules(as_of, seed, as_json):
     if not results:
         click.echo("没有标签规则（在 基础数据 → 标签规则 中新建，或用 --seed 创建示例规则）")
     for r in results:
-        state = "标签已停用，跳过" if r.skipped else f"新增 {r.applied}，移除 {r.removed}"
+        if r.skipped:
+            state = "标签已停用，跳过" if r.skipped == "retired" else f"{r.skipped}，跳过"
+        else:
+            state = f"新增 {r.applied}，移除 {r.removed}"
         click.echo(f"{r.rule}（{r.tag}）：{state}")
 
 

@@ -50,7 +50,7 @@ class Result:
     removed: int = 0  # episodes closed
     tagged: int = 0  # customer_tag rows added (source rule)
     untagged: int = 0  # customer_tag rows removed (source rule)
-    skipped: str = ""  # why the rule was not evaluated (a retired tag)
+    skipped: str = ""  # why the rule was not evaluated: "retired" (its tag), or 条件无效：… (its condition)
 
     @property
     def changed(self):
@@ -106,7 +106,13 @@ def apply_rule(rule_id, day, within, trigger, now):
         if rule.tag.retired_at is not None:
             result.skipped = "retired"
             return result
-        target = matching(conditions.parse(rule.condition), day, within) if rule.enabled else None
+        try:
+            tree = conditions.parse(rule.condition)
+        except conditions.Invalid as invalid:  # e.g. a metric since removed from the registry: skip, say why
+            log.error("标签规则“%s”的条件无效，已跳过：%s", rule.name, invalid)
+            result.skipped = f"条件无效：{invalid}"
+            return result
+        target = matching(tree, day, within) if rule.enabled else None
         result.applied = _open(rule, target, day, trigger, now) if target is not None else 0
         result.removed = _close(rule.id, target, within, day, trigger, now)
         result.tagged, result.untagged = sync_tag(rule.tag_id, within, now)

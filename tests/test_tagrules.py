@@ -198,6 +198,15 @@ def test_retired_tag_is_skipped(rule_tags, make_customer, make_order):
     assert results[0].skipped == "retired" and tagged(rule_tags["recent"]) == set()
 
 
+def test_a_rule_whose_condition_no_longer_parses_is_skipped_not_fatal(rule_tags, make_customer, make_order):
+    rule(rule_tags["vip"], {"metric": "retired_metric", "op": ">=", "value": 1}, name="旧规则")
+    rule(rule_tags["recent"], RECENT)
+    customer = make_customer()
+    make_order(customer, ordered_at=at(1))
+    results = tagrules.sweep(as_of=DAY, today=DAY)
+    assert results[0].skipped.startswith("条件无效：未知的指标") and results[1].applied == 1
+
+
 def test_after_change_evaluates_only_the_changed_customers(rule_tags, make_customer, make_order):
     rule(rule_tags["recent"], RECENT)
     one, other = make_customer(), make_customer()
