@@ -106,6 +106,9 @@ def apply_rule(rule_id, day, within, trigger, now):
         if rule.tag.retired_at is not None:
             result.skipped = "retired"
             return result
+        if rule.tag.source != "rule":  # the library made it a manual tag since: rules leave it to people
+            result.skipped = f"“{rule.tag.name}”已改为手动标签"
+            return result
         try:
             tree = conditions.parse(rule.condition)
         except conditions.Invalid as invalid:  # e.g. a metric since removed from the registry: skip, say why

@@ -207,6 +207,18 @@ def test_a_rule_whose_condition_no_longer_parses_is_skipped_not_fatal(rule_tags,
     assert results[0].skipped.startswith("条件无效：未知的指标") and results[1].applied == 1
 
 
+def test_a_tag_made_manual_in_the_library_is_left_to_people(rule_tags, make_customer, make_order):
+    rule(rule_tags["recent"], RECENT)
+    customer = make_customer()
+    make_order(customer, ordered_at=at(1))
+    tagrules.sweep(as_of=DAY, today=DAY)
+    Tag.update(source="manual").where(Tag.id == rule_tags["recent"].id).execute()
+    later = DAY + datetime.timedelta(days=60)
+    results = tagrules.sweep(as_of=later, today=later)
+    assert results[0].skipped == "“近30天下单”已改为手动标签"
+    assert tagged(rule_tags["recent"]) == {(customer.id, "rule")}  # nothing removed behind people's backs
+
+
 def test_after_change_evaluates_only_the_changed_customers(rule_tags, make_customer, make_order):
     rule(rule_tags["recent"], RECENT)
     one, other = make_customer(), make_customer()
