@@ -107,19 +107,20 @@ def generate(customers=2000, seed=7, password="demo-password", progress=False, n
         _say(progress, "建立索引 / building indexes")
         loader.after_load(loaded)
     _say(progress, "按标签规则添加标签 / applying tag rules")
-    results = apply_tag_rules(now.date())
+    results = apply_tag_rules(now)
     counts["tag_rule_episode"] = sum(r.applied for r in results)
     counts["customer_tag"] += sum(r.tagged - r.untagged for r in results)
     return dict(counts)
 
 
-def apply_tag_rules(day):
-    """The seeded tag rules (高价值, 流失风险, 近30天下单) created and swept for `day`: the tags they give
-    follow the generated history as the rules say, and re-evaluate from then on.  Returns the sweep's Results."""
+def apply_tag_rules(now):
+    """The seeded tag rules (高价值, 流失风险, 近30天下单) created and swept for the day of `now`, their rows
+    stamped `now` (not the clock: the same seed and day give the same rows): the tags they give follow the
+    generated history as the rules say, and re-evaluate from then on.  Returns the sweep's Results."""
     import tagrules
 
     tagrules.seed_rules()
-    return tagrules.sweep(as_of=day, today=day)
+    return tagrules.sweep(as_of=now.date(), today=now.date(), now=now)
 
 
 def _choices(kind, weights):
