@@ -48,6 +48,11 @@ TEXT = {
         "gained": "新增（{past} 不符合、今天符合）：{count} 位", "lost": "移除（{past} 符合、今天不符合）：{count} 位",
         "scope_note": "只统计和列出您数据范围内的客户；过去日期按当时的订单、跟进、反馈和状态计算（地区、行业等按当前值）。",
         "first": "仅列出前 {limit} 位", "code": "客户编号", "customer_name": "客户名称", "status": "客户状态",
+        "episodes": "记录", "episodes_title": "规则“{name}”的添加和移除记录",
+        "episodes_intro": "每次客户开始符合条件记为一段（第 1 段、第 2 段……），添加和移除各记录一次。显示您数据范围内最近的 {shown} 段，共 {total} 段。",
+        "episode": "段", "applied_on": "添加（按日期）", "removed_on": "移除（按日期）", "by": "来源", "open": "仍持有",
+        "by_sweep": "每日检查", "by_change": "变更后检查", "by_import": "导入后检查", "by_edit": "修改规则",
+        "by_delete": "删除规则",
         "builder": "条件生成器", "group_all": "全部满足", "group_any": "任一满足", "add_comparison": "添加条件",
         "remove": "删除", "choice_hint": "选项；属于/不属于可用逗号分隔多个", "number_hint": "数字",
         "nested": "条件含嵌套分组，请直接编辑下方 JSON",
@@ -76,12 +81,18 @@ TEXT = {
         "gained": "Gain (not on {past}, today): {count}", "lost": "Lose (on {past}, not today): {count}",
         "scope_note": "Only customers in your scope. A past day uses the orders, follow-ups, feedback and status of then.",
         "first": "first {limit} listed", "code": "Code", "customer_name": "Name", "status": "Status", "empty": "none",
+        "episodes": "Record", "episodes_title": "Applications and removals of rule “{name}”",
+        "episodes_intro": "Each time a customer starts matching is one episode; its application and removal are recorded once. The latest {shown} of {total} in your scope.",
+        "episode": "Episode", "applied_on": "Applied (day)", "removed_on": "Removed (day)", "by": "By", "open": "holds",
+        "by_sweep": "daily check", "by_change": "after a change", "by_import": "after an import", "by_edit": "rule edited",
+        "by_delete": "rule deleted",
         "builder": "Condition builder", "group_all": "All of", "group_any": "Any of", "add_comparison": "Add comparison",
         "remove": "Remove", "choice_hint": "an option; several, comma separated, for in / not in",
         "number_hint": "a number", "nested": "Nested groups: edit the JSON below",
         "tile_now": "Today ({day})", "tile_past": "{day}", "tile_gained": "would gain", "tile_lost": "would lose",
     },
 }
+EPISODES_SHOWN = 200
 EXAMPLE = ('{"all": [\n  {"metric": "order_total", "days": 365, "op": ">=", "value": 100000},\n'
            '  {"metric": "region", "op": "in", "value": ["华北", "华东"]}\n]}')
 
@@ -210,6 +221,25 @@ class TagRuleView(PolicyView):
             return self._render_form(values, rule_id, past=past, status=400)
         return self._render_form(values, rule_id, result=result, past=result.past.isoformat())
 
+    # --- the record of applications and removals ---------------------------------------------------
+    @expose("/episodes/")
+    def episodes_view(self):
+        """The latest episodes of a rule (who got the tag when, by what, and when it went), in the viewer's scope."""
+        rule_id = self._rule_id(request.args.get("id"))
+        rule = TagRule.get_or_none(TagRule.id == rule_id) if rule_id else None
+        if rule is None:
+            abort(404)
+        scoped = scope_query(Customer, Customer.select(Customer.id), current_user, current_grant())
+        query = (TagRuleEpisode.select(TagRuleEpisode, Customer.id, Customer.code, Customer.name)
+                 .join(Customer).where((TagRuleEpisode.rule == rule.id) & TagRuleEpisode.customer.in_(scoped)))
+        total = query.count()
+        rows = list(query.order_by(fn.COALESCE(TagRuleEpisode.removed_at, TagRuleEpisode.applied_at).desc(),
+                                   TagRuleEpisode.id.desc()).limit(EPISODES_SHOWN))
+        grant = current_grant()
+        hide = {c: grant.access("customer", c) for c in ("code", "name")}
+        return self.render("admin/tags/rule_episodes.html", text=text(), rule=rule, rows=rows, total=total,
+                           shown=EPISODES_SHOWN, access=hide, mask=_mask, customer_link=grant.can("customer", "view"))
+
     # --- enable, disable, delete ------------------------------------------------------------------
     @expose("/toggle/", methods=("POST",))
     def toggle_view(self):
@@ -239,6 +269,12 @@ class TagRuleView(PolicyView):
             return self._back()
         flash(text()["deleted"].format(name=snapshot["name"]), "success")
         return self._back()
+
+
+def _mask(value, level):
+    import access
+
+    return "" if level == "hidden" else access.mask(value) if level == "masked" else value
 
 
 def _values(rule):

@@ -106,3 +106,15 @@ def test_policy_manager_previews_the_team_rep_sees_nothing(login, data):
     assert login("sales").get("/admin/tagrule/").status_code == 403
     assert login("service").get("/admin/tagrule/").status_code == 403
     assert not TagRule.get().enabled
+
+
+def test_the_record_of_a_rule_in_scope(login, data):
+    rule = TagRule.create(name="近期下单", tag=data["tag"], condition=json.dumps(RECENT), enabled=True)
+    import tagrules
+
+    tagrules.sweep()
+    admin = login("admin").get(f"/admin/tagrule/episodes/?id={rule.id}").get_data(as_text=True)
+    assert "近期甲" in admin and "别组丙" in admin and "每日检查" in admin and "仍持有" in admin
+    manager = login("manager").get(f"/admin/tagrule/episodes/?id={rule.id}").get_data(as_text=True)
+    assert "近期甲" in manager and "别组丙" not in manager
+    assert login("manager").get("/admin/tagrule/episodes/?id=999").status_code == 404

@@ -65,6 +65,12 @@ def test_admin_previews_and_enables_a_rule(page, live_server, password, make_cus
     shot("list")
     assert {ct.customer_id for ct in CustomerTag.select().where(CustomerTag.tag == tag.id)} == {big.id}
 
+    row.get_by_role("link", name="记录").click()
+    expect(page.locator("#tag-rule-episodes tbody tr")).to_have_count(1)
+    expect(page.locator("#tag-rule-episodes")).to_contain_text("东方电气")
+    expect(page.locator("#tag-rule-episodes")).to_contain_text("修改规则")
+    shot("record")
+    page.get_by_role("link", name="返回规则列表").click()
     row.get_by_role("button", name="停用").click()
     expect(page.locator(".alert-success")).to_contain_text("已停用规则“高价值客户”")
     assert not CustomerTag.select().exists()
