@@ -24,6 +24,7 @@ def test_admin_previews_and_enables_a_rule(page, live_server, password, make_cus
     make_customer(owner="sales2", name="南山科技")
 
     log_in(page, base, "admin", password)
+    page.wait_for_load_state("networkidle")  # the menu's dropdown script is loaded
     page.get_by_role("link", name=re.compile("基础数据")).click()
     page.get_by_role("link", name="标签规则").click()
     expect(page.locator("#tag-rules-none")).to_be_visible()
