@@ -66,6 +66,25 @@ def build_app(tmp_path):
     return application
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_instance_dir(tmp_path_factory):
+    """This run's own instance/ folder, in the session's tmp dir.
+
+    settings.INSTANCE is instance/ in the checkout, and every create_app() rewrites the admin
+    translations it compiles there (instance/translations/); the keys and the default import
+    folders live there too. Two runs in one checkout at the same time (.ci/run runs the SQLite
+    and the PostgreSQL suite side by side) would truncate that file while the other one reads
+    it. The test process uses a folder of its own instead; in a fresh checkout instance/ is
+    empty too, so the tests see the same. Subprocesses that tests start keep the checkout's.
+    """
+    import settings
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(settings, "INSTANCE", str(tmp_path_factory.mktemp("instance")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def app(tmp_path):
     application = build_app(tmp_path)

@@ -17,6 +17,9 @@ expect.set_options(timeout=10_000)  # a loaded CI machine may be slower than the
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
+if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    # The PostgreSQL run's own folder: .ci/run runs it beside the SQLite run, same file names.
+    ARTIFACTS = ARTIFACTS / "postgresql"
 # Offline machine: without the background-networking flags Chromium's own outbound
 # connections (updates, sync, field trials) are refused and slow start-up down.
 CHROMIUM_ARGS = [
@@ -67,8 +70,9 @@ def page(page):
 
 @pytest.fixture
 def shot(page, request):
-    """shot("step") -> test-artifacts/<test name>-NN-step.png, once the page has settled."""
-    ARTIFACTS.mkdir(exist_ok=True)
+    """shot("step") -> test-artifacts/<test name>-NN-step.png (test-artifacts/postgresql/ on
+    PostgreSQL), once the page has settled."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
 
     def _shot(step):
