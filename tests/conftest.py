@@ -2,13 +2,22 @@
 
 Runs on SQLite (a file in tmp_path, so threads see the same data) unless DATABASE_URL
 points at PostgreSQL, in which case every test starts from freshly created tables there.
+
+Creating the tables is the dear part of a fresh database (about 0.1 s on SQLite, 0.4-0.7 s
+on PostgreSQL, for every test), so it is done once per session and each test gets a copy of
+that empty schema (see `FreshSchema`); the default lists, policy and demo users are then
+seeded by `init_db` and `demo.create_users` for every test, as before.
 """
+import atexit
 import base64
 import datetime
 import itertools
 import os
 import re
+import shutil
+import tempfile
 
+import peewee
 import pytest
 from flask.testing import FlaskClient
 
@@ -22,6 +31,8 @@ PASSWORD = "test-pass-123"
 ROLE_USERS = {"admin": "admin", "manager": "manager", "sales": "sales1", "service": "service"}
 # A real but cheap hash: the default scrypt costs ~0.15 s per user per test.
 models.people.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+# CRM_TEST_RECREATE_TABLES=1: drop and create the tables for every test (see FreshSchema).
+RECREATE = os.environ.get("CRM_TEST_RECREATE_TABLES") == "1"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -45,21 +56,130 @@ def database_url(tmp_path):
     return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
 
 
+def _config(url):
+    return {
+        "CRM_ENV": "testing",
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-secret",
+        "FIELD_KEY": base64.b64encode(b"k" * 32).decode(),
+    }
+
+
+class FreshSchema:
+    """Freshly created, empty tables for each test without creating them for each test.
+
+    SQLite (each test's own file): the tables are created once, in a template file that every
+    test then copies to its tmp_path before the app opens it; a byte copy of empty tables is
+    what creating them again would give.
+
+    PostgreSQL (one database for the whole run): every model table is emptied with TRUNCATE
+    ... RESTART IDENTITY (ids start at 1 again). That is only the same as dropping and creating
+    them when the schema is still the one created last and no column statistics are left over
+    (TRUNCATE keeps pg_statistic; autovacuum's ANALYZE of an earlier test's rows could change a
+    plan). Both are checked after the TRUNCATE: a test that altered the schema (dropped a
+    column, a table or an index) or left statistics gets the full drop and create, as before.
+
+    Otherwise (DATABASE_URL names a SQLite file: one file for every test), and with
+    CRM_TEST_RECREATE_TABLES=1 in the environment, the tables are dropped and created for
+    every test, as before.
+    """
+
+    directory = None  # where the SQLite template goes: the session's tmp dir (schema_template_dir)
+    sqlite_template = None  # path of the SQLite file with the empty tables, made on first use
+    postgres_schema = None  # the fingerprint below, taken right after the last full create
+
+    # One row: a digest of the public schema's tables, columns, defaults, indexes, constraints and
+    # triggers, and whether any public table has column statistics.
+    POSTGRES_CHECK = """
+        SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item), '')),
+               EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = 'public')
+        FROM (
+            SELECT concat_ws(' ', 'column', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                             a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) AS item
+            FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+              AND a.attnum > 0 AND NOT a.attisdropped
+            UNION ALL
+            SELECT concat_ws(' ', 'index', indexdef) FROM pg_indexes WHERE schemaname = 'public'
+            UNION ALL
+            SELECT concat_ws(' ', 'constraint', conrelid::regclass, conname, pg_get_constraintdef(oid))
+            FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+            UNION ALL
+            SELECT concat_ws(' ', 'trigger', pg_get_triggerdef(t.oid))
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+        ) AS schema_items
+    """
+
+    @classmethod
+    def before_app(cls, url, tmp_path):
+        """Put the empty tables in place before the app opens `url`; True if they now are."""
+        if RECREATE or os.environ.get("DATABASE_URL") or not url.startswith("sqlite:///"):
+            return False
+        if cls.sqlite_template is None:
+            directory = cls.directory
+            if directory is None:  # build_app outside a pytest session
+                directory = tempfile.mkdtemp(prefix="crm-test-schema-")
+                atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            template = os.path.join(directory, "schema.db")
+            application = create_app(_config(f"sqlite:///{template}"))
+            with application.app_context():
+                models.create_tables()
+            models.db.close()
+            models.db.close_all()  # the last connection checkpoints and removes the WAL file
+            cls.sqlite_template = template
+        target = tmp_path / "test.db"
+        if os.path.lexists(target):  # a second app on this test's file: it may be open, so not replaced
+            return False
+        os.makedirs(tmp_path, exist_ok=True)
+        shutil.copyfile(cls.sqlite_template, target)
+        return True
+
+    @classmethod
+    def in_app(cls, copied):
+        """In the app's context: True if the (empty) tables are fresh, else False (drop and create)."""
+        if copied:
+            return True
+        if RECREATE or models.is_sqlite() or cls.postgres_schema is None:
+            return False
+        tables = ", ".join(f'"{model._meta.table_name}"' for model in models.ALL_MODELS)
+        try:
+            with models.db.atomic():
+                models.db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        except peewee.DatabaseError:  # a model table a test dropped: create them all
+            return False
+        schema, has_statistics = models.db.execute_sql(cls.POSTGRES_CHECK).fetchone()
+        return schema == cls.postgres_schema and not has_statistics
+
+    @classmethod
+    def created(cls):
+        """After a full drop and create: remember the schema that TRUNCATE must find next time."""
+        if not models.is_sqlite():
+            schema, _ = models.db.execute_sql(cls.POSTGRES_CHECK).fetchone()
+            cls.postgres_schema = schema
+
+
 def build_app(tmp_path):
     """An application on freshly created tables with the demo users (also for module-scoped fixtures)."""
-    application = create_app(
-        {
-            "CRM_ENV": "testing",
-            "TESTING": True,
-            "DATABASE_URL": database_url(tmp_path),
-            "SECRET_KEY": "test-secret",
-            "FIELD_KEY": base64.b64encode(b"k" * 32).decode(),
-        }
-    )
+    url = database_url(tmp_path)
+    copied = FreshSchema.before_app(url, tmp_path)
+    application = create_app(_config(url))
     application.test_client_class = Client
     with application.app_context():
-        models.drop_tables()
-        init_db()
+        if FreshSchema.in_app(copied):
+            # The tables are there and empty: init_db's create_tables would only find them so.
+            original, models.create_tables = models.create_tables, lambda: None
+            try:
+                init_db()
+            finally:
+                models.create_tables = original
+        else:
+            models.drop_tables()
+            init_db()
+            FreshSchema.created()
         import demo
 
         demo.create_users(PASSWORD)
@@ -83,6 +203,14 @@ def own_instance_dir(tmp_path_factory):
     patch.setattr(settings, "INSTANCE", str(tmp_path_factory.mktemp("instance")))
     yield
     patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def schema_template_dir(tmp_path_factory):
+    """FreshSchema's SQLite template goes in the session's tmp dir."""
+    FreshSchema.directory = str(tmp_path_factory.mktemp("schema"))
+    yield
+    FreshSchema.directory = None
 
 
 @pytest.fixture
