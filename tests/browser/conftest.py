@@ -47,14 +47,42 @@ def browser_context_args(browser_context_args):
 
 @pytest.fixture
 def live_server(app):
-    """Base URL of `app` served by werkzeug in a daemon thread (one thread per request)."""
+    """Base URL of `app` served by werkzeug in a daemon thread (one thread per request).
+
+    The browser is still open when this is torn down and may still be loading (a page's last
+    scripts and images, over kept-alive connections that outlive server.shutdown()). Those
+    requests must not reach the app once the test is over: the `app` fixture then closes every
+    pooled connection, and closing a SQLite connection that a request thread is using crashes
+    the interpreter (a segmentation fault, seen on a busy machine). So the teardown first turns
+    new requests away (503) and waits for the ones inside the app to finish.
+    """
     access_log = logging.getLogger("werkzeug")
     level = access_log.level
     access_log.setLevel(logging.WARNING)  # a failure report should not drown in static-file requests
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    state = threading.Condition()
+    running = {"requests": 0, "open": True}
+
+    def served(environ, start_response):
+        with state:
+            if not running["open"]:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"the test is over"]
+            running["requests"] += 1
+        try:
+            # Flask runs the view and its teardown (the connection back to the pool) in here.
+            return app(environ, start_response)
+        finally:
+            with state:
+                running["requests"] -= 1
+                state.notify_all()
+
+    server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
+    with state:
+        running["open"] = False
+        state.wait_for(lambda: running["requests"] == 0, timeout=30)
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
