@@ -17,6 +17,7 @@ def tag_names(customer):
 def add_tag_filter(page, operation, tag_text, shot=None):
     """添加筛选 → 标签, choose the operation, pick a tag in the tags box, 应用."""
     page.locator("#filter-groups-data")  # the list has filters
+    page.wait_for_load_state("networkidle")  # the 添加筛选 dropdown's script is loaded
     page.get_by_role("link", name=re.compile("添加筛选")).click()
     page.locator("a.filter", has_text=re.compile(r"^标签$")).click()
     row = page.locator(".filters tr").last
