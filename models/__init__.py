@@ -18,6 +18,7 @@ from .quality import QualityRun
 from .reports import ReportRun
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
+from .values import CustomerValue, ValueRefresh
 
 ALL_MODELS = [
     Role,
@@ -47,6 +48,8 @@ ALL_MODELS = [
     DuplicateScan,
     TagRule,
     TagRuleEpisode,
+    CustomerValue,
+    ValueRefresh,
 ]
 
 
