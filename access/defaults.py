@@ -21,7 +21,10 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # `customertag`, and the tag column of `customertag` in clear (view) or editable (create, delete).
 # tagrule (标签规则): view = the rules and their preview (customers counted and listed in one's row scope);
 # create / edit / delete = new rules, changes (condition, tag, 启用/停用), deleting rules.
-TOOLS = ("quality", "duplicates", "tagging", "tagrule")
+# task (我的任务): view = the open tasks of the customers in one's row scope (a rep's own, a manager's team's),
+# and the daily digest mail of them; done by recording the follow-up, which needs `followup` create.
+# reminderrule (提醒规则): view = the rules; create / edit / delete = new rules, changes, 启用/停用, deleting.
+TOOLS = ("quality", "duplicates", "tagging", "tagrule", "task", "reminderrule")
 # importrun (数据导入): view = the imports in one's row scope (by who imported); create = run the import
 # wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
 # and users, as for every other way in.
@@ -47,7 +50,7 @@ ROLES = {
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
-                        "tagging": "view create delete", "tagrule": "view"},
+                        "tagging": "view create delete", "tagrule": "view", "task": "view", "reminderrule": "view"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
@@ -57,7 +60,7 @@ ROLES = {
         "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
                         "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
                         "quality": "view", "duplicates": "view", "importrun": "view create",
-                        "tagging": "view create delete"},
+                        "tagging": "view create delete", "task": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

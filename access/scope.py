@@ -8,7 +8,7 @@ Models listed in neither are not row-scoped (managed lists, tags, users): their
 permissions alone decide.
 """
 from models import (Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, StatusChange, Subscription,
-                    User)
+                    Task, User)
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -18,6 +18,7 @@ OWNER_PATHS = {
     Feedback: Feedback.customer,
     StatusChange: StatusChange.customer,
     CustomerTag: CustomerTag.customer,
+    Task: Task.customer,  # 我的任务: a task is reached through its customer's owner
 }
 USER_PATHS = {
     ReportRun: ReportRun.user,

@@ -18,6 +18,7 @@ from .quality import QualityRun
 from .reports import ReportRun
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
+from .tasks import ReminderRule, Task, TaskDigest
 from .values import CustomerValue, ValueRefresh
 
 ALL_MODELS = [
@@ -50,6 +51,9 @@ ALL_MODELS = [
     TagRuleEpisode,
     CustomerValue,
     ValueRefresh,
+    ReminderRule,
+    Task,
+    TaskDigest,
 ]
 
 
