@@ -14,6 +14,7 @@ from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
 from .imports import ImportBatch, ImportChange, ImportMapping, ImportRun
 from .jobs import JobRun
 from .merges import DuplicateScan, MergeRecord
+from .pipeline import PipelineEvent, PipelineTransition
 from .quality import QualityRun
 from .reports import ReportRun
 from .rules import TagRule, TagRuleEpisode
@@ -49,6 +50,8 @@ ALL_MODELS = [
     DuplicateScan,
     TagRule,
     TagRuleEpisode,
+    PipelineTransition,
+    PipelineEvent,
     CustomerValue,
     ValueRefresh,
     ReminderRule,

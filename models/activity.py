@@ -17,7 +17,8 @@ from .customers import Customer
 from .people import User
 
 FOLLOW_METHODS = (("电话", "电话"), ("拜访", "拜访"), ("邮件", "邮件"), ("线上会议", "线上会议"))
-FOLLOW_RESULTS = (("有意向", "有意向"), ("需跟进", "需跟进"), ("暂无意向", "暂无意向"))
+# 已报价: a quote was sent; the status pipeline tags such customers 待成交 (pipeline/, docs/funnel.md).
+FOLLOW_RESULTS = (("有意向", "有意向"), ("需跟进", "需跟进"), ("已报价", "已报价"), ("暂无意向", "暂无意向"))
 TAG_CATEGORIES = (("基本信息", "基本信息"), ("行为", "行为"), ("价值", "价值"), ("偏好", "偏好"))
 TAG_SOURCES = (("manual", "手动"), ("rule", "规则"))
 FEEDBACK_KINDS = (("满意度", "满意度"), ("投诉", "投诉"), ("建议", "建议"))
