@@ -24,8 +24,9 @@ from typing import Callable
 
 from peewee import SQL, fn
 
-from models import Customer, Feedback, FollowUp, Order, StatusChange
+from models import Customer, CustomerValue, Feedback, FollowUp, Order, StatusChange
 from models.customers import CUSTOMER_TYPES, STATUSES
+from models.values import TIERS
 
 KINDS = {
     "number": (">=", ">", "<=", "<", "=", "!="),
@@ -206,6 +207,15 @@ def _status(day, op, value, days):
     return _choice_test(fn.COALESCE(before, after, Customer.status), op, value)
 
 
+def _value_tier(day, op, value, days):
+    """客户分层 from the value table (valuation.refresh): its latest refresh, whatever the day; a customer the
+    refresh has not covered has no tier (matches != and not_in only)."""
+    values = value if isinstance(value, list) else [value]
+    tiered = CustomerValue.select(CustomerValue.customer).where(
+        _restricted(day, CustomerValue.customer, CustomerValue.tier.in_(values)))
+    return Customer.id.in_(tiered) if op in ("=", "in") else Customer.id.not_in(tiered)
+
+
 def _choice_names(kind):
     def names():
         from models import Choice
@@ -247,3 +257,5 @@ register(Metric("source", "客户来源", "choice", _field_choice(Customer.sourc
                 help="按当前值"))
 register(Metric("customer_type", "客户类型", "choice", _field_choice(Customer.customer_type),
                 choices=lambda: [t for t, _ in CUSTOMER_TYPES], help="按当前值"))
+register(Metric("value_tier", "客户分层", "choice", _value_tier, choices=lambda: list(TIERS),
+                help="客户价值分析表最近一次刷新的分层（过去日期也按最近一次刷新）"))
