@@ -29,7 +29,11 @@ TOOLS = ("quality", "duplicates", "tagging", "tagrule", "task", "reminderrule")
 # wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
 # and users, as for every other way in.
 INTAKE = ("importrun",)
-POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE
+# customervalue (客户价值分析表): view = the value table's rows in one's row scope; export = its XLSX/CSV.  The
+# rows are computed (valuation.refresh), never edited.  The money columns (annual_spend 年度消费额, ltv) follow
+# column rules like any column: hidden for 客服专员.
+VALUES = ("customervalue",)
+POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
@@ -50,7 +54,8 @@ ROLES = {
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
-                        "tagging": "view create delete", "tagrule": "view", "task": "view", "reminderrule": "view"},
+                        "tagging": "view create delete", "tagrule": "view", "task": "view", "reminderrule": "view",
+                        "customervalue": "view export"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
@@ -60,7 +65,7 @@ ROLES = {
         "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
                         "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
                         "quality": "view", "duplicates": "view", "importrun": "view create",
-                        "tagging": "view create delete", "task": "view"},
+                        "tagging": "view create delete", "task": "view", "customervalue": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {
@@ -76,12 +81,15 @@ ROLES = {
             "tag": "view",
             "choice": "view",
             "tagging": "view",  # filters by tags; tags nothing
+            "customervalue": "view",  # tiers and order counts; the money columns are hidden below
         },
         "columns": {
             **SENSITIVE_MASKED,
             ("customer", "mobile"): "masked",
             ("customer", "annual_revenue"): "hidden",
             ("order", "amount"): "hidden",
+            ("customervalue", "annual_spend"): "hidden",
+            ("customervalue", "ltv"): "hidden",
         },
     },
 }

@@ -7,8 +7,8 @@ Records without a user (runs by the system) are reached only with the "all" scop
 Models listed in neither are not row-scoped (managed lists, tags, users): their
 permissions alone decide.
 """
-from models import (Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, StatusChange, Subscription,
-                    Task, User)
+from models import (Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportRun, Order, ReportRun, StatusChange,
+                    Subscription, Task, User)
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -19,6 +19,7 @@ OWNER_PATHS = {
     StatusChange: StatusChange.customer,
     CustomerTag: CustomerTag.customer,
     Task: Task.customer,  # 我的任务: a task is reached through its customer's owner
+    CustomerValue: CustomerValue.customer,  # 客户价值分析表: a customer's value row, through its owner
 }
 USER_PATHS = {
     ReportRun: ReportRun.user,

@@ -75,6 +75,18 @@ EN.update({"feedback.status": "Status", "customertag.source": "Source", "tag.sou
            "importrun.created_at": "Time", "importrun.username": "Imported by", "importrun.kind": "Kind",
            "importrun.filename": "File", "importrun.status": "Status", "importrun.summary": "Outcome"})
 
+# 客户价值分析表 (admin/values.py)
+ZH.update({"customervalue.customer": "客户", "customervalue.code": "客户编号", "customervalue.name": "客户名称",
+           "customervalue.annual_spend": "年度消费额", "customervalue.orders_12m": "订单总笔数",
+           "customervalue.ltv": "客户生命周期价值 LTV", "customervalue.tier": "客户分层",
+           "customervalue.last_order_at": "最后下单时间", "customervalue.as_of": "数据日期",
+           "customervalue.refreshed_at": "刷新时间"})
+EN.update({"customervalue.customer": "Customer", "customervalue.code": "Code", "customervalue.name": "Name",
+           "customervalue.annual_spend": "Annual spend", "customervalue.orders_12m": "Orders (12 months)",
+           "customervalue.ltv": "Lifetime value (LTV)", "customervalue.tier": "Tier",
+           "customervalue.last_order_at": "Last order", "customervalue.as_of": "As of",
+           "customervalue.refreshed_at": "Refreshed"})
+
 LABELS = {"zh": ZH, "en": EN}
 _merged = {}
 
@@ -97,6 +109,7 @@ VIEW_NAMES = {
         "reportrun": "报表运行", "subscription": "报表订阅", "user": "用户", "role": "角色权限", "auditlog": "审计日志", "jobs": "后台任务",
         "quality": "数据质量", "duplicates": "重复客户", "importrun": "数据导入",
         "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况", "tagrule": "标签规则",
+        "customervalue": "客户价值分析表",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
@@ -104,6 +117,7 @@ VIEW_NAMES = {
         "reportrun": "Report runs", "subscription": "Report subscriptions", "user": "Users", "role": "Roles", "auditlog": "Audit log",
         "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates", "importrun": "Data import",
         "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage", "tagrule": "Tag rules",
+        "customervalue": "Customer value",
     },
 }
 
