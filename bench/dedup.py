@@ -12,7 +12,7 @@ in a process of its own (so its peak memory is its own) and is scored on the sam
 - time: wall clock from reading the customers to the groups.  Splink's includes our key computation
   (dedup.profile.key_columns, the same normalised fields the scan uses), its training and prediction and the
   clustering; the normalisation alone is reported too;
-- peak memory: the process's peak RSS (ru_maxrss), interpreter and libraries included.
+- peak memory: the process's peak RSS (VmHWM, bench.timing.peak_rss_mb), interpreter and libraries included.
 
 dedup.scan's row also gives its phases (scan(timings=...)): read (the query and fetching the rows), keys
 (dedup.profile.key_columns), blocks (factorized keys, blocks and candidate pairs as arrays), names (the
@@ -41,12 +41,11 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import time
 
 from bench.dedup_labels import generate, pairs_of, true_pairs, truth
 from bench.list_page import DATA, RESULTS, write_docs
-from bench.timing import progress
+from bench.timing import peak_rss_mb, progress
 
 SPLINK_THRESHOLD = 0.9
 
@@ -61,7 +60,7 @@ def dataset(size, seed=7):
 
 
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()  # VmHWM: ru_maxrss would carry the parent's peak over fork and exec
 
 
 def run_ours(path):

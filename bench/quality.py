@@ -17,20 +17,19 @@ another, in the same interleaved rounds, and the scan in a manager's and a sales
 (what the 数据质量 screen would scan on a page load).  Probable duplicates are dedup.scan's work (a
 benchmark of its own): quality.scan as shipped, with them, runs once in a fresh process, which reports
 its time and the share of dedup's finding in it.  Peak memory is the peak RSS of a fresh process that
-runs the scan once (ru_maxrss), beside the same for the raw statements.
+runs the scan once (VmHWM, bench.timing.peak_rss_mb), beside the same for the raw statements.
 """
 import argparse
 import datetime
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import time
 
 from bench.list_page import RESULTS, app_for, build
-from bench.timing import measure_interleaved, progress
+from bench.timing import measure_interleaved, peak_rss_mb, progress
 
 DUPLICATES = "probable-duplicates"
 SCOPES = ("manager", "sales1")  # a manager's team and a sales rep's own customers
@@ -145,8 +144,7 @@ def peak_memory(path, how, day):
 
 def child(how, path, day):
     """The --child side of peak_memory."""
-    def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb  # VmHWM: ru_maxrss would carry the parent's peak over fork and exec
 
     app = app_for(path)
     extra = {}
