@@ -110,6 +110,7 @@ VIEW_NAMES = {
         "quality": "数据质量", "duplicates": "重复客户", "importrun": "数据导入",
         "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况", "tagrule": "标签规则",
         "customervalue": "客户价值分析表",
+        "task": "我的任务", "reminderrule": "提醒规则",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
@@ -118,6 +119,7 @@ VIEW_NAMES = {
         "jobs": "Background jobs", "quality": "Data quality", "duplicates": "Duplicates", "importrun": "Data import",
         "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage", "tagrule": "Tag rules",
         "customervalue": "Customer value",
+        "task": "My tasks", "reminderrule": "Reminder rules",
     },
 }
 
