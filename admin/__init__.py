@@ -6,7 +6,7 @@ from flask_babel import LazyString
 from flask_login import current_user
 
 from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, Role,
-                    StatusChange, Subscription, Tag, User)
+                    CustomerValue, StatusChange, Subscription, Tag, User)
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
 import os
@@ -19,6 +19,7 @@ from .jobs import JobsView
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
 from .tag_rules import TagRuleView
+from .values import CustomerValueView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
 from .subscriptions import SubscriptionView
@@ -102,6 +103,9 @@ def init_app(app):
     # 重复客户: a plain view over the duplicate scan and merge, gated on its own policy key (admin/duplicates.py).
     admin.add_view(DuplicatesView(name=_translated(VIEW_NAMES, "duplicates"), endpoint="duplicates",
                                   category=categories["records"]))
+    # 客户价值分析表: the value table (admin/values.py), policy key "customervalue"; computed rows, so not in SCREENS.
+    admin.add_view(CustomerValueView(CustomerValue, name=_translated(VIEW_NAMES, "customervalue"), endpoint="customervalue",
+                                     category=categories["analysis"]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )
