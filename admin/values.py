@@ -1,0 +1,132 @@
+"""客户价值分析表: the value table (valuation) as a list with sort, filters and export, in the viewer's row scope.
+
+The rows are computed by valuation.refresh (run.py refresh-values, the daily job value-refresh); nobody edits
+them here.  Policy key "customervalue": view (also needs customer view), export; column rules decide the money
+columns (hidden for 客服专员), which are then neither shown, sorted, filtered nor exported.
+"""
+from flask import url_for
+from flask_admin.contrib.peewee.filters import FilterEqual
+from flask_login import current_user
+from markupsafe import Markup
+from peewee import fn
+
+import valuation
+from models import Customer, CustomerValue
+from models.values import TIER_CHOICES
+
+from . import searching
+from .secured import PolicyModelView, current_grant
+
+TIER_CLASSES = {"高价值客户": "tier-high", "潜力客户": "tier-potential", "普通客户": "tier-ordinary",
+                "低价值客户": "tier-low"}
+
+
+def money(value):
+    """¥12,345.67; — for no value."""
+    return "—" if value is None else f"¥{value:,.2f}"
+
+
+def _customer(model):
+    return model.customer  # loaded for the whole page by attach_related (customer is a detail column)
+
+
+def _code(view, context, model, name):
+    customer = _customer(model)
+    if current_grant().can("customer", "view"):
+        return Markup('<a href="{}">{}</a>').format(url_for("customer.details_view", id=customer.id), customer.code)
+    return customer.code
+
+
+def _tier(view, context, model, name):
+    return Markup('<span class="badge value-tier {}">{}</span>').format(TIER_CLASSES.get(model.tier, ""), model.tier)
+
+
+def _time(value):
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+class CustomerValueView(PolicyModelView):
+    policy_key = valuation.POLICY_KEY
+    list_columns = ("code", "name", "annual_spend", "orders_12m", "ltv", "tier", "last_order_at")
+    # customer: so attach_related loads the page's customers in one query
+    detail_columns = ("customer", "annual_spend", "orders_12m", "ltv", "tier", "last_order_at", "as_of", "refreshed_at")
+    export_columns = ("code", "name", "annual_spend", "orders_12m", "ltv", "tier", "last_order_at", "as_of")
+    form_fields = ()
+    sortable_columns = ("annual_spend", "orders_12m", "ltv", "last_order_at")
+    filter_columns = (
+        ("tier", FilterEqual(CustomerValue.tier, "客户分层", options=TIER_CHOICES)),
+        ("annual_spend", "annual_spend"),
+        ("orders_12m", "orders_12m"),
+        ("ltv", "ltv"),
+        ("last_order_at", "last_order_at"),
+    )
+    search_kinds = {"customer": "customer"}  # by the customer's name (fragment) or code (prefix): search_condition
+    column_default_sort = ("ltv", True)
+    list_template = "admin/values/list.html"
+    can_view_details = True
+    column_formatters = {
+        "code": _code,
+        "name": lambda view, context, model, name: _customer(model).name,
+        "annual_spend": lambda view, context, model, name: money(model.annual_spend),
+        "ltv": lambda view, context, model, name: money(model.ltv),
+        "orders_12m": lambda view, context, model, name: f"{model.orders_12m:,}",
+        "tier": _tier,
+        "last_order_at": lambda view, context, model, name: _time(model.last_order_at),
+    }
+    column_formatters_detail = {
+        "customer": lambda view, context, model, name: str(_customer(model)),
+        **{k: v for k, v in column_formatters.items() if k not in ("code", "name")},
+    }
+    # The export: the same texts as the list (money with thousands separators), no markup.
+    column_formatters_export = {
+        "code": lambda view, context, model, name: _customer(model).code,
+        "name": lambda view, context, model, name: _customer(model).name,
+        "annual_spend": lambda view, context, model, name: f"{model.annual_spend:,.2f}",
+        "ltv": lambda view, context, model, name: "" if model.ltv is None else f"{model.ltv:,.2f}",
+        "orders_12m": lambda view, context, model, name: str(model.orders_12m),
+        "tier": lambda view, context, model, name: model.tier,
+        "last_order_at": lambda view, context, model, name: _time(model.last_order_at),
+        "as_of": lambda view, context, model, name: model.as_of.isoformat() if model.as_of else "",
+    }
+
+    def _configure(self, grant):
+        super()._configure(grant)
+        visible = (lambda c: True) if grant is None else (lambda c: grant.visible(self.policy_key, c))
+        self.column_export_list = [c for c in self.export_columns if visible(c)]
+        self.can_create = self.can_edit = self.can_delete = False  # computed rows: refreshed, never edited
+
+    def is_accessible(self):
+        return super().is_accessible() and valuation.may_view(current_grant())
+
+    def is_visible(self):
+        return super().is_visible() and valuation.may_view(current_grant())
+
+    def search_placeholder(self):
+        return "客户名称 / 客户编号"
+
+    def search_condition(self, text):
+        grant = current_grant()
+        kinds = {"name": "fragment", "code": "prefix"}
+        condition = None
+        for term in searching.terms(text):
+            part = searching.condition(Customer, kinds, term, lambda c: grant.clear("customer", c))
+            if part is None:
+                return CustomerValue.id.is_null()  # nothing may match
+            part = CustomerValue.customer.in_(Customer.select(Customer.id).where(part))
+            condition = part if condition is None else (condition & part)
+        return condition
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs["value_summary"] = self.summary()
+        return super().render(template, **kwargs)
+
+    def summary(self):
+        """The latest refresh and the customers per tier in the viewer's row scope (one GROUP BY)."""
+        counts = dict(self.get_query().select(CustomerValue.tier, fn.COUNT(CustomerValue.id))
+                      .group_by(CustomerValue.tier).tuples())
+        refresh = valuation.latest()
+        return {"refresh": refresh, "tiers": [(tier, counts.get(tier, 0)) for tier in valuation.TIERS],
+                "total": sum(counts.values()), "rule": valuation.tiers.describe(),
+                "basis": dict(refresh._meta.fields["basis"].choices).get(refresh.basis) if refresh else None,
+                "notes": (refresh.notes or "").splitlines() if refresh else []}
