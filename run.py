@@ -489,6 +489,38 @@ def tag_rules(as_of, seed, as_json):
         click.echo(f"{r.rule}（{r.tag}）：{state}")
 
 
+
+@cli.command("refresh-values")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+              help="compute the table for this day (default: today; the daily job uses today)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the summary")
+def refresh_values(as_of, as_json):
+    """Rebuild the customer value table (客户价值分析表): spend, orders, LTV, tier and last order per customer."""
+    import datetime
+    import json
+
+    import valuation
+
+    try:
+        day = datetime.date.fromisoformat(as_of) if as_of else datetime.date.today()
+    except ValueError:
+        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    if day > datetime.date.today():
+        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    outcome = valuation.refresh(day, trigger="cli")
+    if as_json:
+        click.echo(json.dumps({"as_of": day.isoformat(), "customers": outcome.customers, "basis": outcome.basis,
+                               "tiers": outcome.tiers, "notes": outcome.notes, "timings": outcome.timings},
+                              ensure_ascii=False))
+        return
+    basis = "客户生命周期价值" if outcome.basis == "ltv" else "年度消费额"
+    click.echo(f"客户价值分析表已刷新：数据日期 {day}，{outcome.customers:,} 位客户，分层依据 {basis}，"
+               f"用时 {outcome.duration:.1f} 秒")
+    for tier, count in outcome.tiers.items():
+        click.echo(f"  {tier}：{count:,}")
+    for note in outcome.notes:
+        click.echo(f"  说明：{note}")
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()
