@@ -28,6 +28,7 @@ from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
 
 import access
+import reminders
 import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
@@ -413,6 +414,8 @@ class PolicyModelView(ModelView):
             customer_id = model.get_id() if isinstance(model, Customer) else model.__data__.get("customer")
             if customer_id is not None:
                 tagrules.after_change([customer_id])
+        if self.policy_key == "followup":  # its 下次跟进时间 plans a task; it closes the tasks it fulfils
+            reminders.after_change([model.get_id()], user=current_user)
 
     def delete_model(self, model):
         with db.atomic() as txn:

@@ -398,6 +398,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     if keep:
         report.batch_id = batch.id
         _tag_rules_after_import(batch.id)
+        _reminders_after_import(batch.id)
         report.passwords = ctx.passwords
     elif not dry_run:
         with db.atomic():  # a refused import is recorded too: who tried which file, and its error file
@@ -655,6 +656,13 @@ def template(kind):
 # --- undo -------------------------------------------------------------------------------------
 
 MODELS = {"customer": Customer, "followup": FollowUp, "order": Order, "user": User}
+
+
+def _reminders_after_import(batch_id):
+    """Follow-up tasks (reminders) planned and closed by the follow-ups the import wrote, after it committed."""
+    import reminders
+
+    reminders.after_import(batch_id)
 
 
 def _tag_rules_after_import(batch_id):

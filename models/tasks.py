@@ -36,7 +36,7 @@ class ReminderRule(BaseModel):
     """A reminder tied to a tag, as data: customers carrying `tag` get a task `action`
     - within `days` days of getting the tag (kind "within"), once per time they get it, or
     - every `days` days (kind "every"), counted from their last follow-up (or from getting the tag, if later).
-    A follow-up of `method` (any method when empty) at or after the task's start fulfils it."""
+    A follow-up of `method` (any method when empty) after the task's start fulfils it."""
 
     name = CharField(max_length=60, unique=True)
     tag = ForeignKeyField(Tag, backref="reminder_rules", on_delete="CASCADE", index=True)
@@ -65,7 +65,7 @@ class Task(BaseModel):
     rule = ForeignKeyField(ReminderRule, null=True, backref="tasks", on_delete="SET NULL", index=True)
     method = CharField(max_length=8, null=True)  # a follow-up of this method closes it; None: any
     due_on = DateField()
-    since = DateTimeField()  # a follow-up at or after this moment closes it
+    since = DateTimeField()  # a follow-up after this moment closes it
     status = CharField(max_length=8, choices=TASK_STATUSES, default="open")
     open_key = CharField(max_length=40, null=True, unique=True)  # set while open, NULL when closed
     created_at = DateTimeField(default=datetime.datetime.now)
