@@ -19,6 +19,7 @@ from .jobs import JobsView
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
 from .tag_rules import TagRuleView
+from .tasks import ReminderRuleView, TaskBoardView
 from .values import CustomerValueView
 from .labels import CATEGORY_NAMES, VIEW_NAMES
 from .report_runs import ReportRunView
@@ -91,6 +92,10 @@ def init_app(app):
     # 标签规则 (admin/tag_rules.py): automatic tag rules and their preview, policy key "tagrule".
     admin.add_view(TagRuleView(name=_translated(VIEW_NAMES, "tagrule"), endpoint="tagrule",
                                category=categories["reference"]))
+    # 我的任务 (a top-level menu entry) and 提醒规则 (admin/tasks.py): policy keys "task" and "reminderrule".
+    admin.add_view(TaskBoardView(name=_translated(VIEW_NAMES, "task"), endpoint="tasks"))
+    admin.add_view(ReminderRuleView(name=_translated(VIEW_NAMES, "reminderrule"), endpoint="reminderrule",
+                                    category=categories["reference"]))
     # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
     admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).
