@@ -24,7 +24,9 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # task (我的任务): view = the open tasks of the customers in one's row scope (a rep's own, a manager's team's),
 # and the daily digest mail of them; done by recording the follow-up, which needs `followup` create.
 # reminderrule (提醒规则): view = the rules; create / edit / delete = new rules, changes, 启用/停用, deleting.
-TOOLS = ("quality", "duplicates", "tagging", "tagrule", "task", "reminderrule")
+# funnel (销售漏斗): view = the funnel of the customers in one's row scope (also needs `customer` view).
+# pipelinerule (状态流转): view = the automatic status transitions; create / edit / delete = changing them.
+TOOLS = ("quality", "duplicates", "tagging", "tagrule", "task", "reminderrule", "funnel", "pipelinerule")
 # importrun (数据导入): view = the imports in one's row scope (by who imported); create = run the import
 # wizard.  What an import may write is decided by the same grant on customers, orders, follow-ups
 # and users, as for every other way in.
@@ -55,6 +57,7 @@ ROLES = {
                         "subscription": "view create edit delete",
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
                         "tagging": "view create delete", "tagrule": "view", "task": "view", "reminderrule": "view",
+                        "funnel": "view", "pipelinerule": "view",
                         "customervalue": "view export"},
         "columns": dict(SENSITIVE_MASKED),
     },
@@ -65,7 +68,7 @@ ROLES = {
         "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
                         "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
                         "quality": "view", "duplicates": "view", "importrun": "view create",
-                        "tagging": "view create delete", "task": "view", "customervalue": "view"},
+                        "tagging": "view create delete", "task": "view", "customervalue": "view", "funnel": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {

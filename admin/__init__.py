@@ -6,7 +6,7 @@ from flask_babel import LazyString
 from flask_login import current_user
 
 from models import (AuditLog, Choice, Customer, CustomerTag, Feedback, FollowUp, ImportRun, Order, ReportRun, Role,
-                    CustomerValue, StatusChange, Subscription, Tag, User)
+                    CustomerValue, PipelineTransition, StatusChange, Subscription, Tag, User)
 
 from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserView
 import os
@@ -16,6 +16,7 @@ from i18n import compile_admin_messages, current_language
 from .duplicates import DuplicatesView
 from .imports import ImportRunView
 from .jobs import JobsView
+from .pipeline import FunnelView, TransitionView
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
 from .tag_rules import TagRuleView
@@ -96,6 +97,11 @@ def init_app(app):
     admin.add_view(TaskBoardView(name=_translated(VIEW_NAMES, "task"), endpoint="tasks"))
     admin.add_view(ReminderRuleView(name=_translated(VIEW_NAMES, "reminderrule"), endpoint="reminderrule",
                                     category=categories["reference"]))
+    # 销售漏斗 and 状态流转 (admin/pipeline.py): policy keys "funnel" and "pipelinerule".
+    admin.add_view(FunnelView(name=_translated(VIEW_NAMES, "funnel"), endpoint="funnel",
+                              category=categories["analysis"]))
+    admin.add_view(TransitionView(PipelineTransition, name=_translated(VIEW_NAMES, "pipelinerule"),
+                                  endpoint="pipelinerule", category=categories["reference"]))
     # Jobs are code, not records: a plain view gated on the role screen's permissions (admin/jobs.py).
     admin.add_view(JobsView(name=_translated(VIEW_NAMES, "jobs"), endpoint="jobs", category=categories["system"]))
     # 数据质量: a plain view over several models, gated on its own policy key "quality" (admin/quality.py).

@@ -87,6 +87,14 @@ EN.update({"customervalue.customer": "Customer", "customervalue.code": "Code", "
            "customervalue.last_order_at": "Last order", "customervalue.as_of": "As of",
            "customervalue.refreshed_at": "Refreshed"})
 
+# 状态流转 (admin/pipeline.py)
+ZH.update({"pipelinerule.name": "名称", "pipelinerule.trigger": "触发条件", "pipelinerule.from_statuses": "起始状态",
+           "pipelinerule.to_status": "目标状态", "pipelinerule.to_tag": "目标标签", "pipelinerule.params": "参数",
+           "pipelinerule.enabled": "启用", "pipelinerule.position": "顺序"})
+EN.update({"pipelinerule.name": "Name", "pipelinerule.trigger": "Trigger", "pipelinerule.from_statuses": "From",
+           "pipelinerule.to_status": "To status", "pipelinerule.to_tag": "To tag", "pipelinerule.params": "Parameters",
+           "pipelinerule.enabled": "Enabled", "pipelinerule.position": "Order"})
+
 LABELS = {"zh": ZH, "en": EN}
 _merged = {}
 
@@ -111,6 +119,7 @@ VIEW_NAMES = {
         "tagging": "批量标签", "tagbatch": "批量标签", "tagreview": "标签使用情况", "tagrule": "标签规则",
         "customervalue": "客户价值分析表",
         "task": "我的任务", "reminderrule": "提醒规则",
+        "funnel": "销售漏斗", "pipelinerule": "状态流转",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
@@ -120,6 +129,7 @@ VIEW_NAMES = {
         "tagging": "Batch tags", "tagbatch": "Batch tags", "tagreview": "Tag usage", "tagrule": "Tag rules",
         "customervalue": "Customer value",
         "task": "My tasks", "reminderrule": "Reminder rules",
+        "funnel": "Sales funnel", "pipelinerule": "Status transitions",
     },
 }
 

@@ -28,6 +28,7 @@ from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
 
 import access
+import pipeline
 import reminders
 import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
@@ -413,6 +414,7 @@ class PolicyModelView(ModelView):
         if self.policy_key in RULE_INPUTS:
             customer_id = model.get_id() if isinstance(model, Customer) else model.__data__.get("customer")
             if customer_id is not None:
+                pipeline.after_change([customer_id])  # first: a status it moves is an input of the tag rules
                 tagrules.after_change([customer_id])
         if self.policy_key == "followup":  # its 下次跟进时间 plans a task; it closes the tasks it fulfils
             reminders.after_change([model.get_id()], user=current_user)

@@ -397,6 +397,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     report.written = keep
     if keep:
         report.batch_id = batch.id
+        _pipeline_after_import(batch.id)
         _tag_rules_after_import(batch.id)
         _reminders_after_import(batch.id)
         report.passwords = ctx.passwords
@@ -663,6 +664,14 @@ def _reminders_after_import(batch_id):
     import reminders
 
     reminders.after_import(batch_id)
+
+
+def _pipeline_after_import(batch_id):
+    """Status transitions (pipeline) for the customers the import touched, after it committed, before the tag
+    rules (which read the status)."""
+    import pipeline
+
+    pipeline.after_import(batch_id)
 
 
 def _tag_rules_after_import(batch_id):
