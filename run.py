@@ -454,6 +454,41 @@ def merge_undo(merge_id, as_user):
     click.echo(f"已撤销合并记录 {record.id}：{record.merged_codes} 已恢复")
 
 
+@cli.command("pipeline")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+              help="apply the transitions for this day (default: today; the daily job uses today)")
+@click.option("--seed", is_flag=True, help="first create the seeded transitions (首次下单成交, 180天未下单流失, 报价待成交, "
+                                           "流失客户回购) that are missing")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
+def pipeline_sweep(as_of, seed, as_json):
+    """Daily sweep of the status pipeline: automatic status changes and tags (状态流转)."""
+    import datetime
+    import json
+
+    import pipeline
+
+    try:
+        day = datetime.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    if day is not None and day > datetime.date.today():
+        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    if seed:
+        for transition in pipeline.seed_transitions():
+            click.echo(f"已创建状态流转：{transition.name}")
+    results = pipeline.sweep(as_of=day)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in results], ensure_ascii=False))
+        return
+    if not results:
+        click.echo("没有启用的状态流转（在 基础数据 → 状态流转 中新建，或用 --seed 创建默认流转）")
+    for r in results:
+        if r.skipped:
+            click.echo(f"{r.name}：{r.skipped}，跳过")
+        else:
+            click.echo(f"{r.name}（→ {r.target}）：触发 {r.fired}，变更 {r.changed}" + (f"，移除标签 {r.untagged}" if r.untagged else ""))
+
+
 @cli.command("tag-rules")
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
               help="evaluate the rules for this day (default: today; the daily job uses today)")
