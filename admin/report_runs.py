@@ -5,7 +5,9 @@ they started, a manager the team's, an admin all; see access.scope.USER_PATHS), 
 grant's actions decide the buttons: view (the list and the HTML), create (run, re-run),
 export (download the executed notebook), delete (the run and its files).  Running goes
 through reporting: parameters are validated before anything is stored, the run's scope
-comes from the caller's grant, and reporting.background executes it off the request.
+comes from the caller's grant, and reporting.background puts its id on the one jobs queue, where
+a worker (`run.py worker`) executes it; the page answers at once and polls the run's progress, and
+says so when the run waits for a worker that is not running.
 """
 import os
 
@@ -114,9 +116,17 @@ class ReportRunView(PolicyModelView):
 
     def _start(self, run):
         audit("run", self.policy_key, run.id, {"report": run.report, "parameters": run.params})
-        background.submit(run.id, current_app.config)
-        flash(f"报表 {run.report} 已开始运行（{run.run_id}）", "success")
+        try:
+            background.submit(run.id, current_app.config)
+        except background.QueueUnavailable as error:  # the run is marked failed with the reason
+            flash(f"报表 {run.report} 未能开始运行：{error}", "error")
+        else:
+            flash(f"报表 {run.report} 已加入后台队列（{run.run_id}）", "success")
         return redirect(self.get_url(".details_view", id=run.id))
+
+    def waiting_for_worker(self, run):
+        """For the details page: whether queued `run` waits for a worker that is not running."""
+        return background.waiting_for_worker(run, current_app.config)
 
     @expose("/run/", methods=("GET", "POST"))
     def run_view(self):
@@ -160,7 +170,7 @@ class ReportRunView(PolicyModelView):
         run = self.get_one(request.args.get("id"))
         return jsonify(status=run.status, label=dict(run._meta.fields["status"].choices)[run.status],
                        percent=run.percent, cells_done=run.cells_done, cells_total=run.cells_total,
-                       finished=run.finished, error=run.error)
+                       finished=run.finished, error=run.error, no_worker=self.waiting_for_worker(run))
 
     @expose("/html/")
     def html_view(self):

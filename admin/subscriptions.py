@@ -358,14 +358,19 @@ class SubscriptionView(PolicyModelView):
         """预览邮件: the mail per recipient scope, from the latest finished run (view permission)."""
         model = self.get_one(request.args.get("id"))
         items = subscription_preview.preview(model, current_user)
+        from reporting import background
+
         waiting = any(item.pending is not None and item.run is None for item in items)
         missing = any(item.visible and not item.error and item.run is None and item.pending is None for item in items)
+        no_worker = any(item.pending is not None and item.run is None
+                        and background.waiting_for_worker(item.pending, current_app.config) for item in items)
         return self.render("admin/subscriptions/preview.html", model=model, items=items, waiting=waiting,
-                           missing=missing, form=TokenForm(), report_title=report_title(model.report))
+                           missing=missing, no_worker=no_worker, form=TokenForm(),
+                           report_title=report_title(model.report))
 
     @expose("/preview/generate/", methods=("POST",))
     def generate_view(self):
-        """Queue the runs a preview needs (no mail is sent); the preview page waits for them."""
+        """Queue the runs a preview needs on the jobs queue (no mail is sent); the preview page waits for them."""
         from reporting import background
 
         model = self._posted("view")
@@ -379,8 +384,12 @@ class SubscriptionView(PolicyModelView):
         for run in runs:
             audit("run", "reportrun", run.id, {"report": run.report, "parameters": run.params,
                                                "subscription": model.id})
-            background.submit(run.id, current_app.config)
-        flash("正在生成预览用的报表（不发送邮件），完成后本页自动显示预览。", "success")
+            try:
+                background.submit(run.id, current_app.config)
+            except background.QueueUnavailable as error:  # the run is marked failed with the reason
+                flash(f"预览用的报表未能开始运行：{error}", "error")
+                return redirect(self.get_url(".preview_view", id=model.id))
+        flash("预览用的报表已加入后台队列（不发送邮件），完成后本页自动显示预览。", "success")
         return redirect(self.get_url(".preview_view", id=model.id))
 
     @expose("/preview/html/")

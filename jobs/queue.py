@@ -11,6 +11,7 @@ file and tests point it at their own tmp paths.  Never imports Flask.
 """
 import os
 import threading
+import time
 from urllib.parse import urlparse
 
 from huey import Huey
@@ -18,6 +19,12 @@ from huey.storage import RedisStorage, SqliteStorage
 
 NAME = "crm"
 _lock = threading.Lock()
+# Every running worker writes the time into the queue's storage this often (its scheduler loop), so
+# the web process can tell a run that waits its turn from one that waits for a worker nobody started.
+HEARTBEAT_KEY = "worker-heartbeat"
+HEARTBEAT_S = 5
+# No heartbeat for this long: no worker reads this queue (several missed beats, for a busy machine).
+WORKER_GONE_S = 30
 
 
 def default_url():
@@ -80,6 +87,23 @@ class Queue(Huey):
             old, self._storage, self.url = self._storage, None, url
         if old is not None and hasattr(old, "close"):
             old.close()
+
+    def beat(self, now=None):
+        """A worker's sign of life (see HEARTBEAT_KEY); the latest of any worker wins."""
+        self.storage.put_data(HEARTBEAT_KEY, repr(time.time() if now is None else now).encode())
+
+    def last_beat(self):
+        """time.time() of the latest worker heartbeat on this queue, or None if no worker ever beat."""
+        value = self.storage.peek_data(HEARTBEAT_KEY)
+        try:
+            return float(bytes(value).decode())
+        except (TypeError, ValueError):  # huey's EmptyData: no worker has written one
+            return None
+
+    def worker_running(self, now=None):
+        """Whether a worker has beaten within WORKER_GONE_S (False when none ever did)."""
+        beat = self.last_beat()
+        return beat is not None and (time.time() if now is None else now) - beat < WORKER_GONE_S
 
     def read_periodic(self, timestamp):
         if timestamp is None:

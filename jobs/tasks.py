@@ -2,7 +2,8 @@
 per task, so any worker on any machine can run them.
 
 run_job runs one registered periodic job and records it as a JobRun; report_run executes a
-queued report run (the work reporting.background does on a thread of the web process today).
+queued report run (the admin's 立即运行, re-run and subscription preview queue it through
+reporting.background.submit).
 """
 import datetime
 import logging
@@ -99,4 +100,8 @@ def report_run(run_id):
     from reporting import runner
 
     with db.connection_context():
-        return runner.execute_run(run_id, config=dict(_settings)).status
+        run = runner.execute_run(run_id, config=dict(_settings))
+    if run is None:  # deleted before a worker got to it
+        log.info("报表运行 %s 已不存在，跳过", run_id)
+        return None
+    return run.status

@@ -9,10 +9,12 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 
 from huey.consumer import Consumer, Scheduler
 
 from . import available, configure, discover, queue
+from .queue import HEARTBEAT_S
 
 # How far past the minute the periodic check runs: clear of the boundary, so the clock says the
 # new minute even if the monotonic and wall clocks disagree by a little.
@@ -32,6 +34,17 @@ class MinuteScheduler(Scheduler):
     benchmark run.  The first check still runs at start; each later one at hh:mm:00.2.
     """
 
+    def loop(self, now=None):
+        """huey's loop (once a second), and the worker's heartbeat every HEARTBEAT_S (the web
+        process reads it to tell whether a worker reads the queue at all)."""
+        if time.monotonic() >= getattr(self, "_next_beat", 0):
+            self._next_beat = time.monotonic() + HEARTBEAT_S
+            try:
+                self.huey.beat()
+            except Exception:  # noqa: BLE001 - storage unreachable for a moment: the next beat tries again
+                self._logger.exception("worker heartbeat not written")
+        super().loop(now)
+
     def enqueue_periodic_tasks(self, now):
         super().enqueue_periodic_tasks(now)
         self._next_periodic = time.monotonic() + seconds_to_next_minute(time.time())
@@ -39,6 +52,37 @@ class MinuteScheduler(Scheduler):
 
 class MinuteConsumer(Consumer):
     scheduler_class = MinuteScheduler
+
+
+class ThreadConsumer(MinuteConsumer):
+    """The same consumer, started on threads of a process that keeps its own signal handlers
+    (huey's start() would take SIGINT and SIGTERM from it)."""
+
+    def _set_signal_handlers(self):
+        pass
+
+
+@contextmanager
+def in_process(config=None, workers=1, periodic=False, modules=()):
+    """A real worker on threads of this process, reading the queue `config` names, until the block ends.
+
+        with jobs.worker.in_process(app.config):
+            ...  # tasks enqueued on QUEUE_URL run here, as `run.py worker` would run them
+
+    For tests and benchmarks whose process holds state a `run.py worker` would not have (reports
+    registered at run time, an output folder of their own).  On leaving, the worker finishes the
+    task it is running and stops; tasks still queued stay queued.  periodic=True also runs the
+    registered periodic jobs when due.
+    """
+    configure(config)
+    discover(modules)
+    consumer = ThreadConsumer(queue, workers=workers, worker_type="thread", periodic=periodic,
+                              initial_delay=0.1, backoff=1.15, max_delay=0.5)
+    consumer.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop(graceful=True)
 
 
 def load_config():

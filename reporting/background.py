@@ -1,38 +1,47 @@
-"""The embedded queue: runs queued reports on a worker thread of the web process.
+"""Report runs in the background: on the one jobs queue, executed by `run.py worker`.
 
-The admin's 立即运行 button must answer at once while a notebook takes seconds to
-minutes, so it records a queued run and hands its id here.  Jobs take the run's id and
-open their own database connection, so the same job can later run on a separate worker
-(huey) without change.  One worker by default: each run starts a Jupyter kernel, and two
-at once on a 2-core machine only make both slower.
+The admin's 立即运行, re-run and the subscription preview must answer at once while a notebook
+takes seconds to minutes, so they record a queued run (runner.queue_run) and hand its id here.
+This puts the run's id on the jobs queue (jobs.tasks.report_run), the same queue as the
+subscriptions' deliveries and the periodic sweeps; a worker opens its own database connection
+and executes it (runner.execute_run), on this machine or another one sharing QUEUE_URL.  Nothing
+runs in the web process.  Never imports Flask.
 """
-import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-from . import runner
-
-log = logging.getLogger(__name__)
-_lock = threading.Lock()
-_executor = None
+import datetime
 
 
-def submit(run_id, config, workers=1):
-    """Execute queued run `run_id` in the background; returns a concurrent.futures.Future."""
-    global _executor
-    settings = {key: config.get(key) for key in runner.DATABASE_KEYS}  # a plain copy, not the live app config
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
-        return _executor.submit(_job, run_id, settings)
+class QueueUnavailable(Exception):
+    """The run could not be put on the queue (Redis down, queue file unwritable); the run is marked failed."""
 
 
-def _job(run_id, settings):
-    from models import db
+def submit(run_id, config=None):
+    """Queue report run `run_id` for a worker; `config` (app.config or any mapping) names QUEUE_URL.
 
+    Raises QueueUnavailable, with the run marked failed and the reason on it, when the queue
+    cannot be reached, so no run waits for a task that was never queued.
+    """
+    import jobs
+    from models import ReportRun
+
+    jobs.configure(config)
     try:
-        with db.connection_context():
-            return runner.execute_run(run_id, config=settings)
-    except Exception:  # the run could not even be marked failed (database gone): keep a trace
-        log.exception("report run %s could not be executed", run_id)
-        raise
+        jobs.report_run(run_id)
+    except Exception as error:  # noqa: BLE001 - whatever the storage raised, say it on the run
+        message = f"无法加入后台队列：{error}"
+        (ReportRun.update(status="failed", error_name="无法加入队列", error=message,
+                          finished_at=datetime.datetime.now())
+         .where((ReportRun.id == run_id) & (ReportRun.status == "queued")).execute())
+        raise QueueUnavailable(message) from error
+
+
+def waiting_for_worker(run, config=None):
+    """Whether queued `run` waits for a worker that is not running (no heartbeat on its queue)."""
+    if run.status != "queued":
+        return False
+    import jobs
+
+    jobs.configure(config)
+    try:
+        return not jobs.queue.worker_running()
+    except Exception:  # noqa: BLE001 - the queue itself is unreachable: no worker can take the run either
+        return True

@@ -98,13 +98,18 @@ def rerun(run, user, out_dir=None):
 def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
     """Execute the queued run with database id `run_id`; returns it finished (success or failed).
 
-    Takes an id, not a row, so a job on another thread or machine reads the run afresh.
+    Takes an id, not a row, so a job on another thread or machine reads the run afresh.  The run
+    is claimed first (queued -> running in one UPDATE): a run that is no longer queued (taken by
+    another worker, finished, or deleted meanwhile) is left alone and returned as it is, or None.
     """
     from models import ReportRun
 
+    claimed = (ReportRun.update(status="running", started_at=datetime.datetime.now())
+               .where((ReportRun.id == run_id) & (ReportRun.status == "queued")).execute())
+    if not claimed:
+        return ReportRun.get_or_none(ReportRun.id == run_id)
     run = ReportRun.get_by_id(run_id)
     started = time.monotonic()
-    run.status, run.started_at = "running", datetime.datetime.now()
     run.code_version = provenance.code_version()
     run.watermark = json.dumps(provenance.data_watermark(), ensure_ascii=False)
     run.save()

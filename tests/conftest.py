@@ -66,6 +66,11 @@ def _config(url):
     }
 
 
+def _queue_url(tmp_path):
+    """Each test's own jobs queue (a file beside its database), so no task outlives its test."""
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
 class FreshSchema:
     """Freshly created, empty tables for each test without creating them for each test.
 
@@ -166,7 +171,7 @@ def build_app(tmp_path):
     """An application on freshly created tables with the demo users (also for module-scoped fixtures)."""
     url = database_url(tmp_path)
     copied = FreshSchema.before_app(url, tmp_path)
-    application = create_app(_config(url))
+    application = create_app({**_config(url), "QUEUE_URL": _queue_url(tmp_path)})
     application.test_client_class = Client
     with application.app_context():
         if FreshSchema.in_app(copied):
@@ -303,11 +308,25 @@ def queue_inline(app, tmp_path):
     """The jobs queue in huey's immediate mode: a task runs in this process when it is enqueued."""
     import jobs
 
-    app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
+    app.config["QUEUE_URL"] = _queue_url(tmp_path)
     jobs.configure(app.config)
     jobs.queue.immediate = True
     yield
     jobs.queue.immediate = False
+    jobs.queue.configure(None)
+
+
+@pytest.fixture
+def worker(app):
+    """A real worker (huey's consumer, as `run.py worker` runs it) on this test's queue, on threads of
+    the test process, so it sees what the test registered (the `reports` fixture's notebooks and
+    output folder).  Report runs queued by the admin's buttons execute on it.  On teardown it
+    finishes what it runs; a fixture that waits for queued runs must depend on this one."""
+    import jobs
+    from jobs.worker import in_process
+
+    with in_process(app.config, workers=1):
+        yield
     jobs.queue.configure(None)
 
 

@@ -1,7 +1,8 @@
 """The reports screen: 立即运行 with progress, the runs list with outputs, re-run, scope and failures.
 
-Runs execute for real (a Jupyter kernel on the tiny notebooks in tests/data/) on the admin's
-background worker; the tests wait for each run to finish by polling its row.
+Runs execute for real (a Jupyter kernel on the tiny notebooks in tests/data/): the buttons put the
+run's id on the test's jobs queue and a real worker (huey's consumer, the `worker` fixture) executes
+it; the tests wait for each run to finish by polling its row.
 """
 import json
 import os
@@ -17,7 +18,7 @@ LIST = "/admin/reportrun/"
 
 
 def finished(run_id, within=180):
-    """The run, once the background worker has finished it (a deadline, not a speed check)."""
+    """The run, once the worker has finished it (a deadline, not a speed check)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         run = ReportRun.get_by_id(run_id)
@@ -103,7 +104,7 @@ def test_progress_endpoint_reports_the_state(app, reports, login):
     run = started(admin, "echo")
     state = admin.get(f"{LIST}progress/?id={run.id}").get_json()
     assert state == {"status": "success", "label": "成功", "percent": 100, "cells_done": 3, "cells_total": 3,
-                     "finished": True, "error": None}
+                     "finished": True, "error": None, "no_worker": False}
     queued = ReportRun.create(run_id="20260101-000000-aaaaaa", report="echo", user=run.user, username="admin")
     page = admin.get(f"{LIST}details/?id={queued.id}").get_data(as_text=True)
     assert 'id="run-progress"' in page and "progress_view" not in page and "progress/?id=" in page
@@ -219,7 +220,8 @@ def background_drain():
 
 
 @pytest.fixture(autouse=True)
-def _drain(app):
+def _drain(app, worker):
+    """Every test here has a worker; before it stops, the runs the test left queued are finished."""
     yield
     with app.app_context():
         models.db.connect(reuse_if_open=True)

@@ -9,8 +9,10 @@ import re
 import pytest
 
 import access
+import jobs
 import subscriptions
 from access.policy import bump_version
+from jobs.worker import in_process
 from models import AuditLog, Delivery, ReportRun, Role, RolePermission, Subscription, User
 from subscriptions import engine
 from tests import policy_support as ps
@@ -295,7 +297,12 @@ def test_preview_explains_a_missing_run_generates_one_without_sending_then_shows
     assert response.status_code == 302
     (run,) = list(ReportRun.select())
     assert run.user_id == people["sales1"].id and run.params["tag"] == "重点"
-    wait_for(lambda: ReportRun.get_by_id(run.id).finished, "preview run finished", timeout=120)
+    # queued on the jobs queue, not run by the web process: with no worker the page says it waits for one
+    assert run.status == "queued" and jobs.queue.pending_count() == 1
+    waiting = ps.soup(client.get(url).get_data(as_text=True)).select_one("#preview-waiting")
+    assert waiting["data-state"] == "no_worker" and "等待后台 worker" in ps.text_of(waiting)
+    with in_process(app.config):  # a real worker on the test's queue runs it
+        wait_for(lambda: ReportRun.get_by_id(run.id).finished, "preview run finished", timeout=120)
     assert ReportRun.get_by_id(run.id).status == "success"
     assert AuditLog.get((AuditLog.action == "run") & (AuditLog.model == "reportrun")).record_id == str(run.id)
 
