@@ -13,6 +13,7 @@ import os
 
 from i18n import compile_admin_messages, current_language
 
+from .dashboard import HomeView  # 首页: the dashboard (admin/dashboard.py)
 from .duplicates import DuplicatesView
 from .imports import ImportRunView
 from .jobs import JobsView
@@ -27,20 +28,6 @@ from .report_runs import ReportRunView
 from .subscriptions import SubscriptionView
 from .records import CustomerTagView, CustomerView, FeedbackView, FollowUpView, OrderView, StatusChangeView
 from .secured import current_grant
-
-
-class HomeView(AdminIndexView):
-    """/admin/ itself requires login."""
-
-    def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active
-
-    def inaccessible_callback(self, name, **kwargs):
-        return redirect(url_for("auth.login", next=request.full_path))
-
-    @expose("/")
-    def index(self):
-        return self.render("admin/home.html", grant=current_grant())
 
 
 # (view class, model, endpoint, menu category); the endpoint is also the policy key

@@ -1,0 +1,131 @@
+"""The dashboard's queries, as a registry: each source is ONE set-based SQL statement over the viewer's
+scoped customers, and several cards read the same source (see dashboard.cards), so a page costs one
+statement per source in use, however many cards there are, and nothing is fetched row by row.
+
+    customers   status x industry: customers, created in the period, created this month
+    orders      per day or month of the period: order total and count (the sales trend, the period's total)
+    top         the customers with the largest order total in the period (10)
+    followups   follow-ups whose 下次跟进时间 is still open (no later follow-up of the customer):
+                overdue, due today, due in the next 7 days
+    rule_tags   customers per rule tag of the library (0 for a tag no customer holds)
+
+A source takes the Context (today, the period, the scope) and returns plain Python values; the few
+expressions that differ between SQLite and PostgreSQL (a timestamp's day or month as text) come from
+BUCKETS.  Register another with @source("name").
+"""
+import datetime
+
+from peewee import JOIN, SQL, Case, fn
+
+from models import Customer, CustomerTag, FollowUp, Order, Tag, is_sqlite
+
+TOP_LIMIT = 10
+UPCOMING_DAYS = 7
+
+SOURCES = {}
+
+
+def source(name):
+    def register(function):
+        SOURCES[name] = function
+        return function
+    return register
+
+
+# unit -> backend -> expression of a timestamp column as its bucket key ('YYYY-MM-DD' / 'YYYY-MM')
+BUCKETS = {
+    "day": {"sqlite": lambda column: fn.strftime("%Y-%m-%d", column),
+            "postgresql": lambda column: fn.to_char(column, "YYYY-MM-DD")},
+    "month": {"sqlite": lambda column: fn.strftime("%Y-%m", column),
+              "postgresql": lambda column: fn.to_char(column, "YYYY-MM")},
+}
+
+
+def bucket(unit, column):
+    """Text, never converted back by the column's field (peewee would read 'YYYY-MM-DD' as a date)."""
+    return BUCKETS[unit]["sqlite" if is_sqlite() else "postgresql"](column).coerce(False)
+
+
+def _count_if(condition):
+    return fn.COALESCE(fn.SUM(Case(None, [(condition, 1)], 0)), 0)
+
+
+def _scoped(query, ctx, field):
+    condition = ctx.scope(field)
+    return query if condition is None else query.where(condition)
+
+
+@source("customers")
+def customers(ctx):
+    """[(status, industry, customers, new in the period, new this month)], grouped in the database."""
+    month_start = datetime.datetime.combine(ctx.today.replace(day=1), datetime.time())
+    end = ctx.period.end_at
+    query = (Customer
+             .select(Customer.status, Customer.industry, fn.COUNT(Customer.id),
+                     _count_if((Customer.created_at >= ctx.period.start_at) & (Customer.created_at < end)),
+                     _count_if((Customer.created_at >= month_start) & (Customer.created_at < end)))
+             .group_by(Customer.status, Customer.industry))
+    return [(status, industry, int(n), int(new), int(month))
+            for status, industry, n, new, month in _scoped(query, ctx, Customer.id).tuples()]
+
+
+@source("orders")
+def orders(ctx):
+    """{bucket: (order total, orders)} of the period, buckets by its unit."""
+    key = bucket(ctx.period.unit, Order.ordered_at)
+    query = (Order
+             .select(key.alias("bucket"), fn.SUM(Order.amount), fn.COUNT(Order.id))
+             .where((Order.ordered_at >= ctx.period.start_at) & (Order.ordered_at < ctx.period.end_at))
+             .group_by(SQL("1")))
+    return {b: (float(total or 0), int(n)) for b, total, n in _scoped(query, ctx, Order.customer).tuples()}
+
+
+@source("top")
+def top(ctx):
+    """[(customer id, code, name, order total, orders)] of the period, largest total first."""
+    total = fn.SUM(Order.amount)
+    query = (Order
+             .select(Customer.id, Customer.code, Customer.name, total, fn.COUNT(Order.id))
+             .join(Customer, on=(Order.customer == Customer.id))
+             .where((Order.ordered_at >= ctx.period.start_at) & (Order.ordered_at < ctx.period.end_at))
+             .group_by(Customer.id, Customer.code, Customer.name)
+             .order_by(total.desc(), Customer.id)
+             .limit(TOP_LIMIT))
+    return [(cid, code, name, float(amount or 0), int(n))
+            for cid, code, name, amount, n in _scoped(query, ctx, Order.customer).tuples()]
+
+
+@source("followups")
+def followups(ctx):
+    """(overdue, due today, due in the next UPCOMING_DAYS days): open follow-ups of the scope.
+
+    A follow-up is open while no later follow-up of the same customer was recorded (recording the next
+    one answers it), so each customer counts at most once (their latest)."""
+    later = FollowUp.alias("later")
+    answered = (later.select(SQL("1"))
+                .where((later.customer == FollowUp.customer) & (later.at > FollowUp.at)))
+    today = ctx.today
+    horizon = today + datetime.timedelta(days=UPCOMING_DAYS)
+    query = (FollowUp
+             .select(_count_if(FollowUp.next_date < today), _count_if(FollowUp.next_date == today),
+                     _count_if(FollowUp.next_date > today))
+             .where(FollowUp.next_date.is_null(False) & (FollowUp.next_date <= horizon)
+                    & ~fn.EXISTS(answered)))
+    overdue, due, upcoming = _scoped(query, ctx, FollowUp.customer).tuples().get()
+    return int(overdue or 0), int(due or 0), int(upcoming or 0)
+
+
+@source("rule_tags")
+def rule_tags(ctx):
+    """[(tag name, customers in scope)] of every rule tag in use (not retired), in name order."""
+    on = CustomerTag.tag == Tag.id
+    condition = ctx.scope(CustomerTag.customer)
+    if condition is not None:
+        on = on & condition
+    query = (Tag
+             .select(Tag.name, fn.COUNT(CustomerTag.id))
+             .join(CustomerTag, JOIN.LEFT_OUTER, on=on)
+             .where((Tag.source == "rule") & Tag.retired_at.is_null())
+             .group_by(Tag.id, Tag.name)
+             .order_by(Tag.name))
+    return [(name, int(n)) for name, n in query.tuples()]
