@@ -61,7 +61,11 @@ class CustomerValueView(PolicyModelView):
         ("last_order_at", "last_order_at"),
     )
     search_kinds = {"customer": "customer"}  # by the customer's name (fragment) or code (prefix): search_condition
-    column_default_sort = ("ltv", True)
+    # Highest value first (then 年度消费额, which orders the rows when there is no LTV); a grant that may not
+    # see the money columns gets the latest orders first instead, so the order of rows tells nothing of them.
+    MONEY_SORT = [("ltv", True), ("annual_spend", True)]
+    PLAIN_SORT = [("last_order_at", True), ("id", False)]
+    column_default_sort = MONEY_SORT
     list_template = "admin/values/list.html"
     can_view_details = True
     column_formatters = {
@@ -94,6 +98,8 @@ class CustomerValueView(PolicyModelView):
         visible = (lambda c: True) if grant is None else (lambda c: grant.visible(self.policy_key, c))
         self.column_export_list = [c for c in self.export_columns if visible(c)]
         self.can_create = self.can_edit = self.can_delete = False  # computed rows: refreshed, never edited
+        money_clear = grant is None or all(grant.clear(self.policy_key, c) for c in valuation.MONEY_COLUMNS)
+        self.column_default_sort = self.MONEY_SORT if money_clear else self.PLAIN_SORT
 
     def is_accessible(self):
         return super().is_accessible() and valuation.may_view(current_grant())

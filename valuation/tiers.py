@@ -41,6 +41,6 @@ def describe():
     """The rule in one Chinese sentence per tier, for the screen and the docs."""
     lines, low = [], 0.0
     for tier, high in RANKS:
-        lines.append(f"{tier}：排名前 {low:.0%}–{high:.0%}")
+        lines.append(f"{tier}：排名前 {high:.0%}" if low == 0 else f"{tier}：排名 {low:.0%}–{high:.0%}")
         low = high
     return lines
