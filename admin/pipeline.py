@@ -176,7 +176,7 @@ class TransitionView(PolicyModelView):
 
     policy_key = "pipelinerule"
     list_columns = ("position", "name", "trigger", "from_statuses", "to_status", "to_tag", "params", "enabled")
-    detail_columns = list_columns + ("description", "updated_at")
+    detail_columns = list_columns + ("description",)
     form_fields = ("name", "trigger", "from_statuses", "to_status", "to_tag", "params", "enabled", "position",
                    "description")
     sortable_columns = ("position", "name")

@@ -212,3 +212,57 @@ def test_check_of_tag_transitions(app):
                                           params='{"results": "已报价,随便"}', **base))
     good = pipeline.check(PipelineTransition(to_tag=Tag.get(Tag.name == "ok"), **base))
     assert good.from_statuses == "潜在客户,意向客户" and json.loads(good.params) == {"results": ["已报价"]}
+
+
+def test_a_crash_mid_transition_rolls_it_back_and_the_retry_fires_once(seeded, person, make_order, monkeypatch):
+    customers = [person() for _ in range(3)]
+    for c in customers:
+        make_order(c, ordered_at=at("2026-02-10 10:30"))
+    real_move = pipeline.engine._move
+
+    def crash(*args, **kwargs):
+        real_move(*args, **kwargs)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(pipeline.engine, "_move", crash)
+    with pytest.raises(RuntimeError):
+        pipeline.sweep(as_of=DAY, today=DAY, now=NOW)
+    assert not PipelineEvent.select().exists() and {status(c) for c in customers} == {"潜在客户"}
+    assert not StatusChange.select().where(StatusChange.to_status == "成交客户").exists()
+    monkeypatch.setattr(pipeline.engine, "_move", real_move)
+    pipeline.sweep(as_of=DAY, today=DAY, now=NOW)
+    pipeline.sweep(as_of=DAY, today=DAY, now=NOW)
+    assert {status(c) for c in customers} == {"成交客户"}
+    assert StatusChange.select().where(StatusChange.to_status == "成交客户").count() == 3
+
+
+def test_two_workers_sweeping_at_once_fire_each_transition_once(seeded, person, make_order):
+    import threading
+
+    from models import db
+
+    customers = [person() for _ in range(12)]
+    for c in customers:
+        make_order(c, ordered_at=at("2026-02-10 10:30"))
+        FollowUp.create(customer=c, at=at("2026-01-20 10:00"), method="电话", content="报价", result="已报价")
+    errors = []
+    gate = threading.Barrier(2)
+
+    def worker():
+        try:
+            with db.connection_context():
+                gate.wait()
+                pipeline.sweep(as_of=DAY, today=DAY, now=NOW)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert StatusChange.select().where(StatusChange.to_status == "成交客户").count() == 12
+    # one per customer for 首次下单成交; 报价待成交 runs after it (position) and finds them signed already
+    assert PipelineEvent.select().count() == 12
+    assert {status(c) for c in customers} == {"成交客户"} and not CustomerTag.select().exists()

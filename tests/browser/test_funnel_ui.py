@@ -36,3 +36,28 @@ def test_manager_sees_the_funnel_chart_and_its_numbers(page, live_server, passwo
     expect(page.locator('#funnel-conversions tr[data-step="潜在客户>意向客户"] .rate')).to_have_text("66.7%")
     expect(page.locator("#funnel-chart")).to_have_attribute("data-rendered", "1")
     shot("one-rep")
+
+
+def test_admin_edits_a_transition(page, live_server, password, shot):
+    import pipeline
+    from models import PipelineTransition
+
+    pipeline.seed_transitions()
+    base = live_server
+    log_in(page, base, "admin", password)
+    page.wait_for_load_state("networkidle")
+    page.locator("#admin-navbar-collapse").get_by_role("link", name="基础数据").click()
+    page.locator("#admin-navbar-collapse").get_by_role("link", name="状态流转").click()
+    expect(page.locator("table")).to_contain_text("180天未下单流失")
+    expect(page.locator("table")).to_contain_text("N天未下单")
+    shot("list")
+    churn = PipelineTransition.get(PipelineTransition.name == "180天未下单流失")
+    page.goto(f"{base}/admin/pipelinerule/edit/?id={churn.id}")
+    page.locator("#params").fill('{"days": 0}')
+    page.get_by_role("button", name="保存").first.click()
+    expect(page.locator(".alert-danger, .alert-error").first).to_contain_text("天数应为 1 到 3650")
+    shot("refused")
+    page.locator("#params").fill('{"days": 90}')
+    page.get_by_role("button", name="保存").first.click()
+    expect(page.locator("table")).to_contain_text('{"days": 90}')
+    assert PipelineTransition.get_by_id(churn.id).params == '{"days": 90}'
