@@ -11,6 +11,7 @@ access policy's answer (dashboard.policy, access.scope_query); there are no role
 import datetime
 
 from flask import current_app, flash, jsonify, redirect, request, url_for
+from werkzeug.routing import BuildError
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 
@@ -23,6 +24,19 @@ from .secured import current_grant
 def today():
     fixed = current_app.config.get("DASHBOARD_TODAY")
     return fixed or datetime.date.today()
+
+
+def _links(board):
+    """card key -> the address of the screen its title links to (a card is shown only to grants that may see
+    what it summarises, and the screen asks the policy again)."""
+    links = {}
+    for card in board["cards"]:
+        if card["link"]:
+            try:
+                links[card["key"]] = url_for(card["link"])
+            except BuildError:  # the screen is not registered in this installation
+                pass
+    return links
 
 
 class HomeView(AdminIndexView):
@@ -45,7 +59,7 @@ class HomeView(AdminIndexView):
         except dashboard.UnknownPeriod as refused:
             flash(str(refused) if current_language() == "zh" else f"Unknown period “{refused.key}”", "error")
             board = self._build(dashboard.DEFAULT)
-        return self.render("admin/home.html", grant=current_grant(), board=board,
+        return self.render("admin/home.html", grant=current_grant(), board=board, links=_links(board),
                            data_url=url_for(".data"), language=current_language())
 
     @expose("/dashboard-data")

@@ -25,11 +25,16 @@ class Context:
     today: datetime.date
     period: Any  # dashboard.periods.Period
     scoped: Any  # subquery of the customer ids in scope, None for every customer
+    grant: Any = None  # None: the system
     language: str = "zh"
 
     def scope(self, field):
         """The condition keeping `field` (a customer id column) within the scope; None when unrestricted."""
         return None if self.scoped is None else field.in_(self.scoped)
+
+    def customers(self):
+        """A query of the customer ids in scope (every customer when unrestricted)."""
+        return Customer.select(Customer.id) if self.scoped is None else self.scoped
 
 
 def context(user, grant, today, period=None, language="zh"):
@@ -39,7 +44,7 @@ def context(user, grant, today, period=None, language="zh"):
         scoped = scope_query(Customer, everyone, user, grant)
         if scoped is everyone:  # access left it alone: every customer
             scoped = None
-    return Context(today, make_period(period, today), scoped, language)
+    return Context(today, make_period(period, today), scoped, grant, language)
 
 
 def cards_for(grant):
@@ -63,6 +68,7 @@ def build(user, grant, today, period=None, language="zh"):
         "periods": [{"key": kind.key, "label": kind.label[language]} for kind in PERIODS.values()],
         "cards": [{"key": card.key, "title": card.title[language], "kind": card.kind, "width": card.width,
                    "money": card.money, "period": card.period, "empty_text": card.empty[language],
+                   "link": card.link,
                    "data": card.shape(results[card.source], ctx)}
                   for card in cards],
     }

@@ -2,8 +2,9 @@
 that source's rows, and who may see it.  The page draws each card by its kind (one renderer per kind in
 the browser); adding a card is one registration, never an if-chain:
 
-    card("overdue_list", {"zh": "逾期任务", "en": "Overdue tasks"}, "table", "tasks",
-         shape=lambda rows, ctx: {...}, allowed=policy.sees_followups, width=6)
+    card("complaints", {"zh": "待处理投诉", "en": "Open complaints"}, "number", "complaints",
+         shape=lambda n, ctx: {"value": n, "display": f"{n:,}", "note": "", "empty": False},
+         allowed=lambda grant: grant.can("feedback", "view"), width=4)
 
 Kinds and the data they take:
     number  {"value", "display", "note"}                      one figure
@@ -12,13 +13,17 @@ Kinds and the data they take:
     bar     {"labels": [...], "values": [...]}                horizontal bars
     line    {"labels": [...], "series": [{"name", "values", "money"}]}
     funnel  {"items": [{"name", "value"}], "note"}
-    table   {"columns": [...], "rows": [{"id", "cells": [...]}]}
+    table   {"columns": [...], "numeric": [bool per column], "rows": [{"id", "cells": [...]}]}
 Every card's data also says "empty" (nothing to draw yet), and the page then shows `empty` instead.
 """
 from dataclasses import dataclass, field
 from typing import Callable
 
+import pipeline
+import reminders
+import valuation
 from models.customers import STATUSES
+from reminders.listing import UPCOMING_DAYS
 
 from . import policy
 
@@ -37,6 +42,7 @@ class Card:
     width: int = 6  # of 12 grid columns
     money: bool = False
     period: bool = False  # does the period selector change it?
+    link: str = None  # endpoint of the screen with the detail (the page links the title where it exists)
 
 
 CARDS = {}
@@ -105,16 +111,16 @@ def _industries(rows, ctx):
     return {"items": items, "empty": not items}
 
 
-FUNNEL_STAGES = ("潜在客户", "意向客户", "成交客户")
-
-
-def _funnel(rows, ctx):
-    """Customers per stage as they stand now (潜在 → 意向 → 成交), 流失 beside it."""
-    counts = dict(status_counts(rows))
-    items = [{"name": stage, "value": counts.get(stage, 0)} for stage in FUNNEL_STAGES]
-    lost = counts.get("流失客户", 0)
-    return {"items": items, "lost": lost, "empty": not any(item["value"] for item in items) and not lost,
-            "note": _words(ctx, f"流失客户 {count(lost)} 位（不计入漏斗）", f"lost: {count(lost)} (not in the funnel)")}
+def _funnel(numbers, ctx):
+    """pipeline.funnel.Funnel of the period: its cohort (entered 潜在 in the period) and how far it got."""
+    items = [{"name": name, "value": value} for name, value in numbers.chart]
+    lost = numbers.stage("流失客户").at_end
+    overall = numbers.overall
+    rate = "—" if overall.rate is None else f"{overall.rate:.1%}"
+    note = (f"所选期间新进入潜在阶段的客户及其到期末的进展；潜在→成交 {rate}；期末流失客户 {count(lost)} 位"
+            if ctx.language == "zh" else
+            f"customers who entered 潜在 in the period and how far they got; 潜在→成交 {rate}; lost at the end: {count(lost)}")
+    return {"items": items, "lost": lost, "rate": overall.rate, "note": note, "empty": not any(i["value"] for i in items)}
 
 
 # --- from the orders source -----------------------------------------------------------------------------
@@ -139,19 +145,37 @@ def _sales(data, ctx):
 def _top(rows, ctx):
     columns = [_words(ctx, "客户编号", "Code"), _words(ctx, "客户名称", "Name"),
                _words(ctx, "订单金额", "Order total"), _words(ctx, "订单数", "Orders")]
-    return {"columns": columns, "empty": not rows,
+    return {"columns": columns, "numeric": [False, False, True, True], "empty": not rows,
             "rows": [{"id": cid, "cells": [code, name, money(amount), count(n)], "value": amount}
                      for cid, code, name, amount, n in rows]}
 
 
-def _followups(numbers, ctx):
-    overdue, due, upcoming = numbers
-    items = [{"key": "overdue", "label": _words(ctx, "已逾期", "Overdue"), "value": overdue, "tone": "danger"},
-             {"key": "today", "label": _words(ctx, "今天到期", "Due today"), "value": due, "tone": "warning"},
-             {"key": "upcoming", "label": _words(ctx, "7天内到期", "Next 7 days"), "value": upcoming, "tone": "info"}]
+def _tasks(numbers, ctx):
+    """reminders.Counts of the scope's open tasks (follow-up plans and reminder rules)."""
+    items = [{"key": "overdue", "label": _words(ctx, "已逾期", "Overdue"), "value": numbers.overdue, "tone": "danger"},
+             {"key": "today", "label": _words(ctx, "今天到期", "Due today"), "value": numbers.due_today, "tone": "warning"},
+             {"key": "upcoming", "label": _words(ctx, f"{UPCOMING_DAYS}天内到期", f"Next {UPCOMING_DAYS} days"),
+              "value": numbers.upcoming, "tone": "info"}]
     return {"items": items, "empty": False,
-            "note": _words(ctx, "按跟进记录的下次跟进时间；记录了下一次跟进即算完成",
-                           "by the follow-ups' next date; recording the next follow-up closes one")}
+            "note": _words(ctx, "未完成的跟进任务（下次跟进时间和提醒规则）；记录跟进即完成",
+                           "open tasks (next follow-up dates and reminder rules); recording the follow-up closes one")}
+
+
+def _values(rows, ctx):
+    """valuation.top rows; 年度消费额 and LTV only when the grant shows them (valuation leaves them out)."""
+    shown = [key for key in ("ltv", "annual_spend") if rows and key in rows[0]]
+    names = {"ltv": _words(ctx, "生命周期价值", "LTV"), "annual_spend": _words(ctx, "年度消费额", "Annual spend")}
+    columns = ([_words(ctx, "客户编号", "Code"), _words(ctx, "客户名称", "Name"), _words(ctx, "客户分层", "Tier")]
+               + [names[key] for key in shown] + [_words(ctx, "近12个月订单", "Orders (12 months)")])
+    table = []
+    for row in rows:
+        money_cells = [("—" if row[key] is None else money(float(row[key]))) for key in shown]
+        table.append({"id": row["customer_id"],
+                      "cells": [row["code"], row["name"], row["tier"]] + money_cells + [count(row["orders_12m"])]})
+    as_of = rows[0]["as_of"].isoformat() if rows else None
+    return {"columns": columns, "numeric": [False, False, False] + [True] * len(shown) + [True], "rows": table,
+            "empty": not rows, "as_of": as_of,
+            "note": _words(ctx, f"按客户价值分析表（{as_of} 刷新）", f"from the value table (refreshed {as_of})") if rows else ""}
 
 
 def _rule_tags(rows, ctx):
@@ -163,16 +187,17 @@ card("new_customers", {"zh": "新增客户", "en": "New customers"}, "number", "
      policy.sees_customers, width=4, period=True)
 card("sales_total", {"zh": "销售额", "en": "Sales"}, "number", "orders", _sales, policy.sees_money, width=4,
      money=True, period=True)
-card("followups_due", {"zh": "待跟进", "en": "Follow-ups due"}, "stats", "followups", _followups,
-     policy.sees_followups, width=4)
+card("tasks_due", {"zh": "待办任务", "en": "Tasks due"}, "stats", "tasks", _tasks, reminders.may_view_tasks,
+     width=4, link="tasks.index")
 card("sales_trend", {"zh": "销售趋势", "en": "Sales trend"}, "line", "orders", _trend, policy.sees_money, width=8,
      money=True, period=True, empty={"zh": "所选期间还没有订单", "en": "No orders in this period yet"})
 card("customers_by_status", {"zh": "客户状态分布", "en": "Customers by status"}, "pie", "customers", _by_status,
      lambda grant: policy.sees_customers(grant, "status"), width=4,
      empty={"zh": "还没有客户", "en": "No customers yet"})
-card("funnel", {"zh": "销售漏斗", "en": "Sales funnel"}, "funnel", "customers", _funnel,
-     lambda grant: policy.sees_customers(grant, "status"), width=4,
-     empty={"zh": "还没有客户", "en": "No customers yet"})
+card("funnel", {"zh": "销售漏斗", "en": "Sales funnel"}, "funnel", "funnel", _funnel,
+     lambda grant: pipeline.may_view_funnel(grant) and policy.sees_customers(grant, "status"), width=4, period=True,
+     link="funnel.index",
+     empty={"zh": "所选期间没有新进入潜在阶段的客户", "en": "No customer entered the funnel in this period"})
 card("industry_mix", {"zh": "行业分布", "en": "Industry mix"}, "pie", "customers", _industries,
      lambda grant: policy.sees_customers(grant, "industry"), width=4,
      empty={"zh": "还没有客户", "en": "No customers yet"})
@@ -180,5 +205,9 @@ card("rule_tags", {"zh": "规则标签客户数", "en": "Customers per rule tag"
      policy.sees_tags, width=4,
      empty={"zh": "还没有规则标签（基础数据 → 标签规则）", "en": "No rule tags yet (Reference data → Tag rules)"})
 card("top_customers", {"zh": "客户订单金额排行", "en": "Top customers by order total"}, "table", "top", _top,
-     policy.sees_top_customers, width=12, money=True, period=True,
+     policy.sees_top_customers, width=6, money=True, period=True,
      empty={"zh": "所选期间还没有订单", "en": "No orders in this period yet"})
+card("top_values", {"zh": "高价值客户", "en": "Top customers by value"}, "table", "values", _values,
+     valuation.may_view, width=6, link="customervalue.index_view",
+     empty={"zh": "客户价值表还没有刷新（每日自动刷新，或 run.py refresh-values）",
+            "en": "The value table has not been refreshed yet (daily, or run.py refresh-values)"})

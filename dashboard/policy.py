@@ -4,8 +4,10 @@ permissions and columns of the records it summarises, as the screens of those re
 - customer cards (status, new customers, industry mix, funnel): `customer` view and the column shown;
 - money cards (sales trend, the period's sales, top customers): `order` view and the `amount` column
   visible (客服专员's default policy hides it, so service staff get no money cards);
-- follow-ups due: `followup` view and its `next_date` column visible;
-- rule-tag counts: `customertag` view with its `tag` column in clear (as the tag filters need).
+- rule-tag counts: `customertag` view with its `tag` column in clear (as the tag filters need);
+- the packages behind the other cards say it themselves: tasks due `reminders.may_view_tasks` (key `task`),
+  the funnel `pipeline.may_view_funnel` (key `funnel`), top customers by value `valuation.may_view` (key
+  `customervalue`, whose money columns valuation.top leaves out where the grant hides them).
 
 Which customers: always the grant's row scope (access.scope_query on Customer, in dashboard.board).
 """
@@ -21,10 +23,6 @@ def sees_money(grant):
 
 def sees_top_customers(grant):
     return sees_money(grant) and sees_customers(grant, "name")
-
-
-def sees_followups(grant):
-    return grant.can("followup", "view") and grant.visible("followup", "next_date")
 
 
 def sees_tags(grant):

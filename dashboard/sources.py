@@ -1,33 +1,38 @@
-"""The dashboard's queries, as a registry: each source is ONE set-based SQL statement over the viewer's
-scoped customers, and several cards read the same source (see dashboard.cards), so a page costs one
-statement per source in use, however many cards there are, and nothing is fetched row by row.
+"""The dashboard's queries, as a registry: each source is set-based SQL over the viewer's scoped customers
+(one statement, two for the funnel), and several cards read the same source (see dashboard.cards), so a page
+costs one batch of statements per source in use, however many cards there are; nothing is read row by row.
 
     customers   status x industry: customers, created in the period, created this month
     orders      per day or month of the period: order total and count (the sales trend, the period's total)
     top         the customers with the largest order total in the period (10)
-    followups   follow-ups whose 下次跟进时间 is still open (no later follow-up of the customer):
-                overdue, due today, due in the next 7 days
+    tasks       open follow-up tasks (reminders.counts): overdue, due today, upcoming
+    funnel      the period's funnel from the status history (pipeline.funnel.counts, two statements)
+    values      the top customers of the value table by LTV (valuation.top; money columns as the grant says)
     rule_tags   customers per rule tag of the library (0 for a tag no customer holds)
 
-A source takes the Context (today, the period, the scope) and returns plain Python values; the few
+A source takes the Context (today, the period, the scope, the grant) and returns plain Python values; the few
 expressions that differ between SQLite and PostgreSQL (a timestamp's day or month as text) come from
-BUCKETS.  Register another with @source("name").
+BUCKETS.  Register another with @source("name", statements=1); STATEMENTS says how many each costs.
 """
 import datetime
 
 from peewee import JOIN, SQL, Case, fn
 
-from models import Customer, CustomerTag, FollowUp, Order, Tag, is_sqlite
+import reminders
+import valuation
+from models import Customer, CustomerTag, Order, Tag, is_sqlite
+from pipeline import funnel as pipeline_funnel
 
 TOP_LIMIT = 10
-UPCOMING_DAYS = 7
 
 SOURCES = {}
+STATEMENTS = {}  # source -> SQL statements it sends (the tests hold the page to their sum)
 
 
-def source(name):
+def source(name, statements=1):
     def register(function):
         SOURCES[name] = function
+        STATEMENTS[name] = statements
         return function
     return register
 
@@ -95,24 +100,24 @@ def top(ctx):
             for cid, code, name, amount, n in _scoped(query, ctx, Order.customer).tuples()]
 
 
-@source("followups")
-def followups(ctx):
-    """(overdue, due today, due in the next UPCOMING_DAYS days): open follow-ups of the scope.
+@source("tasks")
+def tasks(ctx):
+    """reminders.Counts(due_today, overdue, upcoming) of the open tasks of the scope (one grouped query)."""
+    return reminders.counts(ctx.scoped, ctx.today)
 
-    A follow-up is open while no later follow-up of the same customer was recorded (recording the next
-    one answers it), so each customer counts at most once (their latest)."""
-    later = FollowUp.alias("later")
-    answered = (later.select(SQL("1"))
-                .where((later.customer == FollowUp.customer) & (later.at > FollowUp.at)))
-    today = ctx.today
-    horizon = today + datetime.timedelta(days=UPCOMING_DAYS)
-    query = (FollowUp
-             .select(_count_if(FollowUp.next_date < today), _count_if(FollowUp.next_date == today),
-                     _count_if(FollowUp.next_date > today))
-             .where(FollowUp.next_date.is_null(False) & (FollowUp.next_date <= horizon)
-                    & ~fn.EXISTS(answered)))
-    overdue, due, upcoming = _scoped(query, ctx, FollowUp.customer).tuples().get()
-    return int(overdue or 0), int(due or 0), int(upcoming or 0)
+
+@source("funnel", statements=2)
+def funnel(ctx):
+    """pipeline.funnel.Funnel of the period: the cohort that entered 潜在 in it and how far it got, and the
+    customers per stage at its end (read from the status history, two statements)."""
+    return pipeline_funnel.counts(ctx.customers(), ctx.period.start, ctx.period.end)
+
+
+@source("values")
+def values(ctx):
+    """valuation.top: the TOP_LIMIT customers of the value table by LTV, money columns only where the grant
+    shows them (one query)."""
+    return valuation.top(ctx.customers(), TOP_LIMIT, ctx.grant)
 
 
 @source("rule_tags")

@@ -5,7 +5,8 @@ import datetime
 
 from playwright.sync_api import expect
 
-from models import CustomerTag, FollowUp, Order, Tag
+import reminders
+from models import CustomerTag, CustomerValue, FollowUp, Order, StatusChange, Tag
 from tests.browser.test_ui import log_in
 
 TODAY = datetime.date(2025, 6, 18)
@@ -24,10 +25,20 @@ def _data(make_customer, users):
         for k in range(n % 4):
             Order.create(customer=customer, order_no=f"UI{n:02d}{k}", amount=1234.5 * (n + 1) + 1000 * k,
                          ordered_at=D(2024, 7, 1) + datetime.timedelta(days=23 * n + 31 * k))
-        FollowUp.create(customer=customer, at=D(2025, 6, 1), method="电话", content="回访",
-                        next_date=datetime.date(2025, 6, 10 + n), user=users[owner])
+        planned = FollowUp.create(customer=customer, at=D(2025, 6, 1), method="电话", content="回访",
+                                  next_date=datetime.date(2025, 6, 10 + n), user=users[owner])
+        reminders.after_followups([planned.id], now=D(2025, 6, 1, 12))
+        StatusChange.create(customer=customer, from_status=None, to_status="潜在客户", reason="新建客户",
+                            at=customer.created_at)
+        if statuses[n % 5] != "潜在客户":
+            StatusChange.create(customer=customer, from_status="潜在客户", to_status=statuses[n % 5], reason="推进",
+                                at=customer.created_at + datetime.timedelta(days=20))
         if n % 2:
             CustomerTag.create(customer=customer, tag=tag, source="rule")
+        if n < 6:  # rows as valuation.refresh writes them
+            CustomerValue.create(customer=customer, tier=("高价值客户", "潜力客户", "普通客户")[n % 3],
+                                 ltv=20000 - 3000 * n, annual_spend=1234.5 * (n + 1), orders_12m=n % 4,
+                                 as_of=TODAY, refreshed_at=D(2025, 6, 18, 3))
 
 
 def _favicon(message):
@@ -49,9 +60,11 @@ def test_manager_sees_the_charts_and_switches_the_period(app, page, live_server,
     for key in ("sales_trend", "customers_by_status", "funnel", "industry_mix", "rule_tags"):
         expect(page.locator(f"#card-{key} canvas").first).to_be_attached()
     expect(page.locator("#card-top_customers tbody tr").first).to_be_visible()
+    expect(page.locator("#card-top_values tbody tr").first).to_contain_text("高价值客户")
+    expect(page.locator("#card-top_values tbody tr").first).to_contain_text("¥20,000.00")
     expect(page.locator("#card-sales_total .dash-kpi")).to_contain_text("¥")
     expect(page.locator("#card-sales_total .dash-kpi")).to_contain_text(",")
-    expect(page.locator('#card-followups_due [data-stat="overdue"] .dash-kpi')).to_have_text("6")  # sales1 and sales2 customers planned for 10-17 June
+    expect(page.locator('#card-tasks_due [data-stat="overdue"] .dash-kpi')).to_have_text("6")  # sales1 and sales2 customers planned for 10-17 June
     shot("12m")
 
     with page.expect_response(lambda r: "/admin/dashboard-data?period=month" in r.url) as answer:
@@ -80,5 +93,7 @@ def test_service_sees_no_money_cards(app, page, live_server, password, make_cust
     expect(page.locator("#card-sales_trend")).to_have_count(0)
     expect(page.locator("#card-top_customers")).to_have_count(0)
     expect(page.locator("#card-sales_total")).to_have_count(0)
+    expect(page.locator("#card-top_values tbody tr").first).to_contain_text("高价值客户")
+    expect(page.locator("#card-top_values")).not_to_contain_text("¥")  # the value table's money is hidden
     shot("service")
     assert errors == []
