@@ -12,7 +12,7 @@ See docs/values.md.
 """
 from .policy import MONEY_COLUMNS, POLICY_KEY, may_view, visible_columns
 from .ranking import top
-from .refresh import Outcome, compute, latest, refresh
+from .refreshing import Outcome, compute, latest, refresh
 from .tiers import RANKS, TIERS
 
 __all__ = ["MONEY_COLUMNS", "Outcome", "POLICY_KEY", "RANKS", "TIERS", "compute", "latest", "may_view", "refresh",

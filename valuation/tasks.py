@@ -12,7 +12,7 @@ JOB = "value-refresh"
 
 
 def daily_refresh(today=None):
-    from .refresh import refresh
+    from .refreshing import refresh
 
     return refresh(today or datetime.date.today(), trigger="schedule")
 
