@@ -105,7 +105,8 @@ def tasks_due(user, day, limit=SHOWN):
     grant = access.grant_for(user)
     scope = access.scope_query(Task, Task.select(Task.id), user, grant)
     Assignee = User.alias("assignee")
-    query = (Task.select(Task, Customer.id, Customer.code, Customer.name, ReminderRule.name, Assignee.display_name)
+    query = (Task.select(Task, Customer.id, Customer.code, Customer.name, ReminderRule.id, ReminderRule.name,
+                         Assignee.id, Assignee.display_name)
              .join(Customer, on=(Task.customer == Customer.id))
              .switch(Task).join(ReminderRule, JOIN.LEFT_OUTER, on=(Task.rule == ReminderRule.id))
              .switch(Task).join(Assignee, JOIN.LEFT_OUTER, on=(Task.assignee == Assignee.id))

@@ -95,8 +95,9 @@ def board(user, today=None, assignee=None, limit=LIMIT, upcoming_days=UPCOMING_D
     result.counts = counts(customers, today, upcoming_days, assignee)
     Assignee = User.alias("assignee")
     for group in GROUPS:
-        query = (Task.select(Task, Customer.id, Customer.code, Customer.name, ReminderRule.name, FollowUp.content,
-                             FollowUp.record_no, Assignee.display_name)
+        # the joined rows' ids too: a joined row without its id would leave task.rule_id and the like None
+        query = (Task.select(Task, Customer.id, Customer.code, Customer.name, ReminderRule.id, ReminderRule.name,
+                             FollowUp.id, FollowUp.content, FollowUp.record_no, Assignee.id, Assignee.display_name)
                  .join(Customer, on=(Task.customer == Customer.id))
                  .switch(Task).join(ReminderRule, JOIN.LEFT_OUTER, on=(Task.rule == ReminderRule.id))
                  .switch(Task).join(FollowUp, JOIN.LEFT_OUTER, on=(Task.followup == FollowUp.id))

@@ -295,6 +295,8 @@ def test_my_tasks_shows_the_row_scope(app, users, book, role, owners):
                      "upcoming": {f"{o}即将客户" for o in owners}}
     assert board.counts.due_today == len(owners) and board.team == (role != "sales")
     assert {row["days"] for row in board.groups["overdue"]} == {3}
+    row = board.groups["today"][0]
+    assert row["assignee"] == "李销售" and row["origin"].startswith("跟进计划：2026030") and row["note"] == "沟通采购计划"
 
 
 def test_service_has_no_tasks(app, users, book, login):
