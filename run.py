@@ -556,6 +556,53 @@ def refresh_values(as_of, as_json):
     for note in outcome.notes:
         click.echo(f"  说明：{note}")
 
+@cli.command("reminders")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+              help="the day of the sweep and of the digest (default: today; the daily jobs use today)")
+@click.option("--seed", is_flag=True, help="first create the seeded reminder rules (流失风险, 高价值) that are missing")
+@click.option("--digest", is_flag=True, help="also plan the day's digest mails and queue them for the worker")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
+def reminders_command(as_of, seed, digest, as_json):
+    """Follow-up tasks: plans from follow-ups and the reminder rules swept (我的任务); --digest queues the mails."""
+    import datetime
+    import json
+
+    from flask import current_app
+
+    import reminders
+
+    try:
+        day = datetime.date.fromisoformat(as_of) if as_of else datetime.date.today()
+    except ValueError:
+        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    if seed:
+        for rule in reminders.seed_rules():
+            click.echo(f"已创建提醒规则：{rule.name}")
+    result = reminders.sweep(today=day)
+    queued = []
+    if digest:
+        import jobs
+        from reminders.tasks import daily_digest
+
+        jobs.configure(current_app.config)
+        queued = daily_digest(day)
+    if as_json:
+        click.echo(json.dumps({"as_of": day.isoformat(), "plans_opened": result.plans_opened,
+                               "plans_closed": result.plans_closed, "reassigned": result.reassigned,
+                               "rules": [r.__dict__ for r in result.rules], "digests_queued": queued},
+                              ensure_ascii=False))
+        return
+    click.echo(f"跟进计划：新建任务 {result.plans_opened:,}，关闭 {result.plans_closed:,}")
+    if not result.rules:
+        click.echo("没有提醒规则（在 基础数据 → 提醒规则 中新建，或用 --seed 创建示例规则）")
+    for r in result.rules:
+        click.echo(f"{r.rule}（{r.tag}）：新建任务 {r.opened:,}，关闭 {r.closed:,}")
+    if result.reassigned:
+        click.echo(f"随客户负责人变更转交的任务：{result.reassigned:,}")
+    if digest:
+        click.echo(f"任务摘要邮件：{len(queued):,} 封已加入队列，由 worker 发送")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cli()

@@ -110,6 +110,8 @@ def generate(customers=2000, seed=7, password="demo-password", progress=False, n
     results = apply_tag_rules(now)
     counts["tag_rule_episode"] = sum(r.applied for r in results)
     counts["customer_tag"] += sum(r.tagged - r.untagged for r in results)
+    _say(progress, "生成跟进任务 / follow-up tasks and reminders")
+    counts["task"] = apply_reminders(now)
     return dict(counts)
 
 
@@ -121,6 +123,16 @@ def apply_tag_rules(now):
 
     tagrules.seed_rules()
     return tagrules.sweep(as_of=now.date(), today=now.date(), now=now)
+
+
+def apply_reminders(now):
+    """The seeded reminder rules (流失风险 → 联系客户 within 30 days, 高价值 → 上门拜访 every 90 days) and the
+    follow-ups' 下次跟进时间 make the tasks of 我的任务, stamped `now` (the same seed and day give the same rows).
+    Returns how many tasks were opened."""
+    import reminders
+
+    reminders.seed_rules()
+    return reminders.sweep(today=now.date(), now=now).opened
 
 
 def _choices(kind, weights):
