@@ -445,16 +445,20 @@ def _refused_columns(spec, mapped, ctx):
 
 
 def _chunks(table, mapped, skip=None):
-    """Rows of the file, cleaned cell by cell, in chunks of CHUNK."""
+    """Rows of the file, cleaned cell by cell, in chunks of CHUNK.  A file found damaged part way
+    (files are read as a stream) refuses the whole import: ImportRefused, inside the one transaction."""
     columns_of = {name: index for index, name in mapped.fields.items()}
     chunk = []
-    for row_no, raw in table.rows():
-        if skip and row_no in skip:
-            continue
-        chunk.append(Row(row_no, raw, table.headers, columns_of))
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
+    try:
+        for row_no, raw in table.rows():
+            if skip and row_no in skip:
+                continue
+            chunk.append(Row(row_no, raw, table.headers, columns_of))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+    except FileRefused as error:
+        raise ImportRefused(str(error)) from None
     if chunk:
         yield chunk
 

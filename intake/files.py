@@ -19,11 +19,14 @@ formulas) is read without the apostrophe, so a rejected-rows file imports again 
 import codecs
 import csv
 import datetime
-import html
 import io
-import itertools
 import os
+import posixpath
 import re
+import zipfile
+import zlib
+from xml.etree import ElementTree
+from xml.parsers import expat
 
 import settings
 
@@ -106,8 +109,7 @@ class Table:
         last used row, or the CSV's line breaks (a quoted cell with a line break counts twice;
         blank rows count too)."""
         if self.file_type == "xlsx":
-            end = self._sheet.end
-            return max(0, (end[0] + 1 if end else 0) - self.header_row)
+            return max(0, self._last_row - self.header_row)
         lines = 0
         with _open_binary(self._source) as handle:
             while True:
@@ -276,147 +278,455 @@ def _finish(table, rows, max_columns):
 
 
 # --- XLSX -----------------------------------------------------------------------------------
-# Read with python-calamine (Rust): 17x faster than openpyxl read-only on a 200k-row sheet
-# (bench/intake.py).  The workbook is opened and the chosen sheet parsed once, in open_table; every
-# table.rows() iterates that parsed sheet again.  openpyxl stays for writing (templates, rejected rows).
+# A streaming read of the sheet's XML: zipfile decompresses the sheet part as it is read and expat (C)
+# parses it chunk by chunk, so the rows come back while the sheet is being read and memory does not grow
+# with the file's rows.  Chosen by measurement (bench/intake.py, docs/benchmarks.md "Import"):
+# python-calamine parses the whole sheet before the first row (534 MB for 200,000 rows), openpyxl
+# read-only is flat but 20x slower than this reader.  What stays in memory is the workbook's shared
+# strings (the distinct texts Excel stores once), its styles and one chunk of rows.  openpyxl stays for
+# writing (templates, rejected rows).
 
+SPREADSHEET_NS = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",  # what Excel, WPS, LibreOffice save
+                  "http://purl.oclc.org/ooxml/spreadsheetml/main")  # "Strict Open XML"
 INT_FLOATS = 2 ** 53  # whole floats below this are integers Excel stored as numbers (1.0 -> 1)
-CONVERTED = (float, datetime.date)  # exactly these classes: a datetime is kept as it is
+READ_BYTES = 64 * 1024  # decompressed XML per parser call: a few hundred rows at most are held
+# Built-in number formats that show a date or time (ids 27-36 and 50-58 are the Chinese, Japanese and
+# Korean date formats, e.g. yyyy"年"m"月"d"日", which Excel writes without their code); 46 is [h]:mm:ss.
+BUILTIN_DATES = frozenset([*range(14, 23), *range(27, 37), 45, 47, *range(50, 59)])
+BUILTIN_DURATIONS = frozenset([46])
+LAST_SERIAL = 2958466  # 10000-01-01: larger numbers are not dates whatever their format says
+MERGE_CELLS_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?mergeCells[\s>/]")
+MERGE_CELL_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"')
+DIMENSION_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*?\bref="[A-Z]*[0-9]*:?[A-Z]*([0-9]+)"')
+DAMAGED = "文件不是有效的 Excel（.xlsx）文件，或已损坏：请在 Excel 中重新保存后再导入。"
+
+# The sheet XML's elements the reader acts on, by name (expat without namespace processing, which
+# costs a third of the parse; a prefixed document, <x:worksheet>, gets the names with its prefix).
+ROW, CELL, VALUE, TEXT, PHONETIC = range(5)
+TAGS = {"row": ROW, "c": CELL, "v": VALUE, "t": TEXT, "rPh": PHONETIC}
+DIGITS = "0123456789"
 
 
-def _load_workbook(source):
-    from python_calamine import CalamineWorkbook
+class _Damaged(Exception):
+    """Something in the package is not what an XLSX file holds (turned into FileRefused by the caller)."""
 
+
+def _local(tag):
+    return tag.rpartition("}")[2]
+
+
+def _archive(source):
+    return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+
+
+def _member(archive, name):
+    """The zip member `name`, found case-insensitively (some writers' relationships differ in case)."""
     try:
-        if isinstance(source, bytes):
-            return CalamineWorkbook.from_filelike(io.BytesIO(source))
-        return CalamineWorkbook.from_path(source)
-    except Exception:  # noqa: BLE001 - zip, XML and calamine's own errors all mean "not a workbook"
-        raise FileRefused("文件不是有效的 Excel（.xlsx）文件，或已损坏：请在 Excel 中重新保存后再导入。") from None
+        archive.getinfo(name)
+        return name
+    except KeyError:
+        lowered = name.lower()
+        for info in archive.infolist():
+            if info.filename.lower() == lowered:
+                return info.filename
+    raise _Damaged(f"missing part {name}")
 
 
-def _cell(value):
-    """A float or date from calamine as openpyxl gave it: a whole float as int (Excel stores every
-    number as a float), a date as a datetime at midnight."""
-    if value.__class__ is float:
-        return int(value) if value.is_integer() and -INT_FLOATS < value < INT_FLOATS else value
-    return datetime.datetime(value.year, value.month, value.day)
+def _small_xml(archive, name):
+    """A small part (workbook, relationships, styles) as an ElementTree; a DOCTYPE is refused: no XLSX
+    part has one, and entities are how XML bombs are built."""
+    data = archive.read(_member(archive, name))
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise _Damaged(f"DOCTYPE in {name}")
+    return ElementTree.fromstring(data)
 
 
-ERROR_CELL_RE = re.compile(rb'<c\b([^>]*\bt="e"[^>]*)>(.*?)</c>', re.S)
-CELL_REF_RE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
-VALUE_RE = re.compile(rb"<v>([^<]*)</v>")
-
-
-def _error_cells(source, title):
-    """{(row, col): "#DIV/0!"} of the sheet's Excel error cells, from its XML.  calamine reads an
-    error cell as "", which would import a broken value as a blank without a word; openpyxl gave
-    the error's text, which the engine then rejects or keeps as written.  The XML is searched for
-    t="e" first (a byte search), so sheets without errors cost one scan."""
-    import zipfile
-    from openpyxl.utils import column_index_from_string
-
+def _relationships(archive, part):
+    """{id: (type, target part)} of `part`'s relationships ("" for the package's own)."""
+    folder, base = posixpath.split(part)
+    name = posixpath.join(folder, "_rels", base + ".rels")
     try:
-        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
-            part = _sheet_part(archive, title)
-            data = archive.read(part) if part else b""
-    except (KeyError, OSError, zipfile.BadZipFile):
-        return {}
-    if b't="e"' not in data:
+        root = _small_xml(archive, name)
+    except _Damaged:
         return {}
     found = {}
-    for attributes, body in ERROR_CELL_RE.findall(data):
-        ref, value = CELL_REF_RE.search(attributes), VALUE_RE.search(body)
-        if ref:
-            text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
-            found[(int(ref.group(2)), column_index_from_string(ref.group(1).decode()))] = text
+    for element in root:
+        target = element.get("Target") or ""
+        if _local(element.tag) != "Relationship" or element.get("TargetMode") == "External":
+            continue
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+        found[element.get("Id")] = ((element.get("Type") or "").rpartition("/")[2], path)
     return found
 
 
-def _sheet_part(archive, title):
-    """The zip member holding sheet `title` (workbook.xml names it, its relationships locate it)."""
-    workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
-    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    for tag in re.findall(r"<sheet\b[^>]*/?>", workbook):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]*)"', tag) or re.search(r'\bid="([^"]*)"', tag)
-        if name and rid and html.unescape(name.group(1)) == title:
-            for rel in re.findall(r"<Relationship\b[^>]*/?>", rels):
-                if re.search(rf'\bId="{re.escape(rid.group(1))}"', rel):
-                    target = re.search(r'\bTarget="([^"]*)"', rel).group(1)
-                    return target.lstrip("/") if target.startswith("/") else "xl/" + target
+def _format_kind(code):
+    """"date", "duration" or None for an Excel number format code, by calamine's rule: the code's first
+    section, outside quotes, backslash and _ escapes and [...] holds d, m, y, h or s (a [h], [m] or [s]
+    makes it a duration).  "yyyy-mm-dd", 'yyyy"年"m"月"d"日"', "[$-F800]dddd" are dates; "0.00", "#,##0",
+    "[Red]0", "@", "General" are not."""
+    quoted = escaped = False
+    bracket = None
+    for char in code:
+        if escaped:
+            escaped = False
+        elif quoted:
+            quoted = char != '"'
+        elif bracket is not None:
+            if char == "]":
+                if bracket.lower() in ("h", "hh", "m", "mm", "s", "ss"):
+                    return "duration"
+                bracket = None
+            else:
+                bracket += char
+        elif char in "\\_":
+            escaped = True
+        elif char == '"':
+            quoted = True
+        elif char == "[":
+            bracket = ""
+        elif char == ";":
+            return None
+        elif char in "dmyhsDMYHS":
+            return "date"
     return None
 
 
+def _style_kinds(archive, part):
+    """{style index as written in s="..": "date" or "duration"} for the cell styles that show a number as
+    a date or a time span."""
+    if not part:
+        return {}
+    root = _small_xml(archive, part)
+    codes, kinds = {}, {}
+    for section in root:
+        name = _local(section.tag)
+        if name == "numFmts":
+            for item in section:
+                codes[int(item.get("numFmtId") or 0)] = item.get("formatCode") or ""
+        elif name == "cellXfs":
+            for index, item in enumerate(section):
+                number_format = int(item.get("numFmtId") or 0)
+                if number_format in codes:
+                    kind = _format_kind(codes[number_format])
+                else:
+                    kind = "duration" if number_format in BUILTIN_DURATIONS else (
+                        "date" if number_format in BUILTIN_DATES else None)
+                if kind:
+                    kinds[str(index)] = kind
+    return kinds
+
+
+def _shared_strings(archive, part):
+    """The workbook's shared strings (every distinct text of its cells, as Excel stores them once), read
+    with expat: the text of each <si>, its rich-text runs joined, phonetic guides (<rPh>) left out."""
+    if not part:
+        return []
+    strings, pieces = [], []
+    depth = {"phonetic": 0, "text": False}
+
+    def start(name, _attrs, parser=None):
+        if parser is not None:
+            parser.StartElementHandler = start
+        local = name.rpartition("}")[2]
+        if local == "t":
+            depth["text"] = not depth["phonetic"]
+        elif local == "rPh":
+            depth["phonetic"] += 1
+
+    def end(name):
+        local = name.rpartition("}")[2]
+        if local == "t":
+            depth["text"] = False
+        elif local == "rPh":
+            depth["phonetic"] -= 1
+        elif local == "si":
+            strings.append("".join(pieces))
+            pieces.clear()
+
+    def data(text):
+        if depth["text"]:
+            pieces.append(text)
+
+    for _ in _parse(archive, part, start, end, data, lambda: None):
+        pass
+    return strings
+
+
+def _refuse_doctype(*_args):
+    raise _Damaged("DOCTYPE")
+
+
+def _parse(archive, part, start, end, data, after_chunk, namespaces=True):
+    """Feed the part to expat a chunk at a time; after_chunk() after each (a generator yields there).
+    start(name, attrs, parser) handles the first element, and may set the parser's StartElementHandler."""
+    parser = expat.ParserCreate(namespace_separator="}") if namespaces else expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartElementHandler = lambda name, attrs: start(name, attrs, parser)
+    parser.EndElementHandler, parser.CharacterDataHandler = end, data
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    with archive.open(_member(archive, part)) as handle:
+        while True:
+            chunk = handle.read(READ_BYTES)
+            try:
+                parser.Parse(chunk, not chunk)
+            except BaseException:
+                yield from after_chunk() or ()  # the rows finished before the damage, then the error
+                raise
+            yield from after_chunk() or ()
+            if not chunk:
+                return
+
+
+def _serial(number, kind, epoch):
+    """A date-formatted number as Excel shows it: a datetime (at midnight for a whole day), a time for a
+    serial below 1, a timedelta for a duration format; a number outside Excel's dates stays a number."""
+    if kind == "duration":
+        return datetime.timedelta(days=number)
+    if not 0 <= number < LAST_SERIAL:
+        return int(number) if number.is_integer() else number
+    milliseconds = round(number * 86_400_000)
+    if number < 1 and epoch.year == 1899:
+        return (datetime.datetime.min + datetime.timedelta(milliseconds=milliseconds)).time()
+    if epoch.year == 1899 and number < 60:  # Excel counts a 1900-02-29 (serial 60) that never was
+        milliseconds += 86_400_000
+    return epoch + datetime.timedelta(milliseconds=milliseconds)
+
+
+class _Workbook:
+    """An XLSX package's sheets (name, kind, part), shared strings and styles, read from its workbook part."""
+
+    def __init__(self, source):
+        self.source = source
+        with _archive(source) as archive:
+            package = _relationships(archive, "")
+            part = next((p for kind, p in package.values() if kind == "officeDocument"), "xl/workbook.xml")
+            root = _small_xml(archive, part)
+            relations = _relationships(archive, part)
+            self.sheets, self.date1904 = [], False
+            for element in root.iter():
+                name = _local(element.tag)
+                if name == "workbookPr":
+                    self.date1904 = (element.get("date1904") or "").lower() in ("1", "true")
+                elif name == "sheet":
+                    rid = next((v for k, v in element.attrib.items() if k == "id" or k.endswith("}id")), None)
+                    kind, sheet_part = relations.get(rid, (None, None))
+                    self.sheets.append((element.get("name") or "", kind, sheet_part))
+            parts = {kind: p for kind, p in relations.values()}
+            self.styles = _style_kinds(archive, parts.get("styles"))
+            self.strings = _shared_strings(archive, parts.get("sharedStrings"))
+        self.epoch = datetime.datetime(1904, 1, 1) if self.date1904 else datetime.datetime(1899, 12, 30)
+
+
+def _column(ref, known={}):  # noqa: B006 - the cache of column letters, shared on purpose
+    """Column number of a cell reference: "A1" -> 1, "AB12" -> 28."""
+    letters = ref.rstrip(DIGITS)
+    number = known.get(letters)
+    if number is None:
+        number = 0
+        for char in letters:
+            code = ord(char) - 64
+            if not 0 < code < 27:
+                raise _Damaged(f"cell reference {ref}")
+            number = number * 26 + code
+        known[letters] = number
+    return number
+
+
+def _sheet_cells(workbook, part):
+    """(row_no, values) of each <row> of the sheet, values by Excel's column (None where no value),
+    streamed: a chunk of XML is parsed, its finished rows yielded, then the next chunk is read."""
+    strings, styles, epoch = workbook.strings, workbook.styles, workbook.epoch
+    tags = TAGS
+    done = []
+    row_no = col = 0
+    values = []
+    cell_type = style = cell_text = text = None
+    phonetic = False
+
+    def root(name, _attrs, parser):  # <worksheet>, or <x:worksheet> whose elements are x:row, x:c ...
+        nonlocal tags
+        if ":" in name:
+            prefix = name[:name.index(":") + 1]
+            tags = {prefix + local: kind for local, kind in TAGS.items()}
+        parser.StartElementHandler = start
+
+    def start(name, attrs):
+        nonlocal row_no, col, values, cell_type, style, cell_text, text, phonetic
+        kind = tags.get(name)
+        if kind is CELL:
+            ref = attrs.get("r")
+            col = _column(ref) if ref else col + 1
+            cell_type, style, cell_text = attrs.get("t"), attrs.get("s"), None
+        elif kind is VALUE or kind is TEXT:
+            if not phonetic:
+                text = ""
+        elif kind is ROW:
+            number = attrs.get("r")
+            row_no = int(number) if number else row_no + 1
+            values, col = [], 0
+        elif kind is PHONETIC:
+            phonetic = True
+
+    def end(name):
+        nonlocal cell_text, text, phonetic
+        kind = tags.get(name)
+        if kind is CELL:
+            value = cell_text
+            if cell_type is None or cell_type == "n":
+                if value:
+                    number = float(value)
+                    if style in styles:
+                        value = _serial(number, styles[style], epoch)
+                    else:
+                        value = int(number) if number.is_integer() and -INT_FLOATS < number < INT_FLOATS else number
+            elif cell_type == "s":
+                value = strings[int(value)] if value else None
+            elif cell_type == "b":
+                value = None if value is None else value.strip() in ("1", "true")
+            elif cell_type == "e":
+                value = value or "#ERROR"  # the error Excel shows (#N/A, #DIV/0!), never a blank
+            elif cell_type == "d" and value:
+                value = datetime.datetime.fromisoformat(value.rstrip("Z"))
+            if value is None or value == "":
+                return
+            if col == len(values) + 1:
+                values.append(value)
+            else:
+                if col > len(values):
+                    values.extend([None] * (col - len(values)))
+                values[col - 1] = value
+        elif kind is VALUE or kind is TEXT:
+            if text is not None:
+                cell_text = text if cell_text is None else cell_text + text
+                text = None
+        elif kind is ROW:
+            done.append((row_no, values))
+        elif kind is PHONETIC:
+            phonetic = False
+
+    def data(piece):
+        nonlocal text
+        if text is not None:
+            text += piece
+
+    def finished():
+        rows = done[:]
+        done.clear()
+        return rows
+
+    with _archive(workbook.source) as archive:
+        yield from _parse(archive, part, root, end, data, finished, namespaces=False)
+
+
 def _xlsx_rows(table):
-    """(row_no, values) with Excel's row and column numbers: calamine's rows start at Excel row 1
-    but at the sheet's first used column, so the columns before it are put back as None; empty cells
-    (calamine's "") are None.  Rows past the last value that a merged range covers are yielded too."""
-    sheet = table._sheet
-    start = sheet.start
-    if start is None:  # no value anywhere
-        return
-    lead = [None] * start[1]
+    """(row_no, values) with Excel's row and column numbers; rows that a merged range covers get its
+    top-left value in each of its cells, also rows the XML leaves out (blank) and rows past the last
+    one with a value.  A damaged sheet is refused when the reading reaches the damage."""
     merged = table._merged
-    errors = {}  # row -> [((row, col), error text)]
-    for (error_row, error_col), text in table._errors.items():
-        errors.setdefault(error_row, []).append(((error_row, error_col), text))
-    tops = {}  # (row, col) of a merged range's top-left -> its value
-    extra = max((r2 for _r1, _c1, r2, _c2 in merged), default=0) - (sheet.end[0] + 1)
-    rows = itertools.chain(sheet.iter_rows(), itertools.repeat((), max(extra, 0)))
-    for row_no, raw in enumerate(rows, 1):
-        values = lead + [None if v == "" else (_cell(v) if v.__class__ in CONVERTED else v) for v in raw]
-        for (error_row, error_col), text in errors.get(row_no, ()):
-            if len(values) < error_col:
-                values.extend([None] * (error_col - len(values)))
-            values[error_col - 1] = text
-        for min_row, min_col, max_row, max_col in merged:
-            if min_row <= row_no <= max_row:
-                if row_no == min_row:
-                    tops[(min_row, min_col)] = values[min_col - 1] if len(values) >= min_col else None
-                top = tops.get((min_row, min_col))
-                if len(values) < max_col:
-                    values.extend([None] * (max_col - len(values)))
-                for col in range(min_col, max_col + 1):
-                    values[col - 1] = top
-        yield row_no, values
+    last = 0
+    try:
+        if not merged:
+            for last, values in _sheet_cells(table._workbook, table._part):
+                yield last, values
+            return
+        first_row, last_row = min(r1 for r1, _c1, _r2, _c2 in merged), max(r2 for _r1, _c1, r2, _c2 in merged)
+        tops = {}
+
+        def fill(row_no, values):
+            for min_row, min_col, max_row, max_col in merged:
+                if min_row <= row_no <= max_row:
+                    if row_no == min_row:
+                        tops[(min_row, min_col)] = values[min_col - 1] if len(values) >= min_col else None
+                    top = tops.get((min_row, min_col))
+                    if len(values) < max_col:
+                        values.extend([None] * (max_col - len(values)))
+                    for col in range(min_col, max_col + 1):
+                        values[col - 1] = top
+            return values
+
+        for row_no, values in _sheet_cells(table._workbook, table._part):
+            for gap in range(max(last + 1, first_row), min(row_no, last_row + 1)):
+                yield gap, fill(gap, [])
+            last = row_no
+            yield row_no, fill(row_no, values)
+        for gap in range(max(last + 1, first_row), last_row + 1):
+            yield gap, fill(gap, [])
+    except (_Damaged, expat.ExpatError, zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError,
+            IndexError, ValueError) as error:
+        where = f"第 {last} 行之后" if last else "开头"
+        raise FileRefused(f"文件 {table.filename} 的工作表“{table.sheet}”从{where}无法读取，文件可能已损坏"
+                          f"（{type(error).__name__}）：请在 Excel 中重新保存后再导入。") from None
+
+
+def _scan_sheet(source, part):
+    """The sheet's merged ranges [(r1, c1, r2, c2)] from 1, and its last row (from <dimension>, else
+    about how many rows it has), by one pass of decompression and a byte search, no parsing: a
+    streaming reader must know the merged ranges before the rows, and <mergeCells> follows them."""
+    merged, rows, last_row, tail, rest = [], 0, None, b"", None
+    with _archive(source) as archive, archive.open(_member(archive, part)) as handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                break
+            if last_row is None and rows == 0:
+                found = DIMENSION_RE.search(chunk)
+                last_row = int(found.group(1)) if found else 0
+            if rest is not None:
+                rest.append(chunk)
+                continue
+            rows += chunk.count(b"<row") + chunk.count(b":row ")
+            window = tail + chunk
+            found = MERGE_CELLS_RE.search(window) if b"mergeCells" in window else None
+            if found:
+                rest = [window[found.start():]]
+            tail = chunk[-64:]
+    if rest:
+        for ref in MERGE_CELL_RE.finditer(b"".join(rest)):
+            c1, r1, c2, r2 = ref.group(1), ref.group(2), ref.group(3) or ref.group(1), ref.group(4) or ref.group(2)
+            merged.append((int(r1), _column(c1.decode()), int(r2), _column(c2.decode())))
+    return merged, max(last_row or 0, rows)
+
+
+def _letters(column):
+    """Column letters of a column number: 1 -> "A", 28 -> "AB"."""
+    letters = ""
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _open_xlsx(source, filename, sheet, max_columns):
-    from openpyxl.utils import get_column_letter
-    from python_calamine import SheetTypeEnum
-
-    workbook = _load_workbook(source)
     try:
-        names = list(workbook.sheet_names)
-        if sheet is None:
-            worksheets = [m.name for m in workbook.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
-            if not worksheets:
-                raise FileRefused(f"文件 {filename} 中没有工作表（只有图表），没有可导入的数据。")
-            title = worksheets[0]
-        elif sheet in names:
-            title = sheet
-            if any(m.name == sheet and m.typ != SheetTypeEnum.WorkSheet for m in workbook.sheets_metadata):
-                raise FileRefused(f"文件 {filename} 中的“{sheet}”是图表，不是工作表，没有可导入的数据。")
-        else:
-            raise FileRefused(f"文件 {filename} 中没有名为“{sheet}”的工作表；有：{'、'.join(names)}")
-        try:
-            chosen = workbook.get_sheet_by_name(title)  # parsed here, once; rows() reads it again
-        except Exception:  # noqa: BLE001 - a sheet calamine cannot parse: the file is damaged
-            raise FileRefused(f"文件 {filename} 的工作表“{title}”无法读取，文件可能已损坏：请在 Excel 中重新保存后再导入。") from None
-        # calamine: ((first row, first col), (last row, last col)) from 0; kept from 1 as Excel counts
-        merged = [(r1 + 1, c1 + 1, r2 + 1, c2 + 1) for (r1, c1), (r2, c2) in chosen.merged_cell_ranges or ()]
-    finally:
-        workbook.close()
+        workbook = _Workbook(source)
+    except (_Damaged, KeyError, ValueError, IndexError, zipfile.BadZipFile, zlib.error, EOFError, OSError,
+            ElementTree.ParseError, expat.ExpatError):
+        raise FileRefused(DAMAGED) from None
+    names = [name for name, _kind, _part in workbook.sheets]
+    parts = {name: (kind, part) for name, kind, part in reversed(workbook.sheets)}
+    if sheet is None:
+        worksheets = [name for name, kind, _part in workbook.sheets if kind == "worksheet"]
+        if not worksheets:
+            raise FileRefused(f"文件 {filename} 中没有工作表（只有图表），没有可导入的数据。")
+        title = worksheets[0]
+    elif sheet in parts:
+        title = sheet
+        if parts[sheet][0] != "worksheet":
+            raise FileRefused(f"文件 {filename} 中的“{sheet}”是图表，不是工作表，没有可导入的数据。")
+    else:
+        raise FileRefused(f"文件 {filename} 中没有名为“{sheet}”的工作表；有：{'、'.join(names)}")
+    part = parts[title][1]
+    try:
+        merged, last_row = _scan_sheet(source, part)
+    except (_Damaged, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError):
+        raise FileRefused(f"文件 {filename} 的工作表“{title}”无法读取，文件可能已损坏：请在 Excel 中重新保存后再导入。") from None
     notes = []
     if len(names) > 1 and sheet is None:
         notes.append(f"文件有 {len(names)} 个工作表（{'、'.join(names)}），导入的是第一个“{title}”；可指定工作表。")
     if merged:
-        shown = "、".join(f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}" for r1, c1, r2, c2 in merged[:5])
+        shown = "、".join(f"{_letters(c1)}{r1}:{_letters(c2)}{r2}" for r1, c1, r2, c2 in merged[:5])
         more = f" 等 {len(merged)} 处" if len(merged) > 5 else ""
         notes.append(f"工作表有合并单元格（{shown}{more}），其中每个单元格都按左上角的值读取。")
     table = Table(source, filename, "xlsx", [], 0, notes=notes, sheet=title, sheets=names)
-    table._sheet = chosen
-    table._merged = merged
-    table._errors = _error_cells(source, title)
+    table._workbook, table._part, table._merged, table._last_row = workbook, part, merged, last_row
     return _finish(table, _xlsx_rows(table), max_columns)
