@@ -29,7 +29,7 @@ import pandas as pd
 from peewee import JOIN, Case, fn
 
 from analytics import clv, engines, fitting, queries
-from models import AuditLog, Customer, CustomerValue, Order, ValueRefresh, db
+from models import AuditLog, Customer, CustomerValue, Order, ValueRefresh
 
 from . import tiers, writing
 
@@ -39,7 +39,7 @@ WINDOW_DAYS = 365  # 年度消费额 and 订单总笔数: the 365 days ending on
 HORIZON_MONTHS = 36  # LTV: expected discounted spend over the next three years
 DISCOUNT_RATE = 0.01  # per month, as the value report's default (about 12.7 % a year)
 UNIT_DAYS = 7  # the models' time unit: weeks, as the value report
-FIT_SAMPLE = 250_000  # buyers the models are fitted on at most (a fixed-seed sample beyond that)
+FIT_SAMPLE = 100_000  # buyers the models are fitted on at most (a fixed-seed sample beyond that; docs/values.md)
 SAMPLE_SEED = 20261207
 
 
@@ -172,8 +172,10 @@ def refresh(as_of, trigger="cli", username=None, fit_sample=FIT_SAMPLE, now=None
         "refreshed_at": stamp.strftime("%Y-%m-%d %H:%M:%S"),
     })
     counts = {tier: int(n) for tier, n in frame["tier"].value_counts().reindex(tiers.TIERS, fill_value=0).items()}
-    with db.atomic():
-        writing.replace_all(rows)
+    timings["prepare"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    with writing.replacing() as write:
+        write(rows)
         timings["write"] = round(time.perf_counter() - started, 3)
         record = ValueRefresh.create(at=stamp, as_of=as_of, trigger=trigger, username=username,
                                      customers=len(rows), basis=basis, notes="\n".join(notes) or None,
