@@ -11,7 +11,9 @@ its ids are used.  Two queries in all, whatever the number of customers.
 
 - A customer *enters* a stage at each status change to it; the record that created the customer is one
   (older data without it: the customer entered their first recorded status at created_at).
-- **at_end**: customers in the stage at the end of the period (their last status change before then).
+- **at_end**: customers in the stage at the end of the period: their status now, rolled back through the
+  changes made since (the from-status of their first change after the period); customers created later are
+  not counted.
 - **entered**: customers who entered the stage during the period.
 - **conversion X → Y**: of the customers who entered X during the period, those who reached Y at or after
   their first entry to X in the period and by its end.  Reaching 成交 counts as reaching 意向 (a customer who
@@ -92,15 +94,26 @@ def _scoped(customer_query):
     return Sql.of(customer_query.select(Customer.id).order_by())
 
 
-def _entries(scoped, until):
-    """(cid, stage, at, ord) of every entry to a stage before `until`, for the scoped customers; `ord` orders
-    entries at the same time (the status change's id)."""
-    return (Sql("SELECT sc.customer_id AS cid, sc.to_status AS stage, sc.at AS at, sc.id AS ord FROM status_change sc "
-                "WHERE sc.customer_id IN (") + scoped + ") AND sc.at < " + param(until)
+def _entries(scoped, since, until):
+    """(cid, stage, at) of every entry to a stage during [since, until), for the scoped customers.  Only
+    entries within the period matter: conversions count entries at or after an entry in the period."""
+    return (Sql("SELECT sc.customer_id AS cid, sc.to_status AS stage, sc.at AS at FROM status_change sc "
+                "WHERE sc.customer_id IN (") + scoped + ") AND sc.at >= " + param(since) + " AND sc.at < " + param(until)
             + " UNION ALL SELECT c.id, COALESCE((SELECT COALESCE(f.from_status, f.to_status) FROM status_change f "
-              "WHERE f.customer_id = c.id ORDER BY f.at, f.id LIMIT 1), c.status), c.created_at, 0 FROM customer c "
-              "WHERE c.id IN (" + scoped + ") AND c.created_at < " + param(until)
+              "WHERE f.customer_id = c.id ORDER BY f.at, f.id LIMIT 1), c.status), c.created_at FROM customer c "
+              "WHERE c.id IN (" + scoped + ") AND c.created_at >= " + param(since) + " AND c.created_at < " + param(until)
             + " AND NOT EXISTS (SELECT 1 FROM status_change n WHERE n.customer_id = c.id AND n.from_status IS NULL)")
+
+
+def _at_end(scoped, until):
+    """(stage, customers) at `until`: the current status, rolled back through the changes since then (the status
+    a customer had is the from-status of their first change after it); customers created later are not counted."""
+    later = (Sql("SELECT y.customer_id, y.from_status FROM (SELECT sc.customer_id, sc.from_status, ROW_NUMBER() OVER "
+                 "(PARTITION BY sc.customer_id ORDER BY sc.at, sc.id) AS n FROM status_change sc WHERE sc.at >= ")
+             + param(until) + ") y WHERE y.n = 1")  # every customer's: the index on `at` reads only those
+    return (Sql("SELECT CASE WHEN a.customer_id IS NULL THEN c.status ELSE a.from_status END AS stage, COUNT(*) "
+                "FROM customer c LEFT JOIN (") + later + ") a ON a.customer_id = c.id WHERE c.id IN (" + scoped
+            + ") AND c.created_at < " + param(until) + " GROUP BY 1")
 
 
 def counts(customer_query, start, end):
@@ -111,11 +124,7 @@ def counts(customer_query, start, end):
     result = Funnel(start, end, stages=[Stage(s) for s in STAGES])
     by_status = {s.status: s for s in result.stages}
 
-    # the stage at the end: the last entry before then (two queries in all: this one and the one below)
-    at_end = (Sql("SELECT x.stage, COUNT(*) FROM (SELECT e.cid, e.stage, ROW_NUMBER() OVER "
-                  "(PARTITION BY e.cid ORDER BY e.at DESC, e.ord DESC) AS n FROM (") + _entries(scoped, until)
-              + ") e) x WHERE x.n = 1 GROUP BY x.stage")
-    for stage, count in at_end.execute().fetchall():
+    for stage, count in _at_end(scoped, until).execute().fetchall():
         if stage in by_status:
             by_status[stage].at_end = count
 
@@ -123,9 +132,8 @@ def counts(customer_query, start, end):
                        for _ in targets)
     step_params = [v for step, frm, _, targets in STEPS for target in targets for v in (frm, target)]
     steps = Sql(values.replace("{p}", p()), step_params)
-    query = (Sql("WITH entries AS (") + _entries(scoped, until) + "), "
-             "firsts AS (SELECT cid, stage, MIN(at) AS at FROM entries WHERE at >= " + param(since)
-             + " GROUP BY cid, stage), steps (step, from_stage, to_stage) AS (VALUES " + steps + ") "
+    query = (Sql("WITH entries AS (") + _entries(scoped, since, until) + "), "
+             "firsts AS (SELECT cid, stage, MIN(at) AS at FROM entries GROUP BY cid, stage), steps (step, from_stage, to_stage) AS (VALUES " + steps + ") "
              "SELECT 0, f.stage, COUNT(*) FROM firsts f GROUP BY f.stage "
              "UNION ALL SELECT s.step, NULL, COUNT(DISTINCT f.cid) FROM firsts f JOIN steps s ON s.from_stage = f.stage "
              "WHERE EXISTS (SELECT 1 FROM entries e WHERE e.cid = f.cid AND e.stage = s.to_stage AND e.at >= f.at) "
