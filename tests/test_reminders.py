@@ -341,3 +341,20 @@ def test_rules_are_edited_by_admins_with_checked_input(app, login, rules):
     assert manager.get("/admin/reminderrule/").status_code == 200
     assert manager.get("/admin/reminderrule/new/").status_code == 403
     assert login("sales").get("/admin/reminderrule/").status_code == 403
+
+
+def test_run_py_reminders_seeds_sweeps_and_a_second_run_changes_nothing(app, make_customer):
+    from tests.test_cli import invoke
+
+    customer = make_customer()
+    tag(customer, "流失风险")
+    follow(make_customer(), "2026-03-02 10:00", next_date=datetime.date(2026, 3, 12))
+    result = invoke(app, "reminders", "--seed", "--as-of", "2026-03-10")
+    assert result.exit_code == 0, result.output
+    assert "已创建提醒规则：流失风险：30天内联系" in result.output
+    assert "流失风险：30天内联系（流失风险）：新建任务 1，关闭 0" in result.output
+    again = invoke(app, "reminders", "--as-of", "2026-03-10", "--json")
+    assert again.exit_code == 0 and '"opened": 1' not in again.output and '"plans_opened": 0' in again.output
+    assert Task.select().count() == 2
+    bad = invoke(app, "reminders", "--as-of", "2026-13-01")
+    assert bad.exit_code != 0 and "--as-of 应为 YYYY-MM-DD" in bad.output
