@@ -24,6 +24,14 @@ SQLite write lock; a transaction-scoped advisory lock on PostgreSQL), and should
 episode still meet, the unique key keeps one.  A customer who starts matching late is caught by the
 next evaluation whatever happened before, since every evaluation compares all (or the changed) customers.
 
+At scale (bench/daily.py, 1M customers / 10M orders): a full sweep keeps each rule's matching customers in a
+temporary table for its transaction (keep()), so the condition runs once for both the episodes to open and
+those to close; on PostgreSQL every rule's transaction raises work_mem (room_for_sets()), without which
+`NOT IN (subquery)` over hundreds of thousands of ids loses its hashed plan and never finishes.  The check
+after a change to a few customers (_evaluate_quickly) asks once which rules match them, which episodes they
+have open and which tag rows they carry, and sends only the rules whose state would change through
+apply_rule, with the matches it already knows.
+
 A rule whose tag is retired is skipped (its customers keep their rows, as for manual tags).  A disabled rule
 matches nobody: its open episodes close and its tag leaves customers no other enabled rule of the tag keeps.
 """
@@ -32,11 +40,12 @@ import json
 import logging
 from dataclasses import dataclass
 
-from peewee import Value, fn
+from peewee import SQL, Case, Table, Value, fn
 
 from models import AuditLog, Customer, CustomerTag, Tag, TagRule, TagRuleEpisode, db, is_sqlite
 
 from . import conditions, metrics
+from .metrics import in_, not_in
 
 log = logging.getLogger("tagrules")
 
@@ -67,7 +76,7 @@ def matching(tree, day, within=None):
     among `within` (ids or a query of ids)."""
     query = Customer.select(Customer.id).where(metrics.existing(day) & conditions.compile(tree, day))
     if within is not None:
-        query = query.where(Customer.id.in_(within))
+        query = query.where(in_(Customer.id, within))
     return query
 
 
@@ -86,6 +95,8 @@ def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", 
         if not within:
             return []
     day = day_of(as_of, today, within)
+    if isinstance(within, list) and len(within) <= QUICK_MAX:
+        return _evaluate_quickly(ids, day, within, trigger, now)
     results = []
     for rule_id in ids:
         result = apply_rule(rule_id, day, within, trigger, now)
@@ -94,11 +105,125 @@ def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", 
     return results
 
 
-def apply_rule(rule_id, day, within, trigger, now):
-    """One rule, one transaction (see the module's docstring); None if the rule is gone."""
+QUICK_MAX = 100  # customers a check after a change asks about at once with one query per state
+
+
+def _evaluate_quickly(ids, day, within, trigger, now):
+    """The check after a change to a few customers: one query says which rules match them, one which
+    episodes they have open, one which tag rows they carry; only a rule whose episodes or tag rows would
+    change (and the other rules of its tag) goes through apply_rule.  The rest are left alone, as apply_rule
+    would leave them: twenty rules cost three queries instead of a hundred (bench/daily.py).
+
+    On PostgreSQL the rules' advisory locks are taken first, in one transaction with the reads, as
+    apply_rule takes each: a sweep of a rule that is under way is waited for before its state is read."""
+    with db.atomic():
+        if not is_sqlite() and ids:
+            db.execute_sql("SELECT pg_advisory_xact_lock(hashtext('tagrule:' || r)) "
+                           "FROM unnest(%s::int[]) WITH ORDINALITY AS t(r, n) ORDER BY n", (sorted(set(ids)),))
+        rules = {r.id: r for r in TagRule.select(TagRule, Tag).join(Tag).where(TagRule.id.in_(ids))}
+        trees, plain = {}, set()
+        for rule in rules.values():
+            if rule.tag.retired_at is not None or rule.tag.source != "rule":
+                continue
+            try:
+                trees[rule.id] = conditions.parse(rule.condition)
+            except conditions.Invalid:
+                continue  # apply_rule says why and skips it
+            plain.add(rule.id)
+        matched = _matched(trees, rules, day, within)
+        Episode = TagRuleEpisode
+        opened = {}
+        for rule_id, customer_id in (Episode.select(Episode.rule, Episode.customer)
+                                     .where(in_(Episode.customer, within) & Episode.removed_at.is_null()).tuples()):
+            opened.setdefault(rule_id, set()).add(customer_id)
+        tags = {rules[i].tag_id for i in plain}
+        enabled_of_tag = {}
+        for rule_id, tag_id, enabled in TagRule.select(TagRule.id, TagRule.tag, TagRule.enabled).where(
+                TagRule.tag.in_(list(tags)) if tags else SQL("1 = 0")).tuples():
+            if enabled:
+                enabled_of_tag.setdefault(tag_id, set()).add(rule_id)
+        rows = {}
+        for customer_id, tag_id, source in (CustomerTag.select(CustomerTag.customer, CustomerTag.tag, CustomerTag.source)
+                                            .where(in_(CustomerTag.customer, within)
+                                                   & (CustomerTag.tag.in_(list(tags)) if tags else SQL("1 = 0")))
+                                            .tuples()):
+            rows.setdefault(tag_id, {})[customer_id] = source
+        unsettled = set()  # tags with a rule whose episodes would change, or whose rule rows are out of line
+        for rule_id in plain:
+            if matched.get(rule_id, set()) != opened.get(rule_id, set()):
+                unsettled.add(rules[rule_id].tag_id)
+        for tag_id in tags:
+            held = set().union(*(opened.get(r, set()) for r in enabled_of_tag.get(tag_id, ())))
+            carried = rows.get(tag_id, {})
+            if (held - set(carried)) or any(s == "rule" and c not in held for c, s in carried.items()):
+                unsettled.add(tag_id)
+        results = []
+        for rule_id in ids:
+            rule = rules.get(rule_id)
+            if rule is None:
+                continue
+            if rule_id in plain and rule.tag_id not in unsettled:
+                results.append(Result(rule.id, rule.name, rule.tag.name))
+                continue
+            known = matched.get(rule_id, set()) if rule_id in plain and rule.enabled else None
+            result = apply_rule(rule_id, day, within, trigger, now, known=known)
+            if result is not None:
+                results.append(result)
+    return results
+
+
+def _matched(trees, rules, day, within):
+    """{rule id: ids among `within` the rule matches on `day`} of the enabled rules in `trees`, in one query."""
+    enabled = [i for i in trees if rules[i].enabled]
+    if not enabled:
+        return {}
+    sql, params = _matching_sql([(i, rules[i].condition, trees[i]) for i in enabled], day, within)
+    out = {}
+    for row in db.execute_sql(sql, params).fetchall():
+        for rule_id, hit in zip(enabled, row[1:]):
+            if hit:
+                out.setdefault(rule_id, set()).add(row[0])
+    return out
+
+
+_RENDERED = {}  # (rules and conditions, day, how many customers, backend) -> (sql, params, where the ids go)
+_SENTINEL = -(1 << 40)  # stand-in customer ids while rendering: no real id or value is ever one of them
+
+
+def _matching_sql(conditions_of, day, within):
+    """The SQL and parameters of the one query _matched runs.  peewee takes longer to render it (twenty
+    conditions, each with its subqueries) than the database takes to answer it for one customer, so the
+    text is rendered once per set of rules, day and number of customers, with stand-in ids, and reused
+    with the real ids put in their places."""
+    key = (tuple((i, text) for i, text, _ in conditions_of), day.as_of, day.live, len(within), is_sqlite())
+    cached = _RENDERED.get(key)
+    if cached is None:
+        stand_in = [_SENTINEL - k for k in range(len(within))]
+        probe = metrics.Day(day.as_of, live=day.live, within=stand_in)
+        columns = [Case(None, [(metrics.existing(probe) & conditions.compile(tree, probe), 1)], 0).alias(f"r{i}")
+                   for i, _, tree in conditions_of]
+        sql, params = Customer.select(Customer.id, *columns).where(in_(Customer.id, stand_in)).sql()
+        places = {value: n for n, value in enumerate(stand_in)}
+        slots = [(position, places[value]) for position, value in enumerate(params)
+                 if isinstance(value, int) and value in places]
+        if len(_RENDERED) > 64:
+            _RENDERED.clear()
+        cached = _RENDERED[key] = (sql, list(params), slots)
+    sql, params, slots = cached
+    params = list(params)
+    for position, n in slots:
+        params[position] = within[n]
+    return sql, params
+
+
+def apply_rule(rule_id, day, within, trigger, now, known=None):
+    """One rule, one transaction (see the module's docstring); None if the rule is gone.  `known`: the ids
+    among `within` the rule matches, when the caller has just asked in this transaction (the check after a
+    change), so the condition is not rendered and run again."""
     with db.atomic():
         if not is_sqlite():
             db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tagrule:{rule_id}",))
+            room_for_sets()
         rule = TagRule.select(TagRule, Tag).join(Tag).where(TagRule.id == rule_id).first()
         if rule is None:
             return None
@@ -115,15 +240,70 @@ def apply_rule(rule_id, day, within, trigger, now):
             log.error("标签规则“%s”的条件无效，已跳过：%s", rule.name, invalid)
             result.skipped = f"条件无效：{invalid}"
             return result
-        target = matching(tree, day, within) if rule.enabled else None
+        if not rule.enabled:
+            target = None
+        elif known is not None:
+            target = sorted(known)
+        else:
+            target = matching(tree, day, within)
+        kept = target is not None and within is None and known is None
+        if kept:  # a full sweep: the condition is evaluated once, for the episodes to open and to close
+            target = keep(target)
         result.applied = _open(rule, target, day, trigger, now) if target is not None else 0
         result.removed = _close(rule.id, target, within, day, trigger, now)
+        if kept:
+            drop()
         result.tagged, result.untagged = sync_tag(rule.tag_id, within, now)
         if result.changed:
             _audit(rule, result, day, trigger, now, within)
     if result.changed:
         log.info("标签规则“%s”：新增 %s，移除 %s（%s）", rule.name, result.applied, result.removed, trigger)
     return result
+
+
+SET_MEMORY = "256MB"
+
+
+def room_for_sets():
+    """PostgreSQL: work_mem for the rest of this transaction large enough that `x NOT IN (subquery)` over a
+    million customers keeps its hashed plan.  Past work_mem (4MB by default) PostgreSQL plans it as a scan
+    of the whole subquery result for every row, which at 1M customers / 10M orders never finishes: the
+    customers with an order in the last 60 days are already 450,000 ids (bench/daily.py).  No-op on SQLite."""
+    if not is_sqlite():
+        db.execute_sql(f"SET LOCAL work_mem = '{SET_MEMORY}'")
+
+
+KEPT = "tagrule_target"  # a full sweep's matching customers of one rule, for the rest of its transaction
+
+
+def temp_name(name):
+    return ("temp." if is_sqlite() else "pg_temp.") + name
+
+
+def keep(query, name=KEPT):
+    """The ids of `query` kept in a temporary table `name` (with its key) on this connection, for the rest of
+    the transaction; the Table.  Without it a full sweep computed each rule's condition twice, once for the
+    episodes to open and once for those to close, and the preview each day's up to four times
+    (bench/daily.py).  PostgreSQL plans NOT IN over a large subquery as a row-by-row scan once its hash
+    would outgrow work_mem: membership in a kept table is asked with (NOT) EXISTS on its key instead."""
+    db.execute_sql(f"DROP TABLE IF EXISTS {temp_name(name)}")
+    sql, params = query.sql()
+    db.execute_sql(f"CREATE TEMPORARY TABLE {name} AS {sql}", params)
+    if is_sqlite():
+        db.execute_sql(f"CREATE UNIQUE INDEX temp.{name}_id ON {name} (id)")
+    else:
+        db.execute_sql(f"ALTER TABLE {temp_name(name)} ADD PRIMARY KEY (id)")
+        db.execute_sql(f"ANALYZE {temp_name(name)}")
+    return Table(name, ("id",))
+
+
+def drop(name=KEPT):
+    db.execute_sql(f"DROP TABLE IF EXISTS {temp_name(name)}")
+
+
+def holds(table, column):
+    """`column` is among the ids kept in `table` (keep())."""
+    return fn.EXISTS(table.select(SQL("1")).where(table.id == column))
 
 
 def _open(rule, target, day, trigger, now):
@@ -133,8 +313,10 @@ def _open(rule, target, day, trigger, now):
     open_ = Episode.select(Episode.customer).where((Episode.rule == rule.id) & Episode.removed_at.is_null())
     if day.within is not None:
         open_ = open_.where(day.only(Episode.customer))
+    if isinstance(target, Table):
+        target = target.select(target.id)
     source = (Customer.select(Value(rule.id), Customer.id, next_no, Value(now), Value(day.as_of), Value(trigger))
-              .where(Customer.id.in_(target) & Customer.id.not_in(open_)))
+              .where(in_(Customer.id, target) & not_in(Customer.id, open_)))
     return (Episode.insert_from(source, [Episode.rule, Episode.customer, Episode.episode, Episode.applied_at,
                                          Episode.applied_on, Episode.applied_by])
             .on_conflict_ignore().as_rowcount().execute())
@@ -143,10 +325,12 @@ def _open(rule, target, day, trigger, now):
 def _close(rule_id, target, within, day, trigger, now):
     Episode = TagRuleEpisode
     where = (Episode.rule == rule_id) & Episode.removed_at.is_null()
-    if target is not None:
-        where &= Episode.customer.not_in(target)
+    if isinstance(target, Table):
+        where &= ~holds(target, Episode.customer)
+    elif target is not None:
+        where &= not_in(Episode.customer, target)
     if within is not None:
-        where &= Episode.customer.in_(within)
+        where &= in_(Episode.customer, within)
     return Episode.update(removed_at=now, removed_on=day.as_of, removed_by=trigger).where(where).execute()
 
 
@@ -155,7 +339,7 @@ def carriers(tag_id, within=None):
     Episode = TagRuleEpisode
     query = (Episode.select(Episode.customer).join(TagRule, on=(Episode.rule == TagRule.id))
              .where((TagRule.tag == tag_id) & (TagRule.enabled == True) & Episode.removed_at.is_null()))  # noqa: E712
-    return query if within is None else query.where(Episode.customer.in_(within))
+    return query if within is None else query.where(in_(Episode.customer, within))
 
 
 def sync_tag(tag_id, within=None, now=None):
@@ -165,13 +349,13 @@ def sync_tag(tag_id, within=None, now=None):
     held = carriers(tag_id, within)
     rows = CustomerTag.select(CustomerTag.customer).where(CustomerTag.tag == tag_id)
     if within is not None:
-        rows = rows.where(CustomerTag.customer.in_(within))
+        rows = rows.where(in_(CustomerTag.customer, within))
     gaining = Customer.select(Customer.id, Value(tag_id), Value("rule"), Value(now)).where(
-        Customer.id.in_(held) & Customer.id.not_in(rows))
-    losing = (CustomerTag.tag == tag_id) & (CustomerTag.source == "rule") & CustomerTag.customer.not_in(held)
+        in_(Customer.id, held) & not_in(Customer.id, rows))
+    losing = (CustomerTag.tag == tag_id) & (CustomerTag.source == "rule") & not_in(CustomerTag.customer, held)
     if within is not None:
-        gaining = gaining.where(Customer.id.in_(within))
-        losing &= CustomerTag.customer.in_(within)
+        gaining = gaining.where(in_(Customer.id, within))
+        losing &= in_(CustomerTag.customer, within)
     added = (CustomerTag.insert_from(gaining, [CustomerTag.customer, CustomerTag.tag, CustomerTag.source,
                                                CustomerTag.created_at])
              .on_conflict_ignore().as_rowcount().execute())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable
 
-from peewee import SQL, fn
+from peewee import OP, SQL, Expression, Value, fn, multi_types
 
 from models import Customer, CustomerValue, Feedback, FollowUp, Order, StatusChange
 from models.customers import CUSTOMER_TYPES, STATUSES
@@ -39,6 +39,31 @@ _COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operato
 MAX_DAYS = 3650
 
 
+class _In(Expression):
+    """column IN / NOT IN (a subquery or a list), rendered once.  peewee's Expression renders a right-hand side
+    that is not a list a second time only to see whether it comes out as "()" (`_is_rhs_empty`), so IN
+    subqueries nested d deep were rendered 2**d times: the check after one change spent most of its time
+    building SQL text (bench/daily.py)."""
+
+    def _is_rhs_empty(self, rhs, ctx):
+        if isinstance(rhs, multi_types):
+            return not rhs
+        if isinstance(rhs, Value):
+            return rhs.multi and not rhs.values
+        return False  # a query: never the empty list
+
+
+def in_(column, rhs):
+    """`column.in_(rhs)` (values converted as peewee converts them) that renders its subquery once."""
+    expression = column.in_(rhs)
+    return _In(expression.lhs, OP.IN, expression.rhs, expression.flat)
+
+
+def not_in(column, rhs):
+    expression = column.not_in(rhs)
+    return _In(expression.lhs, OP.NOT_IN, expression.rhs, expression.flat)
+
+
 @dataclass(frozen=True)
 class Day:
     """The day a condition is evaluated for.  `live` says the customers' current fields are their values
@@ -52,7 +77,7 @@ class Day:
 
     def only(self, customer):
         """`customer` (a records table's customer column) restricted to `within`, or None."""
-        return None if self.within is None else customer.in_(self.within)
+        return None if self.within is None else in_(customer, self.within)
 
     @property
     def end(self):
@@ -112,8 +137,8 @@ def _having(day, model, customer, aggregate, where, op, value, empty):
     grouped = model.select(customer).where(_restricted(day, customer, where)).group_by(customer)
     test = _COMPARE[op](aggregate, value)
     if _COMPARE[op](empty, value):  # customers without rows match too: everyone but those who fail
-        return Customer.id.not_in(grouped.having(~test))
-    return Customer.id.in_(grouped.having(test))
+        return not_in(Customer.id, grouped.having(~test))
+    return in_(Customer.id, grouped.having(test))
 
 
 def _number(value):
@@ -152,12 +177,12 @@ def _days_since(model, customer, at):
             if most < 0:
                 return SQL("1 = 0")
             since = midnight(day.as_of - datetime.timedelta(days=most))
-            return Customer.id.in_(model.select(customer).where(_restricted(day, customer, (at >= since) & (at < day.end))))
+            return in_(Customer.id, model.select(customer).where(_restricted(day, customer, (at >= since) & (at < day.end))))
         # none in the last `least` days (never counts as more days than any number)
         if least <= 0:
             return SQL("1 = 1")
         recent = midnight(day.as_of - datetime.timedelta(days=least - 1))
-        return Customer.id.not_in(model.select(customer).where(_restricted(day, customer, (at >= recent) & (at < day.end))))
+        return not_in(Customer.id, model.select(customer).where(_restricted(day, customer, (at >= recent) & (at < day.end))))
 
     return build
 
@@ -213,7 +238,7 @@ def _value_tier(day, op, value, days):
     values = value if isinstance(value, list) else [value]
     tiered = CustomerValue.select(CustomerValue.customer).where(
         _restricted(day, CustomerValue.customer, CustomerValue.tier.in_(values)))
-    return Customer.id.in_(tiered) if op in ("=", "in") else Customer.id.not_in(tiered)
+    return in_(Customer.id, tiered) if op in ("=", "in") else not_in(Customer.id, tiered)
 
 
 def _choice_names(kind):
