@@ -67,6 +67,7 @@ class CustomerValueView(PolicyModelView):
     PLAIN_SORT = [("last_order_at", True), ("id", False)]
     column_default_sort = MONEY_SORT
     list_template = "admin/values/list.html"
+    details_template = "admin/values/details.html"
     can_view_details = True
     column_formatters = {
         "code": _code,

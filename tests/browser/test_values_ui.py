@@ -37,6 +37,13 @@ def test_manager_and_service_open_the_value_table(page, live_server, password, m
     expect(first.locator("td.col-tier")).to_have_text("高价值客户")
     shot("manager")
 
+    first.locator("a.icon").first.click()  # the row's details
+    expect(page.locator("table")).to_contain_text("华光科技")
+    expect(page.locator("table")).to_contain_text("¥128,000.00")
+    expect(page.locator("table")).to_contain_text("数据日期")
+    shot("details")
+    page.go_back()
+
     page.get_by_role("link", name=re.compile("添加筛选|Add Filter")).click()
     page.locator("a.filter", has_text="客户分层").click()
     # The value box is a select2 over a hidden <select>: pick in the select itself, which the form submits.
