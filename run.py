@@ -79,10 +79,24 @@ def demo(customers, seed, password, today):
     _init_db()
     password = password or secrets.token_urlsafe(9)
     demo_data.generate(customers=customers, seed=seed, password=password, progress=True, now=today)
+    _refresh_values(today.date() if today else None)
     click.echo("演示账号 / demo logins (password: %s):" % password)
     for username, label in demo_data.DEMO_USERS_SUMMARY:
         click.echo(f"  {username:<10} {label}")
     _seed_subscriptions()
+
+
+def _refresh_values(day=None):
+    """The demo's 客户价值分析表 for the generated day (default today), so the screen is filled before the first
+    nightly job."""
+    import datetime
+
+    import valuation
+
+    day = day or datetime.date.today()
+    click.echo("客户价值分析表 / customer value table ...")
+    outcome = valuation.refresh(day, trigger="cli")
+    click.echo(f"  {outcome.customers:,} 位客户，数据日期 {day}，用时 {outcome.duration:.1f} 秒")
 
 
 def _seed_subscriptions():

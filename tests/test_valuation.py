@@ -293,3 +293,18 @@ def test_the_daily_job_runs_on_a_real_worker(app, small, worker):
     refresh = ValueRefresh.get()
     assert refresh.trigger == "schedule" and refresh.customers == 7 == CustomerValue.select().count()
     assert {v.as_of for v in CustomerValue.select()} == {refresh.as_of}
+
+
+def test_the_demo_command_fills_the_table_for_its_day(app):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import run
+
+    result = CliRunner().invoke(run.cli, ["demo", "--customers", "60", "--password", "demo-pass-123",
+                                          "--today", "2025-03-03"], obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 0, result.output
+    assert "60 位客户，数据日期 2025-03-03" in result.output
+    with app.app_context():
+        assert CustomerValue.select().count() == 60
+        assert {v.as_of for v in CustomerValue.select()} == {datetime.date(2025, 3, 3)}
