@@ -95,9 +95,8 @@ class Table:
             if csv_file:  # every cell a str: the same rule, without a call per cell
                 values = [None if (not v or v.isspace()) else (unescape(v) if v[0] == "'" else v)
                           for v in values[:width]]
-            else:
-                values = [None if (v is None or (isinstance(v, str) and not v.strip())) else unescape(v)
-                          for v in values[:width]]
+            elif len(values) > width:  # XLSX: blank texts are None and '=... plain already (_sheet_cells)
+                del values[width:]
             if values.count(None) == len(values):  # a blank row (one C call, not a generator per row)
                 continue
             if len(values) < width:
@@ -302,8 +301,9 @@ DAMAGED = "文件不是有效的 Excel（.xlsx）文件，或已损坏：请在 
 
 # The sheet XML's elements the reader acts on, by name (expat without namespace processing, which
 # costs a third of the parse; a prefixed document, <x:worksheet>, gets the names with its prefix).
-ROW, CELL, VALUE, TEXT, PHONETIC = range(5)
+ROW, CELL, VALUE, TEXT, PHONETIC, STRING = range(6)
 TAGS = {"row": ROW, "c": CELL, "v": VALUE, "t": TEXT, "rPh": PHONETIC}
+STRING_TAGS = {"si": STRING, "t": TEXT, "rPh": PHONETIC}  # of the shared-strings part
 DIGITS = "0123456789"
 
 
@@ -418,38 +418,59 @@ def _style_kinds(archive, part):
 
 def _shared_strings(archive, part):
     """The workbook's shared strings (every distinct text of its cells, as Excel stores them once), read
-    with expat: the text of each <si>, its rich-text runs joined, phonetic guides (<rPh>) left out."""
+    with expat: the text of each <si>, its rich-text runs joined, phonetic guides (<rPh>) left out; a
+    blank text is None, a '=... text loses its apostrophe (as Table.rows() reads cells)."""
     if not part:
         return []
     strings, pieces = [], []
-    depth = {"phonetic": 0, "text": False}
+    tags = STRING_TAGS
+    text = None
+    phonetic = 0
 
-    def start(name, _attrs, parser=None):
-        if parser is not None:
-            parser.StartElementHandler = start
-        local = name.rpartition("}")[2]
-        if local == "t":
-            depth["text"] = not depth["phonetic"]
-        elif local == "rPh":
-            depth["phonetic"] += 1
+    def root(name, _attrs, parser):  # <sst>, or <x:sst> whose elements are x:si, x:t ...
+        nonlocal tags
+        if ":" in name:
+            prefix = name[:name.index(":") + 1]
+            tags = {prefix + local: kind for local, kind in STRING_TAGS.items()}
+        parser.StartElementHandler = start
+
+    def start(name, _attrs):
+        nonlocal text, phonetic
+        kind = tags.get(name)
+        if kind is TEXT:
+            if not phonetic:
+                text = ""
+        elif kind is PHONETIC:
+            phonetic += 1
 
     def end(name):
-        local = name.rpartition("}")[2]
-        if local == "t":
-            depth["text"] = False
-        elif local == "rPh":
-            depth["phonetic"] -= 1
-        elif local == "si":
-            strings.append("".join(pieces))
+        nonlocal text, phonetic
+        kind = tags.get(name)
+        if kind is TEXT:
+            if text is not None:
+                pieces.append(text)
+                text = None
+        elif kind is STRING:
+            strings.append(_text(pieces[0] if len(pieces) == 1 else "".join(pieces)))
             pieces.clear()
+        elif kind is PHONETIC:
+            phonetic -= 1
 
-    def data(text):
-        if depth["text"]:
-            pieces.append(text)
+    def data(piece):
+        nonlocal text
+        if text is not None:
+            text += piece
 
-    for _ in _parse(archive, part, start, end, data, lambda: None):
+    for _ in _parse(archive, part, root, end, data, lambda: None, namespaces=False):
         pass
     return strings
+
+
+def _text(value):
+    """A cell's text as Table.rows() gives it: None when blank, '=... without the apostrophe."""
+    if not value or value.isspace():
+        return None
+    return unescape(value) if value[0] == "'" else value
 
 
 def _refuse_doctype(*_args):
@@ -536,6 +557,7 @@ def _sheet_cells(workbook, part):
     """(row_no, values) of each <row> of the sheet, values by Excel's column (None where no value),
     streamed: a chunk of XML is parsed, its finished rows yielded, then the next chunk is read."""
     strings, styles, epoch = workbook.strings, workbook.styles, workbook.epoch
+    columns = _column.__defaults__[0]  # the cache _column fills
     tags = TAGS
     done = []
     row_no = col = 0
@@ -555,7 +577,7 @@ def _sheet_cells(workbook, part):
         kind = tags.get(name)
         if kind is CELL:
             ref = attrs.get("r")
-            col = _column(ref) if ref else col + 1
+            col = (columns.get(ref.rstrip(DIGITS)) or _column(ref)) if ref else col + 1
             cell_type, style, cell_text = attrs.get("t"), attrs.get("s"), None
         elif kind is VALUE or kind is TEXT:
             if not phonetic:
@@ -570,24 +592,33 @@ def _sheet_cells(workbook, part):
     def end(name):
         nonlocal cell_text, text, phonetic
         kind = tags.get(name)
-        if kind is CELL:
+        if kind is CELL:  # blank and '=... texts as Table.rows() wants them: None, and without the apostrophe
             value = cell_text
-            if cell_type is None or cell_type == "n":
-                if value:
-                    number = float(value)
-                    if style in styles:
-                        value = _serial(number, styles[style], epoch)
-                    else:
-                        value = int(number) if number.is_integer() and -INT_FLOATS < number < INT_FLOATS else number
-            elif cell_type == "s":
-                value = strings[int(value)] if value else None
-            elif cell_type == "b":
-                value = None if value is None else value.strip() in ("1", "true")
+            if cell_type == "s":
+                if not value:
+                    return
+                value = strings[int(value)]
+                if value is None:
+                    return
+            elif cell_type is None or cell_type == "n":
+                if not value:
+                    return
+                number = float(value)
+                if style in styles:
+                    value = _serial(number, styles[style], epoch)
+                else:
+                    value = int(number) if number.is_integer() and -INT_FLOATS < number < INT_FLOATS else number
             elif cell_type == "e":
                 value = value or "#ERROR"  # the error Excel shows (#N/A, #DIV/0!), never a blank
-            elif cell_type == "d" and value:
-                value = datetime.datetime.fromisoformat(value.rstrip("Z"))
-            if value is None or value == "":
+            elif value is None:
+                return
+            elif cell_type == "b":
+                value = value.strip() in ("1", "true")
+            elif cell_type == "d":
+                value = datetime.datetime.fromisoformat(value.rstrip("Z")) if value.strip() else None
+            else:  # inlineStr, str (a formula's text)
+                value = _text(value)
+            if value is None:
                 return
             if col == len(values) + 1:
                 values.append(value)
