@@ -303,3 +303,15 @@ def test_page_statements_do_not_grow_with_the_data(world, login, make_customer):
     with statements() as selector:
         client.get("/admin/dashboard-data?period=3m")
     assert len(selector) == len(second)
+
+
+def test_english_follows_the_interface_language(world, login):
+    client = login("admin")
+    client.get("/lang/en")
+    page = client.get("/admin/?period=year")
+    blob = _blob(page)
+    assert blob["period"]["label"] == "This year" and [p["label"] for p in blob["periods"]][0] == "This month"
+    titles = {card["key"]: card["title"] for card in blob["cards"]}
+    assert titles["sales_trend"] == "Sales trend" and titles["funnel"] == "Sales funnel"
+    assert cards(blob)["top_values"]["columns"][:3] == ["Code", "Name", "Tier"]
+    assert client.get("/admin/dashboard-data?period=week").json["error"] == "Unknown period “week”"
