@@ -14,11 +14,35 @@ import valuation
 from models import Customer, CustomerValue
 from models.values import TIER_CHOICES
 
+from i18n import current_language
+
 from . import searching
 from .secured import PolicyModelView, current_grant
 
 TIER_CLASSES = {"高价值客户": "tier-high", "潜力客户": "tier-potential", "普通客户": "tier-ordinary",
                 "低价值客户": "tier-low"}
+
+
+TEXT = {
+    "zh": {
+        "as_of": "数据日期", "refreshed": "刷新于",
+        "method": "年度消费额与订单总笔数为截至数据日期的最近 {window} 天，LTV 为未来 {years} 年的预测价值"
+                  "（BG/NBD + Gamma-Gamma 模型，月折现率 {rate:g}%）。",
+        "rule": "客户分层按{basis}排名：{rule}；没有价值的客户为低价值客户。",
+        "bases": {"ltv": "客户生命周期价值", "annual_spend": "年度消费额"},
+        "unit": "位", "sep": "，", "total": "您的数据范围内共 {total} 位客户",
+        "empty": "客户价值分析表尚未生成：由每日后台任务“value-refresh”生成，也可在命令行运行",
+    },
+    "en": {
+        "as_of": "As of", "refreshed": "refreshed",
+        "method": "Annual spend and orders cover the {window} days up to that day; LTV is the predicted value of "
+                  "the next {years} years (BG/NBD + Gamma-Gamma, {rate:g}% monthly discount).",
+        "rule": "Tiers rank customers by {basis}: {rule}; customers without a value are 低价值客户.",
+        "bases": {"ltv": "lifetime value", "annual_spend": "annual spend"},
+        "unit": "", "sep": "; ", "total": "{total} customers in your scope",
+        "empty": "The customer value table has not been built yet: the daily job “value-refresh” builds it, or run",
+    },
+}
 
 
 def money(value):
@@ -129,11 +153,20 @@ class CustomerValueView(PolicyModelView):
         return super().render(template, **kwargs)
 
     def summary(self):
-        """The latest refresh and the customers per tier in the viewer's row scope (one GROUP BY)."""
+        """The latest refresh, its method and the customers per tier in the viewer's row scope (one GROUP BY),
+        in the interface language."""
         counts = dict(self.get_query().select(CustomerValue.tier, fn.COUNT(CustomerValue.id))
                       .group_by(CustomerValue.tier).tuples())
         refresh = valuation.latest()
-        return {"refresh": refresh, "tiers": [(tier, counts.get(tier, 0)) for tier in valuation.TIERS],
-                "total": sum(counts.values()), "rule": valuation.tiers.describe(),
-                "basis": dict(refresh._meta.fields["basis"].choices).get(refresh.basis) if refresh else None,
-                "notes": (refresh.notes or "").splitlines() if refresh else []}
+        text = TEXT[current_language()]
+        summary = {"refresh": refresh, "text": text, "total": text["total"].format(total=f"{sum(counts.values()):,}"),
+                   "tiers": [(tier, TIER_CLASSES[tier], f"{counts.get(tier, 0):,}") for tier in valuation.TIERS]}
+        if refresh is not None:
+            refreshing = valuation.refreshing
+            summary["method"] = text["method"].format(window=refreshing.WINDOW_DAYS,
+                                                      years=refreshing.HORIZON_MONTHS // 12,
+                                                      rate=refreshing.DISCOUNT_RATE * 100)
+            summary["rule"] = text["rule"].format(basis=text["bases"].get(refresh.basis, refresh.basis),
+                                                  rule=text["sep"].join(valuation.tiers.describe()))
+            summary["notes"] = (refresh.notes or "").splitlines()
+        return summary

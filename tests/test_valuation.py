@@ -308,3 +308,12 @@ def test_the_demo_command_fills_the_table_for_its_day(app):
     with app.app_context():
         assert CustomerValue.select().count() == 60
         assert {v.as_of for v in CustomerValue.select()} == {datetime.date(2025, 3, 3)}
+
+
+def test_the_screen_follows_the_interface_language(refreshed, login):
+    client = login("manager")
+    client.get("/lang/en", headers={"Referer": "http://localhost/admin/customervalue/"})
+    html = client.get("/admin/customervalue/").get_data(as_text=True)
+    page = ListPage(html)
+    assert page.headers["annual_spend"] == "Annual spend" and page.headers["tier"] == "Tier"
+    assert "predicted value of the next 3 years" in html and "年度消费额与订单总笔数" not in html
