@@ -253,7 +253,11 @@ def apply_rule(rule_id, day, within, trigger, now, known=None):
         result.removed = _close(rule.id, target, within, day, trigger, now)
         if kept:
             drop()
+        if result.applied + result.removed >= BULK and not is_sqlite():
+            db.execute_sql("ANALYZE tag_rule_episode")  # see BULK
         result.tagged, result.untagged = sync_tag(rule.tag_id, within, now)
+        if result.tagged + result.untagged >= BULK and not is_sqlite():
+            db.execute_sql("ANALYZE customer_tag")
         if result.changed:
             _audit(rule, result, day, trigger, now, within)
     if result.changed:
@@ -271,6 +275,12 @@ def room_for_sets():
     customers with an order in the last 60 days are already 450,000 ids (bench/daily.py).  No-op on SQLite."""
     if not is_sqlite():
         db.execute_sql(f"SET LOCAL work_mem = '{SET_MEMORY}'")
+
+
+# PostgreSQL plans the next statements from the tables' statistics, which autovacuum refreshes only a while
+# after a bulk change: a first sweep that opens 600,000 episodes would have the tag rows and the next rules
+# planned as if the episode table were still empty.  After this many rows changed, ANALYZE at once.
+BULK = 10_000
 
 
 KEPT = "tagrule_target"  # a full sweep's matching customers of one rule, for the rest of its transaction
