@@ -939,7 +939,19 @@ def main(argv=None):
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
+    parser.add_argument("--combine", default=None,
+                        help="write the table (and --write-docs) from these results files, comma-separated, "
+                             "of runs made side by side (e.g. one per backend)")
     args = parser.parse_args(argv)
+    if args.combine:
+        runs = [json.load(open(path)) for path in args.combine.split(",")]
+        results = [r for run in runs for r in run["results"]]
+        markdown = table(results, max(run["load_start"] for run in runs), max(run["load_end"] for run in runs),
+                         runs[0]["rounds"])
+        print(markdown)
+        if args.write_docs:
+            write_docs(markdown, section=SECTION)
+        return results
     if args.case:
         print(json.dumps(run_case(args.case, args.target, args.customers, args.checks, args.runs, args.seed),
                          ensure_ascii=False, default=str))
@@ -963,11 +975,14 @@ def main(argv=None):
         finally:
             if backend == "postgresql" and args.drop_schema:
                 drop_schema(url, info["schema"])
-    markdown = table(results, load_start, os.getloadavg()[0], args.rounds)
+    load_end = os.getloadavg()[0]
+    markdown = table(results, load_start, load_end, args.rounds)
     print(markdown)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "daily.json"), "w") as handle:
-        json.dump(results, handle, ensure_ascii=False, indent=1, default=str)
+    name = "daily.json" if len(backends) > 1 else f"daily_{backends[0]}.json"
+    with open(os.path.join(RESULTS, name), "w") as handle:
+        json.dump({"results": results, "load_start": load_start, "load_end": load_end, "rounds": args.rounds},
+                  handle, ensure_ascii=False, indent=1, default=str)
     if args.write_docs:
         write_docs(markdown, section=SECTION)
     return results

@@ -57,7 +57,11 @@ def test_the_daily_bench_runs_every_case_beside_its_raw_sql(scratch):
                 (user, page) for user in bench.DASHBOARD_USERS for page in ("首页", "period")]
             assert all(0 < x["statements"] <= 20 and x["median_ms"] <= x["p95_ms"] for x in loads)
     assert not os.path.exists(os.path.join(str(tmp_path / "data"), f"daily_{CUSTOMERS}_s1.db.partial"))
-    assert (tmp_path / "results" / "daily.json").exists()
+    saved = sorted((tmp_path / "results").glob("daily*.json"))
+    assert [p.name for p in saved] == (["daily.json"] if "postgresql" in backends else ["daily_sqlite.json"])
+    docs.write_text("# Benchmarks\n", encoding="utf-8")
+    combined = bench.main(["--combine", str(saved[0]), "--write-docs"])  # runs made side by side: one table
+    assert [r["backend"] for r in combined] == [r["backend"] for r in results]
     text = docs.read_text(encoding="utf-8")
     assert "<!-- daily:begin -->" in text and "full sweep of 20 rules" in text and "check after one change" in text
     assert text.count("| SQLite | 600 | 高价值") == 1  # the per-rule table
