@@ -93,8 +93,10 @@ def _new_customers(rows, ctx):
     new = sum(r[3] for r in rows)
     month = sum(r[4] for r in rows)
     label = ctx.period.label[ctx.language]
-    note = (f"{label}新建的客户；其中本月 {count(month)} 位" if ctx.language == "zh"
-            else f"created in: {label.lower()}; this month {count(month)}")
+    if ctx.language == "zh":
+        note = f"{label}新建的客户" + ("" if ctx.period.key == "month" else f"；其中本月 {count(month)} 位")
+    else:
+        note = f"created in: {label.lower()}" + ("" if ctx.period.key == "month" else f"; this month {count(month)}")
     return {"value": new, "display": count(new), "month": month, "note": note, "empty": False}
 
 
