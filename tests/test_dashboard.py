@@ -121,6 +121,12 @@ def test_admin_sees_everyone_numbers(world, users):
         (world["C"].id, [world["C"].code, "丙公司", "¥1,000.00", "1"])]
 
 
+def test_the_system_sees_what_the_admin_sees(world, users):
+    """user=None, grant=None: every card over every customer (benchmarks and jobs, which have no viewer)."""
+    system = cards(dashboard.build(None, None, TODAY, "12m"))
+    assert system == cards(board(users, "admin"))
+
+
 def test_manager_sees_the_team(world, users):
     data = cards(board(users, "manager"))  # sales1 and sales2: A, B, C
     assert data["new_customers"]["value"] == 2 and data["new_customers"]["month"] == 1
