@@ -33,6 +33,7 @@ from .sql import Sql, in_list, insert_ignore, param, within
 
 log = logging.getLogger("pipeline")
 LOCK = "pipeline"
+MAX_PASSES = 10  # a status moves forward in business time, so passes end long before this
 
 
 @dataclass
@@ -65,7 +66,12 @@ def reason_of(transition, trigger, params):
 
 def evaluate(as_of, transitions=None, customer_ids=None, trigger="sweep", now=None):
     """Apply the enabled `transitions` (rows or ids; default all, by position) on day `as_of` to every customer
-    or only `customer_ids` (ids or a query of ids); one transaction each.  Returns (results, runs)."""
+    or only `customer_ids` (ids or a query of ids); one transaction each.  Returns (results, runs): a Result
+    per transition and the runs that fired (their events name the customers changed).
+
+    The transitions are applied again, in order, as long as one fires (a fixed point, at most MAX_PASSES):
+    a later transition may make an earlier one due (a comeback order puts a 流失 customer back to 成交 whose
+    180 days then ran out before the day), so one sweep leaves nothing for the next one to do."""
     now = now or datetime.datetime.now()
     if transitions is None:
         ids = [t.id for t in PipelineTransition.select(PipelineTransition.id)
@@ -79,14 +85,25 @@ def evaluate(as_of, transitions=None, customer_ids=None, trigger="sweep", now=No
         scope = sorted({int(i) for i in customer_ids if i is not None})
         if not scope:
             return [], []
-    results, runs = [], []
-    for transition_id in ids:
-        run = uuid.uuid4().hex
-        result = apply(transition_id, as_of, scope, trigger, now, run)
-        if result is not None:
-            results.append(result)
-            runs.append(run)
-    return results, runs
+    totals, runs = {}, []
+    for _ in range(MAX_PASSES):
+        fired = False
+        for transition_id in ids:
+            run = uuid.uuid4().hex
+            result = apply(transition_id, as_of, scope, trigger, now, run)
+            if result is None:
+                continue
+            if result.fired:
+                fired = True
+                runs.append(run)
+            total = totals.setdefault(transition_id, result)
+            if total is not result:
+                total.fired += result.fired
+                total.changed += result.changed
+                total.untagged += result.untagged
+        if not fired:
+            break
+    return [totals[i] for i in ids if i in totals], runs
 
 
 def apply(transition_id, as_of, scope, trigger, now, run):

@@ -28,8 +28,7 @@ def sweep(as_of=None, today=None, now=None):
     A second sweep with no change in the data changes nothing."""
     today = today or datetime.date.today()
     as_of = as_of or today
-    results, runs = engine.evaluate(as_of, trigger="sweep", now=now)
-    fired = [run for run, result in zip(runs, results) if result.fired]
+    results, fired = engine.evaluate(as_of, trigger="sweep", now=now)
     if fired and TagRule.select().exists():
         import tagrules
 

@@ -147,7 +147,10 @@ def _first_order(transition, ctx):
     inner = (Sql(f"SELECT c.id AS id, {_latest_change()} AS source_id, {_entered_any()} AS base, "
                  "(SELECT MIN(o.ordered_at) FROM orders o WHERE o.customer_id = c.id AND o.ordered_at < ")
              + param(ctx.day_end) + f" AND o.ordered_at >= {_entered_by_decision()}) AS first_at "
-             + "FROM customer c WHERE " + customer_filter(transition, ctx))
+             + "FROM customer c WHERE " + customer_filter(transition, ctx)
+             # customers without any order (most leads) are passed over before the per-customer lookups
+             + " AND EXISTS (SELECT 1 FROM orders x WHERE x.customer_id = c.id AND x.ordered_at < " + param(ctx.day_end)
+             + ")")
     return ("SELECT t.id, t.source_id, CASE WHEN t.first_at > t.base THEN t.first_at ELSE t.base END FROM ("
             + inner + ") t WHERE t.first_at IS NOT NULL")
 
@@ -167,7 +170,7 @@ def _no_order(transition, ctx):
 
 def _follow_up_result(transition, ctx):
     results = ctx.params["results"]
-    return (Sql("SELECT f.customer_id, f.id, f.at FROM follow_up f JOIN customer c ON c.id = f.customer_id "
+    return (Sql("SELECT f.customer_id, f.id, f.at FROM customer c JOIN follow_up f ON f.customer_id = c.id "
                 "WHERE f.result IN ") + in_list(results) + " AND f.at < " + param(ctx.day_end)
             + f" AND f.at >= {_entered_by_decision()} AND " + customer_filter(transition, ctx))
 

@@ -266,3 +266,16 @@ def test_two_workers_sweeping_at_once_fire_each_transition_once(seeded, person, 
     # one per customer for 首次下单成交; 报价待成交 runs after it (position) and finds them signed already
     assert PipelineEvent.select().count() == 12
     assert {status(c) for c in customers} == {"成交客户"} and not CustomerTag.select().exists()
+
+
+def test_one_sweep_reaches_the_fixed_point(seeded, person, make_order):
+    """A comeback order makes 流失客户回购 fire after 180天未下单流失 has run; the customer's new 180 days have also
+    run out by the day, so the same sweep applies the churn again and a second sweep has nothing to do."""
+    PipelineTransition.update(enabled=True).where(PipelineTransition.name == "流失客户回购").execute()
+    lost = person("流失客户", "2025-01-01 09:00", changes=[("2025-06-01 09:00", "潜在客户", "流失客户")])
+    make_order(lost, ordered_at=at("2025-07-01 10:00"))  # after churning: back, and 180 days since by DAY
+    results = {r.name: r.fired for r in pipeline.sweep(as_of=DAY, today=DAY, now=NOW)}
+    assert results["流失客户回购"] == 1 and results["180天未下单流失"] == 1
+    assert [h[:3] for h in history(lost)][-2:] == [("流失客户", "成交客户", at("2025-07-01 10:00")),
+                                                  ("成交客户", "流失客户", at("2025-12-28 00:00"))]
+    assert not any(r.any for r in pipeline.sweep(as_of=DAY, today=DAY, now=NOW))

@@ -61,6 +61,12 @@ class Model:
         self.status, self.entered, self.decided = to, at, at
 
     def sweep(self, day):
+        """Every transition in order, again as long as one fires (pipeline.engine.evaluate)."""
+        while self._pass(day):
+            pass
+
+    def _pass(self, day):
+        before = len(self.history)
         end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time())
         for statuses, kind in ((("潜在客户", "意向客户"), "first"), (("成交客户",), "none"), (("流失客户",), "first")):
             if self.status not in statuses:
@@ -75,6 +81,7 @@ class Model:
                 if ref < end - datetime.timedelta(days=DAYS):
                     self._move("流失客户", datetime.datetime.combine(ref.date() + datetime.timedelta(days=DAYS),
                                                                  datetime.time()))
+        return len(self.history) > before
 
 
 class Crash(Exception):
