@@ -160,3 +160,11 @@ def test_the_page_draws_with_the_vendored_echarts(book, login):
     html = login("manager").get("/admin/funnel/" + PERIOD).get_data(as_text=True)
     assert "/static/vendor/echarts/echarts.min.js" in html and "cdn" not in html.lower()
     assert "期间漏斗：2026-04-01 至 2026-06-30" in html
+
+
+def test_english_interface(book, login):
+    client = login("admin")
+    client.get("/lang/en")
+    html = client.get("/admin/funnel/" + PERIOD).get_data(as_text=True)
+    assert "Funnel: where the leads of 2026-04-01 to 2026-06-30 went" in html and "Conversion" in html
+    assert "Leads" in html and "Interested" in html  # the chart's names
