@@ -317,3 +317,12 @@ def test_the_screen_follows_the_interface_language(refreshed, login):
     page = ListPage(html)
     assert page.headers["annual_spend"] == "Annual spend" and page.headers["tier"] == "Tier"
     assert "predicted value of the next 3 years" in html and "年度消费额与订单总笔数" not in html
+
+
+def test_the_check_after_a_change_reads_the_tier_of_that_customer(refreshed):
+    vip = Tag.create(name="价值高", category="价值", source="rule")
+    TagRule.create(name="高价值客户规则", tag=vip, enabled=True,
+                   condition=json.dumps({"all": [{"metric": "value_tier", "op": "in", "value": ["高价值客户"]}]}))
+    top, other = refreshed["丁公司"], refreshed["乙公司"]
+    tagrules.after_change([top.id, other.id], today=AS_OF)
+    assert {ct.customer_id for ct in CustomerTag.select().where(CustomerTag.tag == vip)} == {top.id}
