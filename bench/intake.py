@@ -32,8 +32,12 @@ fresh copy of an empty database made by init_db:
   `run.py worker` binds them, without the web app).
 
 The cases must write the same number of rows, or the bench refuses to report a time.  XLSX: the
-time to read every cell of a 200k-row sheet with openpyxl (read-only, as intake/files.py used
-to) and with python-calamine.  With DATABASE_URL=postgresql://... the importer also runs on
+time to read every cell of a 200k-row sheet, the time to its first row and the peak memory, for each
+reader in its own process, on two files of the same rows (openpyxl write-only's inline strings, and
+shared strings with numbers and date cells as Excel saves them): openpyxl read-only, python-calamine
+(the whole sheet parsed first), xml.etree's iterparse over the zip member, and intake.files as shipped
+(zipfile + expat, streamed; the reader chosen by this comparison).  Written to docs/benchmarks.md in a
+section of its own (intake-xlsx), so an XLSX-only run keeps the full-size CSV table.  With DATABASE_URL=postgresql://... the importer also runs on
 PostgreSQL (COPY for the bulk inserts) on a scratch schema it creates and drops.
 """
 import argparse
@@ -617,61 +621,184 @@ def prepare_postgres(url, customers):
 
 # --- XLSX readers ------------------------------------------------------------------------------
 
-def customers_xlsx(rows):
-    """The first `rows` rows of the customers CSV as an XLSX sheet (openpyxl write-only), made once."""
-    path = os.path.join(DATA, f"intake_customers_{rows}.xlsx")
+XLSX_FILES = ("inline", "shared")  # openpyxl write-only's inline strings; shared strings and dates, as Excel saves
+XLSX_READERS = ("openpyxl", "calamine", "etree", "intake.files")
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def customers_xlsx(rows, layout="inline"):
+    """The first `rows` rows of the customers CSV as an XLSX sheet, made once.  "inline": openpyxl
+    write-only (every text an inline string); "shared": written as Excel saves a sheet, every text in
+    the shared-strings table, 员工人数 as numbers and ISO first-contact dates as date cells."""
+    path = os.path.join(DATA, f"intake_customers_{rows}.xlsx" if layout == "inline" else
+                        f"intake_customers_{rows}_shared.xlsx")
     if os.path.exists(path):
         return path
-    import openpyxl
-
     source = customers_csv(rows)
     progress(f"writing {rows:,} rows to {path}")
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet("客户")
-    with open(source, encoding="gb18030", newline="") as handle:
-        for row in csv.reader(handle):
-            sheet.append(row)
-    workbook.save(path + ".partial")
+    if layout == "inline":
+        import openpyxl
+
+        workbook = openpyxl.Workbook(write_only=True)
+        sheet = workbook.create_sheet("客户")
+        with open(source, encoding="gb18030", newline="") as handle:
+            for row in csv.reader(handle):
+                sheet.append(row)
+        workbook.save(path + ".partial")
+    else:
+        _write_shared_strings_xlsx(source, path + ".partial")
     os.replace(path + ".partial", path)
     return path
 
 
-def read_openpyxl(path):
+def _write_shared_strings_xlsx(source, path):
+    """The CSV as Excel writes a workbook: <c t="s"> indexes into xl/sharedStrings.xml, numbers as <v>,
+    dates as serials with a date style (s="1", built-in format 14)."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    epoch = datetime.date(1899, 12, 30)
+    strings = {}
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        office = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+                         'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
+                         'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+                         f'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="{office}'
+                         f'.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="{office}'
+                         f'.worksheet+xml"/><Override PartName="/xl/styles.xml" ContentType="{office}.styles+xml"/>'
+                         f'<Override PartName="/xl/sharedStrings.xml" ContentType="{office}.sharedStrings+xml"/>'
+                         '</Types>')
+        archive.writestr("_rels/.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                         f'relationships"><Relationship Id="rId1" Type="{rels}/officeDocument" '
+                         'Target="xl/workbook.xml"/></Relationships>')
+        archive.writestr("xl/workbook.xml", f'<workbook xmlns="{MAIN_NS}" xmlns:r="{rels}"><sheets><sheet name="客户" '
+                         'sheetId="1" r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/'
+                         f'package/2006/relationships"><Relationship Id="rId1" Type="{rels}/worksheet" '
+                         f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{rels}/styles" '
+                         f'Target="styles.xml"/><Relationship Id="rId3" Type="{rels}/sharedStrings" '
+                         'Target="sharedStrings.xml"/></Relationships>')
+        archive.writestr("xl/styles.xml", f'<styleSheet xmlns="{MAIN_NS}"><cellXfs count="2"><xf numFmtId="0"/>'
+                         '<xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>')
+        with open(source, encoding="gb18030", newline="") as handle, \
+                archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN_NS}"><sheetData>'.encode())
+            for row_no, row in enumerate(csv.reader(handle), 1):
+                cells = []
+                for col, value in enumerate(row):
+                    ref = f"{chr(65 + col)}{row_no}"
+                    if not value:
+                        continue
+                    if row_no > 1 and col == 8 and value.replace(",", "").isdigit():
+                        cells.append(f'<c r="{ref}"><v>{int(value.replace(",", ""))}</v></c>')
+                    elif row_no > 1 and col == 10 and len(value) == 10 and value[4] == "-" and value[7] == "-":
+                        try:
+                            serial = (datetime.date.fromisoformat(value) - epoch).days
+                            cells.append(f'<c r="{ref}" s="1"><v>{serial}</v></c>')
+                            continue
+                        except ValueError:
+                            pass
+                        cells.append(f'<c r="{ref}" t="s"><v>{strings.setdefault(value, len(strings))}</v></c>')
+                    else:
+                        cells.append(f'<c r="{ref}" t="s"><v>{strings.setdefault(value, len(strings))}</v></c>')
+                sheet.write(f'<row r="{row_no}">{"".join(cells)}</row>'.encode())
+            sheet.write(b"</sheetData></worksheet>")
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as table:
+            table.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN_NS}" count="{len(strings)}" '
+                        f'uniqueCount="{len(strings)}">'.encode())
+            for text in strings:
+                space = ' xml:space="preserve"' if text != text.strip() else ""
+                table.write(f"<si><t{space}>{escape(text)}</t></si>".encode())
+            table.write(b"</sst>")
+
+
+def read_openpyxl(path, first):
     import openpyxl
 
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     count = 0
     for values in workbook.worksheets[0].iter_rows(values_only=True):
         count += 1
+        first = first or time.perf_counter()
     workbook.close()
-    return count
+    return count, first
 
 
-def read_calamine(path):
+def read_calamine(path, first):
+    """python-calamine 0.9: get_sheet_by_index parses the whole sheet into memory; iter_rows then walks it."""
     from python_calamine import CalamineWorkbook
 
     workbook = CalamineWorkbook.from_path(path)
     count = 0
     for values in workbook.get_sheet_by_index(0).iter_rows():
         count += 1
+        first = first or time.perf_counter()
     workbook.close()
-    return count
+    return count, first
 
 
-def read_engine(path):
+def read_etree(path, first):
+    """The other streaming candidate: xml.etree's iterparse over the zip members (the C accelerator builds
+    each element), every <row> cleared once read; shared strings looked up, no types."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    ns = "{" + MAIN_NS + "}"
+    row_tag, value_tag, inline_tag = ns + "row", ns + "v", ns + "is"
+    count = 0
+    with zipfile.ZipFile(path) as archive:
+        strings = []
+        if "xl/sharedStrings.xml" in archive.namelist():
+            with archive.open("xl/sharedStrings.xml") as handle:
+                for _event, element in ElementTree.iterparse(handle):
+                    if element.tag == ns + "si":
+                        strings.append("".join(element.itertext()))
+                        element.clear()
+        with archive.open("xl/worksheets/sheet1.xml") as handle:
+            parent = None
+            for event, element in ElementTree.iterparse(handle, events=("start", "end")):
+                if event == "start":
+                    if parent is None and element.tag == ns + "sheetData":
+                        parent = element
+                    continue
+                if element.tag != row_tag:
+                    continue
+                values = []
+                for cell in element:
+                    kind = cell.get("t")
+                    if kind == "inlineStr":
+                        found = cell.find(inline_tag)
+                        values.append("".join(found.itertext()) if found is not None else None)
+                    else:
+                        found = cell.find(value_tag)
+                        text = found.text if found is not None else None
+                        values.append(strings[int(text)] if kind == "s" and text else text)
+                count += 1
+                first = first or time.perf_counter()
+                parent.clear()
+    return count, first
+
+
+def read_engine(path, first):
     """intake.files as shipped: every data row of the sheet through Table.rows()."""
     from intake import files
 
     count = 1
     for _ in files.open_table(path, max_bytes=BIG).rows():
         count += 1
-    return count
+        first = first or time.perf_counter()
+    return count, first
 
 
 def run_reader(reader, path):
     start = time.perf_counter()
-    count = {"openpyxl": read_openpyxl, "calamine": read_calamine, "intake.files": read_engine}[reader](path)
-    return {"reader": reader, "seconds": time.perf_counter() - start, "rows": count, "peak_rss_mb": _rss_mb()}
+    count, first = {"openpyxl": read_openpyxl, "calamine": read_calamine, "etree": read_etree,
+                    "intake.files": read_engine}[reader](path, None)
+    end = time.perf_counter()
+    return {"reader": reader, "seconds": end - start, "first_row_s": (first or end) - start, "rows": count,
+            "peak_rss_mb": _rss_mb()}
 
 
 def has_calamine():
@@ -680,25 +807,52 @@ def has_calamine():
     return importlib.util.find_spec("python_calamine") is not None
 
 
-def compare_xlsx(rows, runs):
-    """openpyxl (read-only) against python-calamine (when installed: pip install python-calamine)."""
-    path = customers_xlsx(rows)
+def compare_xlsx(rows, runs, readers=XLSX_READERS, layouts=XLSX_FILES):
+    """Every reader on each file, in interleaved rounds, each run in a fresh process (its own peak RSS):
+    the time to read every cell, the time to the first row, the peak memory.  calamine only when
+    installed (pip install python-calamine; the bench extra)."""
+    readers = [r for r in readers if r != "calamine" or has_calamine()]
     results = {}
     for _ in range(runs):
-        for reader in ("openpyxl", *(["calamine"] if has_calamine() else []), "intake.files"):
-            progress(f"XLSX: {reader}, {rows:,} rows")
-            command = [sys.executable, "-m", "bench.intake", "--read-xlsx", reader, "--file", path]
-            done = subprocess.run(command, capture_output=True, text=True, check=True,
-                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            results.setdefault(reader, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for layout in layouts:
+            path = customers_xlsx(rows, layout)
+            for reader in readers:
+                progress(f"XLSX ({layout}): {reader}, {rows:,} rows")
+                command = [sys.executable, "-m", "bench.intake", "--read-xlsx", reader, "--file", path]
+                done = subprocess.run(command, capture_output=True, text=True,
+                                      cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                if done.returncode != 0:
+                    raise RuntimeError(f"XLSX reader {reader} failed on {path}:\n{done.stderr[-4000:]}")
+                results.setdefault((layout, reader), []).append(json.loads(done.stdout.strip().splitlines()[-1]))
     out = []
-    for reader, items in results.items():
+    for (layout, reader), items in results.items():
         if {r["rows"] for r in items} != {rows + 1}:
-            raise RuntimeError(f"{reader} read {items[0]['rows']} rows of {rows + 1}")
+            raise RuntimeError(f"{reader} read {items[0]['rows']} rows of {rows + 1} in the {layout} file")
         seconds = sorted(r["seconds"] for r in items)[len(items) // 2]
-        out.append({"reader": reader, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
-                    "peak_rss_mb": max(r["peak_rss_mb"] for r in items)})
+        out.append({"file": layout, "reader": reader, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+                    "first_row_s": sorted(r["first_row_s"] for r in items)[len(items) // 2],
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in items),
+                    "file_mb": os.path.getsize(customers_xlsx(rows, layout)) / 1024 / 1024})
     return out
+
+
+def xlsx_table(xlsx, runs, load_start, load_end):
+    """The readers side by side, per file; the ratios are to intake.files on the same file."""
+    names = {"inline": "inline strings (openpyxl write-only)", "shared": "shared strings and dates (as Excel saves)"}
+    shipped = {r["file"]: r for r in xlsx if r["reader"] == "intake.files"}
+    lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, load average {load_start:.2f} at the start and {load_end:.2f} "
+             "at the end" + (" (the machine was busy with other work: compare the ratios)"
+                             if max(load_start, load_end) > 1.5 else "") +
+             f", median of {runs} interleaved round(s), each reader in its own process.", "",
+             "| file | reader | rows | seconds | rows/s | ÷ intake.files | first row after s | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in xlsx:
+        base = shipped.get(r["file"])
+        ratio = f"{r['seconds'] / base['seconds']:.2f}" if base else "—"
+        lines.append(f"| {names.get(r['file'], r['file'])}, {r['file_mb']:.0f} MB | {r['reader']} | {r['rows']:,} | "
+                     f"{r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {ratio} | {r['first_row_s']:.2f} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -722,11 +876,6 @@ def table(results, xlsx, runs, load_start, load_end):
         lines.append(f"| {r['kind']} | {names.get(r['case'], r['case'])} | {r['database']} | {r['rows']:,} | "
                      f"{r['written']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {ratios[0]} | {ratios[1]} | "
                      f"{memory} |")
-    if xlsx:
-        lines += ["", "| XLSX reader | rows | seconds | rows/s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
-        for r in xlsx:
-            lines.append(f"| {r['reader']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
-                         f"{r['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
@@ -775,13 +924,18 @@ def main(argv=None):
             results += postgres_case("orders", orders_csv(rows, in_db), rows, in_db, url)
     if args.xlsx_rows:
         xlsx = compare_xlsx(args.xlsx_rows, args.runs)
-    markdown = table(results, xlsx, args.runs, load_start, os.getloadavg()[0])
-    print(markdown)
+    load_end = os.getloadavg()[0]
+    markdown = table(results, xlsx, args.runs, load_start, load_end) if results else ""
+    xlsx_markdown = xlsx_table(xlsx, args.runs, load_start, load_end) if xlsx else ""
+    print("\n\n".join(part for part in (markdown, xlsx_markdown) if part))
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "intake.json"), "w") as handle:
+    with open(os.path.join(RESULTS, "intake.json" if results else "intake_xlsx.json"), "w") as handle:
         json.dump({"results": results, "xlsx": xlsx}, handle, indent=1, default=str)
-    if args.write_docs:
-        write_docs(markdown, section="intake")
+    if args.write_docs:  # each part in its own section, so a run of one part keeps the other's table
+        if markdown:
+            write_docs(markdown, section="intake")
+        if xlsx_markdown:
+            write_docs(xlsx_markdown, section="intake-xlsx")
     return results, xlsx
 
 

@@ -7,12 +7,13 @@
 CSV encoding by a strict rule, never a guess: a UTF-8 byte-order mark means UTF-8; else the whole
 file must decode as strict UTF-8; else as GB18030 (a superset of GBK and GB2312, what Chinese Excel
 saves); a file that is neither is refused.  The delimiter (comma, tab, semicolon or |) is detected
-on a sample.  XLSX: the first sheet unless one is named; merged cells take their top-left value;
-read with python-calamine, the workbook opened once.
+on a sample.  XLSX: the first worksheet unless one is named; merged cells take their top-left value;
+the sheet's XML streamed through expat (see the XLSX section below).
 
-Rows can be read again (table.rows() starts over), so the engine makes two passes over a file.
-A CSV is read lazily, anew each time, with flat memory; an XLSX sheet is parsed once, in
-open_table, and held (calamine reads a whole sheet at once).  Entirely blank rows are skipped: they
+Rows can be read again (table.rows() starts over).  A CSV and an XLSX sheet alike are read lazily,
+anew each time, with flat memory (an XLSX keeps its shared strings and styles, read once in
+open_table); a file damaged part way raises FileRefused when the reading reaches the damage, after
+the rows before it.  Entirely blank rows are skipped: they
 are not data rows.  A cell written as '=... (an apostrophe before = + - @, as our exports escape
 formulas) is read without the apostrophe, so a rejected-rows file imports again unchanged.
 """

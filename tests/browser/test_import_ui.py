@@ -61,3 +61,51 @@ def test_a_manager_imports_an_excel_export_checks_it_imports_the_good_rows_and_u
     page.locator("#undo-import").click()
     expect(page.locator(".alert-success")).to_contain_text("已撤销这次导入")
     assert Customer.select().count() == 0
+
+
+def test_an_xlsx_workbook_is_read_as_excel_shows_it_and_imports(
+        app, queue_inline, import_dirs, page, live_server, password, shot, tmp_path):
+    """An Excel workbook of two sheets, a merged 所属地区 over two rows and date cells: the wizard reads the
+    first sheet as a stream, says so and shows the merged and dated cells as Excel shows them."""
+    import datetime
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "客户"
+    sheet.append(["客户名称", "手机号码", "所属地区", "首次接触时间"])
+    sheet.append(["杭州云帆科技有限公司", "13812340001", "浙江", datetime.datetime(2024, 1, 15)])
+    sheet.append(["宁波海港物流有限公司", "13912340002", None, datetime.datetime(2024, 3, 1)])
+    sheet.merge_cells("C2:C3")
+    for row in (2, 3):
+        sheet.cell(row, 4).number_format = 'yyyy"年"m"月"d"日"'
+    workbook.create_sheet("说明").append(["本工作表不导入"])
+    path = tmp_path / "客户名单.xlsx"
+    workbook.save(path)
+    log_in(page, live_server, "manager", password)
+
+    page.goto(f"{live_server}/admin/importrun/")
+    page.locator("#new-import").click()
+    page.locator("#kind").select_option("customers")
+    page.locator("#file").set_input_files(str(path))
+    page.locator("#upload").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/importrun/map/\?id=\d+"))
+    expect(page.locator("#file-description")).to_contain_text("Excel 工作表“客户”")
+    expect(page.locator(".alert-info").first).to_contain_text("2 个工作表")
+    expect(page.locator("body")).to_contain_text("C2:C3")
+    expect(page.locator("#preview tbody tr")).to_have_count(2)
+    expect(page.locator("#preview tbody tr").nth(1)).to_contain_text("浙江")  # the merged range's value
+    expect(page.locator("#preview")).to_contain_text("2024-01-15")
+    shot("xlsx-map")
+    page.locator("#check").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/importrun/details/\?id=\d+"))
+    expect(page.locator("#start-import")).to_be_enabled()
+    page.locator("#start-import").click()
+    expect(page.locator("#import-summary")).to_contain_text("已新建 2")
+    shot("xlsx-imported")
+    imported = {c.name: c for c in Customer.select()}
+    assert imported["宁波海港物流有限公司"].region == "华东"
+    assert imported["宁波海港物流有限公司"].first_contact == datetime.date(2024, 3, 1)
