@@ -326,3 +326,8 @@ def test_the_check_after_a_change_reads_the_tier_of_that_customer(refreshed):
     top, other = refreshed["丁公司"], refreshed["乙公司"]
     tagrules.after_change([top.id, other.id], today=AS_OF)
     assert {ct.customer_id for ct in CustomerTag.select().where(CustomerTag.tag == vip)} == {top.id}
+
+
+def test_the_rule_form_offers_the_tier_metric(refreshed, login):
+    html = login("admin").get("/admin/tagrule/new/").get_data(as_text=True)
+    assert "客户分层" in html and "高价值客户" in html and "value_tier" in html
