@@ -6,7 +6,6 @@ columns (hidden for 客服专员), which are then neither shown, sorted, filtere
 """
 from flask import url_for
 from flask_admin.contrib.peewee.filters import FilterEqual
-from flask_login import current_user
 from markupsafe import Markup
 from peewee import fn
 

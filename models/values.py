@@ -8,7 +8,8 @@ model's notes and how long it took; the screen shows the latest.
 """
 import datetime
 
-from peewee import CharField, DateField, DateTimeField, DecimalField, FloatField, ForeignKeyField, IntegerField, TextField
+from peewee import (CharField, DateField, DateTimeField, DecimalField, FloatField, ForeignKeyField, IntegerField,
+                    TextField)
 
 from .base import BaseModel
 from .customers import Customer
@@ -23,7 +24,8 @@ class CustomerValue(BaseModel):
     customer = ForeignKeyField(Customer, backref="value_rows", on_delete="CASCADE", unique=True)
     annual_spend = DecimalField(max_digits=14, decimal_places=2, default=0)  # 年度消费额: last 365 days
     orders_12m = IntegerField(default=0)  # 订单总笔数: orders in the last 365 days
-    ltv = DecimalField(max_digits=14, decimal_places=2, null=True, index=True)  # 3-year CLV; None: no model. Indexed: the list sorts by it
+    # 3-year CLV; None: no model.  Indexed: the list sorts by it
+    ltv = DecimalField(max_digits=14, decimal_places=2, null=True, index=True)
     tier = CharField(max_length=8, choices=TIER_CHOICES)  # no index: every write would pay for it; scans are cheap
     last_order_at = DateTimeField(null=True)  # 最后下单时间, up to as_of
     as_of = DateField()

@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 
 import openpyxl
-import pandas as pd
 import pytest
 
 import access
@@ -331,3 +330,9 @@ def test_the_check_after_a_change_reads_the_tier_of_that_customer(refreshed):
 def test_the_rule_form_offers_the_tier_metric(refreshed, login):
     html = login("admin").get("/admin/tagrule/new/").get_data(as_text=True)
     assert "客户分层" in html and "高价值客户" in html and "value_tier" in html
+
+
+def test_a_refresh_of_an_empty_database_writes_nothing_and_says_why(app):
+    outcome = valuation.refresh(AS_OF)
+    assert outcome.customers == 0 and CustomerValue.select().count() == 0
+    assert outcome.basis == "annual_spend" and "没有订单" in outcome.notes[0]

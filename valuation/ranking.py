@@ -15,7 +15,8 @@ def top(customer_query, n=10, grant=None):
     not cover are not listed.
 
     >>> top(access.scope_query(Customer, Customer.select(), user, grant), 5, grant)     # doctest: +SKIP
-    [{'customer_id': 17, 'code': 'HB-IT-2024-0017', 'name': '北京星河科技有限公司', 'tier': '高价值客户', 'ltv': Decimal('152340.18'), ...}]
+    [{'customer_id': 17, 'code': 'HB-IT-2024-0017', 'name': '北京星河科技有限公司', 'tier': '高价值客户',
+      'ltv': Decimal('152340.18'), ...}]
     """
     ids = customer_query.select(Customer.id).order_by()
     rows = (CustomerValue.select(CustomerValue, Customer.code, Customer.name)

@@ -29,7 +29,7 @@ import pandas as pd
 from peewee import JOIN, Case, fn
 
 from analytics import clv, engines, fitting, queries
-from models import AuditLog, Customer, CustomerValue, Order, ValueRefresh
+from models import AuditLog, Customer, Order, ValueRefresh
 
 from . import tiers, writing
 
@@ -81,7 +81,8 @@ def aggregates(as_of):
     frame = engines.current().fetch(aggregates_query(as_of))
     frame = frame.set_index("customer_id")
     frame.index = frame.index.astype("int64")
-    frame["annual_spend"] = pd.to_numeric(frame["annual_spend"].astype(object), errors="coerce").fillna(0.0).astype(float).round(2)
+    spend = pd.to_numeric(frame["annual_spend"].astype(object), errors="coerce")  # Decimal on PostgreSQL
+    frame["annual_spend"] = spend.fillna(0.0).astype(float).round(2)
     frame["orders_12m"] = frame["orders_12m"].fillna(0).astype("int64")
     frame["last_order_at"] = pd.to_datetime(frame["last_order_at"].astype(object), errors="coerce")
     return frame
@@ -197,6 +198,3 @@ def latest():
     """The last ValueRefresh, or None."""
     return ValueRefresh.select().order_by(ValueRefresh.id.desc()).first()
 
-
-def count():
-    return CustomerValue.select().count()
