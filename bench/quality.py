@@ -170,14 +170,17 @@ def child(how, path, day):
             item = findings.REGISTRY[DUPLICATES]
             spent = []
 
-            def timed_select(ctx, select=item.select):
-                started = time.perf_counter()
-                try:
-                    return select(ctx)
-                finally:
-                    spent.append(time.perf_counter() - started)
+            def timed(call):
+                def timed_call(ctx):
+                    started = time.perf_counter()
+                    try:
+                        return call(ctx)
+                    finally:
+                        spent.append(time.perf_counter() - started)
+                return timed_call
 
-            findings.REGISTRY[DUPLICATES] = dataclasses.replace(item, select=timed_select)
+            findings.REGISTRY[DUPLICATES] = dataclasses.replace(
+                item, select=timed(item.select), count=None if item.count is None else timed(item.count))
             started = time.perf_counter()
             counts = quality.scan(None, day)
             extra = {"scan_s": time.perf_counter() - started, "duplicates_s": sum(spent),

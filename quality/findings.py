@@ -65,6 +65,9 @@ class Finding:
     message: str = ""  # why a fix that leaves a row here is refused
     available: Callable[[], bool] = field(repr=False, default=lambda: True)  # False: not built yet
     deletable: bool = True  # may the finding's records be deleted in batch?
+    # count(ctx) -> int, for a finding whose ids are at hand in Python and already within ctx.owner_ids:
+    # the scan takes their number instead of counting select(ctx) in SQL (None: count the query)
+    count: Optional[Callable] = field(repr=False, default=None)
 
     @property
     def policy_key(self):
@@ -221,16 +224,21 @@ def _dedup_scan():
     return getattr(importlib.import_module("dedup"), "scan", None)
 
 
+def _duplicate_ids(ctx):
+    """The ids of every customer in a group of probable duplicates within the scan's row scope (as
+    `run.py duplicates --as` finds them), sorted."""
+    owners = None if ctx.owner_ids is None else list(ctx.owner_ids)
+    return sorted({int(customer_id) for group in _dedup_scan()(owner_ids=owners) for customer_id in group.ids})
+
+
 @finding("probable-duplicates", "疑似重复客户", "与其他客户的手机、邮箱、证件号相同，或名称相近且有共同联系方式："
          "请在“重复客户”页面核对并合并（合并可撤销），不要直接删除。",
          Customer, ("name", "mobile", "email"), group="duplicate", available=lambda: _dedup_scan() is not None,
-         deletable=False)
+         deletable=False, count=lambda ctx: len(_duplicate_ids(ctx)))  # not COUNT over 239,068 literal ids at 1M: 2.5 s
 def _duplicates(ctx):
     # dedup.scan (issue 10, part 3) compares customers in Python (names by pinyin and characters), so this
-    # one finding is not a single SQL query: the ids of every customer in a group of probable duplicates
-    # within the scan's row scope (as `run.py duplicates --as` finds them) become the query.
-    owners = None if ctx.owner_ids is None else list(ctx.owner_ids)
-    ids = sorted({int(customer_id) for group in _dedup_scan()(owner_ids=owners) for customer_id in group.ids})
+    # one finding is not a single SQL query: the ids of its groups' customers become the query.
+    ids = _duplicate_ids(ctx)
     if not ids:
         return Customer.select(Customer.id).where(Customer.id.in_([]))
     # Integers written into the statement: a bound parameter per id would pass SQLite's limit of 32,766.

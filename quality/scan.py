@@ -63,7 +63,7 @@ def scan(user=None, today=None, stale_days=None, skip=()):
     probable duplicates, which have a benchmark of their own)."""
     grant = grant_of(user)
     ctx = context(today, stale_days, user, grant)
-    return {item.key: matching(item, ctx, user, grant).count()
+    return {item.key: item.count(ctx) if item.count is not None else matching(item, ctx, user, grant).count()
             for item in registry.available() if reachable(item, grant) and item.key not in skip}
 
 

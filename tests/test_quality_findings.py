@@ -143,6 +143,7 @@ def test_probable_duplicates_come_from_the_dedup_scan_within_the_scope(make_cust
     namesake = make_customer(owner="sales1", name="王伟", customer_type="个人", mobile="13755556666")  # a common name is no evidence
     everyone = found("probable-duplicates")
     assert {first.id, second.id, other_team.id} <= everyone and not {alone.id, namesake.id} & everyone
+    assert quality.scan(None, today=TODAY)["probable-duplicates"] == len(everyone)  # counted from the ids at hand
     sales = users["sales1"]
     assert quality.scan(sales, today=TODAY)["probable-duplicates"] == 2
     listed = quality.records("probable-duplicates", sales, today=TODAY)
