@@ -14,14 +14,15 @@ Steps, each set-based or vectorised, never a query per customer:
 5. tiers       valuation.tiers.assign on the LTV (or on 年度消费额 when the model cannot be fitted);
 6. write       valuation.writing.replace_all: delete and bulk insert in one transaction.
 
-Steps 1 and 2 run on the analytics engine (analytics.engines): on a SQLite file DuckDB reads a snapshot of
-the order and customer columns copied once, on PostgreSQL the database groups them itself.
+Steps 1 and 2 run side by side on the analytics engine (analytics.engines): on a SQLite file DuckDB reads a
+snapshot of the order and customer columns copied once, on PostgreSQL the database groups them itself.
 """
 import contextlib
 import datetime
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,7 @@ import pandas as pd
 from peewee import JOIN, Case, fn
 
 from analytics import clv, engines, fitting, queries
-from models import AuditLog, Customer, Order, ValueRefresh
+from models import AuditLog, Customer, Order, ValueRefresh, db
 
 from . import tiers, writing
 
@@ -112,6 +113,12 @@ def lifetime_values(summary, fit_sample=FIT_SAMPLE):
 SNAPSHOT = {Order: ("customer", "ordered_at", "amount"), Customer: ("id",)}
 
 
+def _own_connection(function, *args, **kwargs):
+    """function(*args, **kwargs) in this thread on a pooled connection of its own, given back afterwards."""
+    with db.connection_context():
+        return function(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def _snapshot():
     """On a SQLite file, both aggregates read one DuckDB copy of the columns they need (SNAPSHOT, through
@@ -138,9 +145,13 @@ def compute(as_of, fit_sample=FIT_SAMPLE, timings=None):
 
     with _snapshot():
         lap("snapshot")
-        frame = aggregates(as_of)
-        lap("aggregates")
-        summary = queries.customer_summary(as_of, unit_days=UNIT_DAYS)
+        # The two aggregates side by side, each on a connection of its own: on PostgreSQL each is one backend's
+        # scan of the orders, and the machine has two cores.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="valuation") as pool:
+            summary_job = pool.submit(_own_connection, queries.customer_summary, as_of, unit_days=UNIT_DAYS)
+            frame = aggregates(as_of)
+            lap("aggregates")
+            summary = summary_job.result()
         lap("summary")
     ltv, notes = lifetime_values(summary, fit_sample)
     lap("model")
