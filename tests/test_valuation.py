@@ -227,6 +227,7 @@ def test_top_in_scope_without_hidden_columns(refreshed, users):
     everyone = top("admin", 10)
     assert [t["name"] for t in everyone[:3]] == ["丁公司", "乙公司", '=HYPERLINK("http://x")']  # no LTV: by spend
     assert everyone[0]["annual_spend"] == Decimal("80000") and everyone[0]["tier"] == "高价值客户"
+    assert [Customer.get_by_id(t["customer_id"]).name for t in everyone] == [t["name"] for t in everyone]
     assert {t["name"] for t in top("sales1", 10)} == {"乙公司", '=HYPERLINK("http://x")', "老客户"}
     hidden = top("service")
     assert hidden and all("ltv" not in t and "annual_spend" not in t for t in hidden)

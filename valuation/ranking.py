@@ -19,7 +19,8 @@ def top(customer_query, n=10, grant=None):
       'ltv': Decimal('152340.18'), ...}]
     """
     ids = customer_query.select(Customer.id).order_by()
-    rows = (CustomerValue.select(CustomerValue, Customer.code, Customer.name)
+    # Customer.id too: peewee takes customer_id from the joined instance, which would lack it (None)
+    rows = (CustomerValue.select(CustomerValue, Customer.id, Customer.code, Customer.name)
             .join(Customer)
             .where(CustomerValue.customer.in_(ids))
             .order_by(fn.COALESCE(CustomerValue.ltv, -1).desc(), CustomerValue.annual_spend.desc(),
