@@ -885,6 +885,8 @@ def main(argv=None):
     parser.add_argument("--orders", type=int, default=1_000_000, help="rows of the orders CSV (0: skip)")
     parser.add_argument("--xlsx-rows", type=int, default=200_000, help="rows of the XLSX sheet (0: skip)")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--xlsx-readers", default=",".join(XLSX_READERS),
+                        help="which XLSX readers to measure (openpyxl takes minutes at 200k rows)")
     parser.add_argument("--postgres-rows", type=int, default=0,
                         help="with DATABASE_URL: at most this many rows per file on PostgreSQL (0: as on SQLite)")
     parser.add_argument("--write-docs", action="store_true")
@@ -923,7 +925,7 @@ def main(argv=None):
             rows = min(args.orders, args.postgres_rows or args.orders)
             results += postgres_case("orders", orders_csv(rows, in_db), rows, in_db, url)
     if args.xlsx_rows:
-        xlsx = compare_xlsx(args.xlsx_rows, args.runs)
+        xlsx = compare_xlsx(args.xlsx_rows, args.runs, readers=args.xlsx_readers.split(","))
     load_end = os.getloadavg()[0]
     markdown = table(results, xlsx, args.runs, load_start, load_end) if results else ""
     xlsx_markdown = xlsx_table(xlsx, args.runs, load_start, load_end) if xlsx else ""
