@@ -143,7 +143,7 @@ def test_escaped_formulas_read_back_plain():
 
 
 def test_xlsx_sheet_starting_lower_right_keeps_excel_rows_columns_and_types(tmp_path):
-    """calamine starts a sheet at its first used cell; rows and columns stay as Excel numbers them."""
+    """A sheet whose first used cell is C3: rows and columns stay as Excel numbers them."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet["C3"], sheet["D3"], sheet["E3"] = "客户名称", "首次接触时间", "员工人数"
@@ -167,7 +167,7 @@ def test_xlsx_sheet_starting_lower_right_keeps_excel_rows_columns_and_types(tmp_
 
 
 def test_excel_error_cells_are_read_as_their_error_text_not_as_blanks(tmp_path):
-    """calamine reads #DIV/0! as an empty cell; the importer must not take a broken value for a blank."""
+    """An error cell (#DIV/0!) reads as its error text: the importer must not take a broken value for a blank."""
     import openpyxl
 
     from intake.files import open_table
