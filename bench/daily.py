@@ -553,6 +553,8 @@ def rule_ids(con):
 def case_raw(target):
     """The 20 matching sets by hand-written SQL into bench_rule_match; seconds per rule, rows per rule."""
     con = raw_connection(target)
+    if "://" in target:  # as tagrules.engine.room_for_sets does for the sweep: NOT IN keeps its hashed plan
+        _execute(con, "SET work_mem = '256MB'")
     ids = rule_ids(con)
     _execute(con, "DROP TABLE IF EXISTS bench_rule_match")
     _execute(con, "CREATE TABLE bench_rule_match (rule_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, "
@@ -719,7 +721,11 @@ def case_values(target):
 DASHBOARD_USERS = ("admin", "manager", "sales1")  # everyone, a manager's team, a sales rep's own customers
 
 
-def case_dashboard(target, runs):
+DASHBOARD_PAGES = {"home": ("首页 /admin/", "/admin/"),
+                   "data": ("period 近3个月 (dashboard-data)", "/admin/dashboard-data?period=3m")}
+
+
+def case_dashboard(target, runs, warmup=3, pages="home,data", users=DASHBOARD_USERS):
     """The dashboard's server time, warm: GET /admin/ (the page with every card's data) and the period
     selector's /admin/dashboard-data, through the WSGI app as each user, `runs` timed loads after three
     warm-up ones; and the SQL statements one load sends."""
@@ -737,7 +743,7 @@ def case_dashboard(target, runs):
 
     with app.app_context():
         models.create_tables()
-        users = {u: models.User.get(models.User.username == u) for u in DASHBOARD_USERS}
+        users = {u: models.User.get(models.User.username == u) for u in users}
         scope = {}
         for username, user in users.items():
             import access
@@ -756,8 +762,8 @@ def case_dashboard(target, runs):
     out = []
     for username, user in users.items():
         client = app.test_client(user=user)
-        for label, path in (("首页 /admin/", "/admin/"), ("period 近3个月 (dashboard-data)", "/admin/dashboard-data?period=3m")):
-            for _ in range(3):
+        for label, path in (DASHBOARD_PAGES[p] for p in pages.split(",")):
+            for _ in range(warmup):
                 response = client.get(path)
                 if response.status_code != 200:
                     raise RuntimeError(f"{path} as {username}: HTTP {response.status_code}")
@@ -777,7 +783,7 @@ def case_dashboard(target, runs):
                 logger.removeHandler(handler)
                 logger.setLevel(level)
             samples.sort()
-            out.append({"user": username, "customers": scope[username], "page": label, "runs": runs,
+            out.append({"user": username, "customers": scope[username], "page": label, "runs": runs, "warmup": warmup,
                         "median_ms": statistics.median(samples), "p95_ms": _pct(samples, 0.95),
                         "statements": len(sent)})
     return {"loads": out, "peak_rss_mb": peak_rss_mb()}
@@ -796,7 +802,7 @@ def optional_available(name):
     return importlib.util.find_spec(OPTIONAL[name][0]) is not None
 
 
-def run_case(case, target, customers, checks, runs, seed):
+def run_case(case, target, customers, checks, runs, seed, options=None):
     if case == "build":
         return build(target, customers, seed) | {"orders": _orders(target)}
     if case == "raw":
@@ -810,7 +816,9 @@ def run_case(case, target, customers, checks, runs, seed):
     if case == "values":
         return case_values(target)
     if case == "dashboard":
-        return case_dashboard(target, runs)
+        options = options or {}
+        return case_dashboard(target, runs, warmup=options.get("warmup", 3), pages=options.get("pages", "home,data"),
+                              users=options.get("users") or DASHBOARD_USERS)
     raise ValueError(f"unknown case {case}")
 
 
@@ -822,10 +830,10 @@ def _orders(target):
         con.close()
 
 
-def spawn(case, target, customers, seed=1, checks=0, runs=1):
+def spawn(case, target, customers, seed=1, checks=0, runs=1, extra=()):
     """run_case in a fresh interpreter; its result (the last line of its output, JSON)."""
     command = [sys.executable, "-m", "bench.daily", "--case", case, "--target", target, "--customers", str(customers),
-               "--seed", str(seed), "--checks", str(checks), "--runs", str(runs)]
+               "--seed", str(seed), "--checks", str(checks), "--runs", str(runs), *extra]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{done.stderr[-6000:]}")
@@ -834,35 +842,50 @@ def spawn(case, target, customers, seed=1, checks=0, runs=1):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_backend(backend, target, customers, seed, rounds, checks, preview_runs, info, dashboard_runs=20):
-    """Every case on one database; a dict of its results."""
-    raw, sweep = [], []
-    for round_no in range(rounds):  # raw and sweep interleaved, so load on the machine lands on both
-        progress(f"{backend}: raw SQL of the 20 rules, round {round_no + 1}/{rounds}")
-        raw.append(spawn("raw", target, customers, seed))
-        progress(f"{backend}: the full sweep from empty and again, round {round_no + 1}/{rounds}")
-        sweep.append(spawn("sweep", target, customers, seed))
-    for r, s in zip(raw, sweep):
-        if r["counts"] != s["counts"]:
-            wrong = {k: (r["counts"][k], s["counts"].get(k)) for k in r["counts"] if r["counts"][k] != s["counts"].get(k)}
-            raise RuntimeError(f"{backend}: the sweep and the raw SQL disagree (raw, sweep): {wrong}")
-        if s["skipped"] or s["again_changed"]:
-            raise RuntimeError(f"{backend}: rules skipped {s['skipped']}, second sweep changed {s['again_changed']}")
-    progress(f"{backend}: {checks} checks after one change")
-    check = spawn("check", target, customers, seed, checks=checks)
-    progress(f"{backend}: previews at {PAST}")
-    preview = spawn("preview", target, customers, seed, runs=preview_runs)
+CASES = ("raw", "sweep", "check", "preview", "values", "dashboard")
+
+
+def run_backend(backend, target, customers, seed, rounds, checks, preview_runs, info, dashboard_runs=20, cases=CASES,
+                save=None, dashboard_warmup=3, dashboard_pages="home,data", dashboard_users=None):
+    """The `cases` on one database; a dict of its results, saved (`save(result)`) after every case, so a case
+    stopped by hand leaves the others' results."""
     hooks = {name: "not built yet" for name in OPTIONAL if not optional_available(name)}
-    extra = {}
-    if "values" not in hooks:
+    out = {"backend": backend, "customers": customers, "orders": info["orders"], "built_s": info["built_s"],
+           "reused": info["reused"], "hooks": hooks}
+    save = save or (lambda result: None)
+    if "raw" in cases or "sweep" in cases:
+        raw, sweep = out.setdefault("raw", []), out.setdefault("sweep", [])
+        for round_no in range(rounds):  # raw and sweep interleaved, so load on the machine lands on both
+            progress(f"{backend}: raw SQL of the 20 rules, round {round_no + 1}/{rounds}")
+            raw.append(spawn("raw", target, customers, seed))
+            progress(f"{backend}: the full sweep from empty and again, round {round_no + 1}/{rounds}")
+            sweep.append(spawn("sweep", target, customers, seed))
+            save(out)
+        for r, s in zip(raw, sweep):
+            if r["counts"] != s["counts"]:
+                wrong = {k: (r["counts"][k], s["counts"].get(k)) for k in r["counts"] if r["counts"][k] != s["counts"].get(k)}
+                raise RuntimeError(f"{backend}: the sweep and the raw SQL disagree (raw, sweep): {wrong}")
+            if s["skipped"] or s["again_changed"]:
+                raise RuntimeError(f"{backend}: rules skipped {s['skipped']}, second sweep changed {s['again_changed']}")
+    if "check" in cases:
+        progress(f"{backend}: {checks} checks after one change")
+        out["check"] = spawn("check", target, customers, seed, checks=checks)
+        save(out)
+    if "preview" in cases:
+        progress(f"{backend}: previews at {PAST}")
+        out["preview"] = spawn("preview", target, customers, seed, runs=preview_runs)
+        save(out)
+    if "values" in cases and "values" not in hooks:
         progress(f"{backend}: the value refresh")
-        extra["values"] = spawn("values", target, customers, seed)
-    if "dashboard" not in hooks:
+        out["values"] = spawn("values", target, customers, seed)
+        save(out)
+    if "dashboard" in cases and "dashboard" not in hooks:
         progress(f"{backend}: the dashboard, {dashboard_runs} warm loads per page and user")
-        extra["dashboard"] = spawn("dashboard", target, customers, seed, runs=dashboard_runs)
-    return {"backend": backend, "customers": customers, "orders": info["orders"], "built_s": info["built_s"],
-            "reused": info["reused"], "raw": raw, "sweep": sweep, "check": check, "preview": preview, "hooks": hooks,
-            **extra}
+        out["dashboard"] = spawn("dashboard", target, customers, seed, runs=dashboard_runs,
+                                 extra=["--dashboard-warmup", str(dashboard_warmup), "--dashboard-pages", dashboard_pages,
+                                        "--dashboard-users", ",".join(dashboard_users or DASHBOARD_USERS)])
+        save(out)
+    return out
 
 
 def _median(values):
@@ -878,46 +901,58 @@ def table(results, load_start, load_end, rounds):
              "|---|---:|---:|---|---:|---:|---:|---|---|"]
     for r in results:
         db, n, o = r["backend"], f"{r['customers']:,}", f"{r['orders']:,}"
-        raw = _median([x["seconds"] for x in r["raw"]])
-        first = _median([x["seconds"] for x in r["sweep"]])
-        again = _median([x["again_s"] for x in r["sweep"]])
-        episodes = r["sweep"][0]["applied"]
-        lines.append(f"| {db} | {n} | {o} | full sweep of 20 rules from empty ({episodes:,} episodes opened) | "
-                     f"{first:.1f} s | {raw:.1f} s | {first / raw:.2f} | < 60 s, ≤ 2× raw | "
-                     f"{_yes(first < 60 and first <= 2 * raw)} |")
-        lines.append(f"| {db} | {n} | {o} | the sweep again, nothing changed | {again:.1f} s | {raw:.1f} s | "
-                     f"{again / raw:.2f} | < 60 s, ≤ 2× raw | {_yes(again < 60 and again <= 2 * raw)} |")
-        c = r["check"]
-        lines.append(f"| {db} | {n} | {o} | check after one change: p95 of {c['checks']:,} (median {c['median_ms']:.1f}, "
-                     f"max {c['max_ms']:.0f}; {c['changed']:,} changed a tag) | {c['p95_ms']:.1f} ms | — | — | "
-                     f"p95 < 50 ms | {_yes(c['p95_ms'] < 50)} |")
-        for p in r["preview"]["previews"]:
+        if r.get("raw") and r.get("sweep"):
+            _sweep_rows(lines, r, db, n, o)
+        c = r.get("check")
+        if c:
+            lines.append(f"| {db} | {n} | {o} | check after one change: p95 of {c['checks']:,} (median "
+                         f"{c['median_ms']:.1f}, max {c['max_ms']:.0f}; {c['changed']:,} changed a tag) | "
+                         f"{c['p95_ms']:.1f} ms | — | — | p95 < 50 ms | {_yes(c['p95_ms'] < 50)} |")
+        for p in (r.get("preview") or {}).get("previews", []):
             lines.append(f"| {db} | {n} | {o} | preview {p['rule'].split('：')[0]} as {p['user']}, now vs {PAST} "
                          f"({p['now']:,} now, {p['past']:,} then, +{p['gained']:,} −{p['lost']:,}) | "
                          f"{p['seconds']:.1f} s | — | — | < 10 s | {_yes(p['seconds'] < 10)} |")
-        v = r.get("values")
-        if v:
-            phases = ", ".join(f"{k} {float(t):.1f}" for k, t in v["timings"].items())
-            lines.append(f"| {db} | {n} | {o} | value refresh of {v['customers']:,} customers ({phases} s; raw SQL: the "
-                         f"12-month aggregate alone) | {v['seconds']:.1f} s | {v['raw_s']:.1f} s | "
-                         f"{v['seconds'] / v['raw_s']:.1f} | < 2 min | {_yes(v['seconds'] < 120)} |")
-        for load in (r.get("dashboard") or {}).get("loads", []):
-            lines.append(f"| {db} | {n} | {o} | dashboard {load['page']} as {load['user']} ({load['customers']:,} "
-                         f"customers; {load['statements']} SQL statements; median {load['median_ms']:.0f} ms) | "
-                         f"p95 {load['p95_ms']:.0f} ms | — | — | < 300 ms warm, one batch | "
-                         f"{_yes(load['p95_ms'] < 300)} |")
-        for name, why in r["hooks"].items():
-            lines.append(f"| {db} | {n} | {o} | {OPTIONAL[name][1]} | — | — | — | — | {why} |")
+        _later_rows(lines, r, db, n, o)
     lines += ["", "Per rule (first round): customers matched, hand-written SQL and the rule's share of the sweep "
                   "(its transaction: episodes, tag rows, audit).", "",
               "| database | customers | rule | matched | raw SQL s | sweep s | ÷ raw |", "|---|---:|---|---:|---:|---:|---:|"]
     for r in results:
+        if not (r.get("raw") and r.get("sweep")):
+            continue
         raw, sweep = r["raw"][0], r["sweep"][0]
         for name in raw["rules"]:
             a, b = raw["rules"][name], sweep["rules"].get(name, 0)
             lines.append(f"| {r['backend']} | {r['customers']:,} | {name} | {raw['counts'][name]:,} | {a:.2f} | "
                          f"{b:.2f} | {b / a if a else 0:.1f} |")
     return "\n".join(lines)
+
+
+def _sweep_rows(lines, r, db, n, o):
+    raw = _median([x["seconds"] for x in r["raw"]])
+    first = _median([x["seconds"] for x in r["sweep"]])
+    again = _median([x["again_s"] for x in r["sweep"]])
+    episodes = r["sweep"][0]["applied"]
+    lines.append(f"| {db} | {n} | {o} | full sweep of 20 rules from empty ({episodes:,} episodes opened) | "
+                 f"{first:.1f} s | {raw:.1f} s | {first / raw:.2f} | < 60 s, ≤ 2× raw | "
+                 f"{_yes(first < 60 and first <= 2 * raw)} |")
+    lines.append(f"| {db} | {n} | {o} | the sweep again, nothing changed | {again:.1f} s | {raw:.1f} s | "
+                 f"{again / raw:.2f} | < 60 s, ≤ 2× raw | {_yes(again < 60 and again <= 2 * raw)} |")
+
+
+def _later_rows(lines, r, db, n, o):
+    v = r.get("values")
+    if v:
+        phases = ", ".join(f"{k} {float(t):.1f}" for k, t in v["timings"].items())
+        lines.append(f"| {db} | {n} | {o} | value refresh of {v['customers']:,} customers ({phases} s; raw SQL: the "
+                     f"12-month aggregate alone) | {v['seconds']:.1f} s | {v['raw_s']:.1f} s | "
+                     f"{v['seconds'] / v['raw_s']:.1f} | < 2 min | {_yes(v['seconds'] < 120)} |")
+    for load in (r.get("dashboard") or {}).get("loads", []):
+        lines.append(f"| {db} | {n} | {o} | dashboard {load['page']} as {load['user']} ({load['customers']:,} "
+                     f"customers; {load['statements']} SQL statements; median {load['median_ms']:.0f} ms) | "
+                     f"p95 {load['p95_ms']:.0f} ms | — | — | < 300 ms warm, one batch | "
+                     f"{_yes(load['p95_ms'] < 300)} |")
+    for name, why in r["hooks"].items():
+        lines.append(f"| {db} | {n} | {o} | {OPTIONAL[name][1]} | — | — | — | — | {why} |")
 
 
 def _yes(ok):
@@ -932,6 +967,11 @@ def main(argv=None):
     parser.add_argument("--checks", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1, help="timed runs of each preview")
     parser.add_argument("--dashboard-runs", type=int, default=20, help="timed warm loads of each dashboard page")
+    parser.add_argument("--dashboard-warmup", type=int, default=3, help="loads of each page before the timed ones")
+    parser.add_argument("--dashboard-pages", default="home,data", help="home (/admin/), data (/admin/dashboard-data)")
+    parser.add_argument("--dashboard-users", default=None, help=f"default: {','.join(DASHBOARD_USERS)}")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"some of {','.join(CASES)}")
+    parser.add_argument("--save-as", default=None, help="results file name in bench/results (default: per backend)")
     parser.add_argument("--backends", default=None,
                         help="sqlite,postgresql (default: sqlite, and postgresql when DATABASE_URL names it)")
     parser.add_argument("--drop-schema", action="store_true", help="drop the PostgreSQL scratch schema afterwards")
@@ -945,7 +985,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.combine:
         runs = [json.load(open(path)) for path in args.combine.split(",")]
-        results = [r for run in runs for r in run["results"]]
+        merged = {}  # the cases of one database and size from several runs (e.g. the dashboard run apart)
+        for run in runs:
+            for r in run["results"]:
+                into = merged.setdefault((r["backend"], r["customers"]), {})
+                into.update({k: v for k, v in r.items() if v or k not in into})
+        results = list(merged.values())
         markdown = table(results, max(run["load_start"] for run in runs), max(run["load_end"] for run in runs),
                          runs[0]["rounds"])
         print(markdown)
@@ -953,13 +998,23 @@ def main(argv=None):
             write_docs(markdown, section=SECTION)
         return results
     if args.case:
-        print(json.dumps(run_case(args.case, args.target, args.customers, args.checks, args.runs, args.seed),
+        options = {"warmup": args.dashboard_warmup, "pages": args.dashboard_pages,
+                   "users": args.dashboard_users.split(",") if args.dashboard_users else None}
+        print(json.dumps(run_case(args.case, args.target, args.customers, args.checks, args.runs, args.seed, options),
                          ensure_ascii=False, default=str))
         return None
     url = os.environ.get("DATABASE_URL", "")
     backends = (args.backends or ("sqlite,postgresql" if url.startswith("postgres") else "sqlite")).split(",")
     load_start = os.getloadavg()[0]
     results = []
+    os.makedirs(RESULTS, exist_ok=True)
+    name = args.save_as or ("daily.json" if len(backends) > 1 else f"daily_{backends[0]}.json")
+
+    def save(partial):
+        with open(os.path.join(RESULTS, name), "w") as handle:
+            json.dump({"results": results + [partial], "load_start": load_start, "load_end": os.getloadavg()[0],
+                       "rounds": args.rounds}, handle, ensure_ascii=False, indent=1, default=str)
+
     for backend in backends:
         if backend == "sqlite":
             target, info = ensure_sqlite(args.customers, args.seed)
@@ -971,15 +1026,15 @@ def main(argv=None):
             raise SystemExit(f"unknown backend {backend}")
         try:
             results.append(run_backend("SQLite" if backend == "sqlite" else "PostgreSQL", target, args.customers,
-                                       args.seed, args.rounds, args.checks, args.runs, info, args.dashboard_runs))
+                                       args.seed, args.rounds, args.checks, args.runs, info, args.dashboard_runs,
+                                       args.cases.split(","), save, args.dashboard_warmup, args.dashboard_pages,
+                                       args.dashboard_users.split(",") if args.dashboard_users else None))
         finally:
             if backend == "postgresql" and args.drop_schema:
                 drop_schema(url, info["schema"])
     load_end = os.getloadavg()[0]
     markdown = table(results, load_start, load_end, args.rounds)
     print(markdown)
-    os.makedirs(RESULTS, exist_ok=True)
-    name = "daily.json" if len(backends) > 1 else f"daily_{backends[0]}.json"
     with open(os.path.join(RESULTS, name), "w") as handle:
         json.dump({"results": results, "load_start": load_start, "load_end": load_end, "rounds": args.rounds},
                   handle, ensure_ascii=False, indent=1, default=str)
