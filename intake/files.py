@@ -281,13 +281,12 @@ def _finish(table, rows, max_columns):
 # A streaming read of the sheet's XML: zipfile decompresses the sheet part as it is read and expat (C)
 # parses it chunk by chunk, so the rows come back while the sheet is being read and memory does not grow
 # with the file's rows.  Chosen by measurement (bench/intake.py, docs/benchmarks.md "Import"):
-# python-calamine parses the whole sheet before the first row (534 MB for 200,000 rows), openpyxl
-# read-only is flat but 20x slower than this reader.  What stays in memory is the workbook's shared
-# strings (the distinct texts Excel stores once), its styles and one chunk of rows.  openpyxl stays for
-# writing (templates, rejected rows).
+# python-calamine parses the whole sheet before the first row (221-253 MB for 200,000 rows, 534 MB with the
+# sheet held for an import) though it reads 3.5-4x faster; openpyxl read-only is flat but 8-9x slower
+# than this reader, xml.etree's iterparse about as fast with more memory.  What stays in memory is the
+# workbook's shared strings (the distinct texts Excel stores once), its styles and one chunk of rows.
+# openpyxl stays for writing (templates, rejected rows).
 
-SPREADSHEET_NS = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",  # what Excel, WPS, LibreOffice save
-                  "http://purl.oclc.org/ooxml/spreadsheetml/main")  # "Strict Open XML"
 INT_FLOATS = 2 ** 53  # whole floats below this are integers Excel stored as numbers (1.0 -> 1)
 READ_BYTES = 64 * 1024  # decompressed XML per parser call: a few hundred rows at most are held
 # Built-in number formats that show a date or time (ids 27-36 and 50-58 are the Chinese, Japanese and
@@ -301,7 +300,8 @@ DIMENSION_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*?\bref="[A-Z
 DAMAGED = "文件不是有效的 Excel（.xlsx）文件，或已损坏：请在 Excel 中重新保存后再导入。"
 
 # The sheet XML's elements the reader acts on, by name (expat without namespace processing, which
-# costs a third of the parse; a prefixed document, <x:worksheet>, gets the names with its prefix).
+# costs a third of the parse; a prefixed document, <x:worksheet>, gets the names with its prefix; the
+# transitional namespace Excel saves and "Strict Open XML" read alike).
 ROW, CELL, VALUE, TEXT, PHONETIC, STRING = range(6)
 TAGS = {"row": ROW, "c": CELL, "v": VALUE, "t": TEXT, "rPh": PHONETIC}
 STRING_TAGS = {"si": STRING, "t": TEXT, "rPh": PHONETIC}  # of the shared-strings part
@@ -462,7 +462,7 @@ def _shared_strings(archive, part):
         if text is not None:
             text += piece
 
-    for _ in _parse(archive, part, root, end, data, lambda: None, namespaces=False):
+    for _ in _parse(archive, part, root, end, data, lambda: None):
         pass
     return strings
 
@@ -478,10 +478,10 @@ def _refuse_doctype(*_args):
     raise _Damaged("DOCTYPE")
 
 
-def _parse(archive, part, start, end, data, after_chunk, namespaces=True):
+def _parse(archive, part, start, end, data, after_chunk):
     """Feed the part to expat a chunk at a time; after_chunk() after each (a generator yields there).
     start(name, attrs, parser) handles the first element, and may set the parser's StartElementHandler."""
-    parser = expat.ParserCreate(namespace_separator="}") if namespaces else expat.ParserCreate()
+    parser = expat.ParserCreate()  # no namespace processing: names as written, "c" or "x:c"
     parser.buffer_text = True
     parser.StartElementHandler = lambda name, attrs: start(name, attrs, parser)
     parser.EndElementHandler, parser.CharacterDataHandler = end, data
@@ -647,7 +647,7 @@ def _sheet_cells(workbook, part):
         return rows
 
     with _archive(workbook.source) as archive:
-        yield from _parse(archive, part, root, end, data, finished, namespaces=False)
+        yield from _parse(archive, part, root, end, data, finished)
 
 
 def _xlsx_rows(table):
