@@ -66,6 +66,50 @@ def insert(model, names, rows):
     db.cursor().copy_expert(f'COPY "{table}" ({quoted}) FROM STDIN', buffer)
 
 
+def record_created(batch_id, model_key, model, ids, names):
+    """The undo record (ImportChange, action "created") of the rows `ids` of `model` this transaction has
+    just inserted, set-based: one INSERT ... SELECT that has the database write each row's `after` (the
+    JSON of `names`) from the stored row, instead of a dict and a json.dumps per row in Python.  The JSON
+    holds what the per-row record held: money as text with its places, times as stored text
+    ("2024-01-15 10:00:00"), a foreign key by its field name."""
+    if not ids:
+        return
+    from peewee import DateField, DateTimeField, DecimalField, ForeignKeyField
+
+    from models import ImportChange
+
+    sqlite = is_sqlite()
+    pairs = []
+    for name in names:
+        field = model._meta.fields[name]
+        column = f'"{field.column_name}"'
+        if isinstance(field, DecimalField) and not isinstance(field, ForeignKeyField):
+            places = int(field.decimal_places)
+            value = (f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%.{places}f', {column}) END" if sqlite
+                     else f"{column}::text")
+        elif isinstance(field, (DateTimeField, DateField)):
+            value = column if sqlite else f"{column}::text"
+        else:
+            value = column
+        pairs.append(f"'{name}', {value}")
+    document = (f"json_object({', '.join(pairs)})" if sqlite else f"json_build_object({', '.join(pairs)})::text")
+    target = ImportChange._meta
+    columns = ", ".join(f'"{target.fields[n].column_name}"' for n in ("batch", "model", "record_id", "action",
+                                                                        "before", "after"))
+    mark = db.param
+    select = (f'INSERT INTO "{target.table_name}" ({columns}) SELECT {mark}, {mark}, "id", {mark}, NULL, {document} '
+              f'FROM "{model._meta.table_name}" WHERE ')
+    ids = sorted(ids)
+    if ids[-1] - ids[0] + 1 == len(ids):  # the usual case: a run of ids (SQLite's always are)
+        db.execute_sql(select + f'"id" BETWEEN {mark} AND {mark} ORDER BY "id"',
+                       (batch_id, model_key, "created", ids[0], ids[-1]))
+        return
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        db.execute_sql(select + f'"id" IN ({", ".join([mark] * len(part))}) ORDER BY "id"',
+                       (batch_id, model_key, "created", *part))
+
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

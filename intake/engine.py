@@ -554,18 +554,26 @@ def _check(spec, rows, ctx, mapped, refused):
     """Clean every mapped cell, then the kind's checks over the chunk."""
     if ctx.cleaners is None:
         ctx.cleaners = _cleaners(spec, ctx, mapped, refused)
-    # a column that stopped remembering (names, mobiles) calls its function directly
-    cleaners = [(index, name, field_spec, clean if clean is None or clean.on else clean.clean)
+    # a column that stopped remembering (names, mobiles) calls its function directly; one that remembers,
+    # once past its probe, is looked up here for text cells (its remembered values, without a call per cell)
+    cleaners = [(index, name, field_spec, clean if clean is None or clean.on else clean.clean,
+                 clean.cache if clean is not None and clean.on and clean.cells > MEMO_PROBE else None)
                 for index, name, field_spec, clean in ctx.cleaners]
     required = [field_spec for field_spec in spec.fields if field_spec.required]
     StandardError = standardise.StandardError
     for row in rows:
         raw = row.raw
         values = row.values
-        for index, name, field_spec, clean in cleaners:
+        for index, name, field_spec, clean, cache in cleaners:
             value = raw[index]
             if value is None:
                 continue
+            if cache is not None and value.__class__ is str:
+                found = cache.get(value)
+                if found.__class__ is tuple:  # a value cleaned before (an error goes through clean again)
+                    if found[0] is not None:
+                        values[name] = found[0]
+                    continue
             if clean is None:
                 row.reject(name, refused[name])
                 continue

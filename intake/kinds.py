@@ -575,6 +575,7 @@ class Orders(Kind):
     policy_key = "order"
     fields = ORDER_FIELDS
     STORED = ("ordered_at", "amount", "quantity", "product", "channel")
+    NEW_ORDER = ("customer", "order_no", "ordered_at", "amount", "quantity", "product", "channel")  # columns written
 
     def check(self, rows, ctx):
         customers = customers_by_code(row.values.get("customer_code") for row in rows)
@@ -599,18 +600,18 @@ class Orders(Kind):
     def write(self, rows, ctx):
         new_rows = [row for row in rows if row.existing is None]
         if new_rows:
+            # a tuple per row in NEW_ORDER order (order_no, ordered_at and amount are required: every valid
+            # row has them); the undo record is written from the stored rows, set-based
+            ids = bulk.next_ids(Order, len(new_rows))
             records = []
-            for row in new_rows:
-                values = {k: v for k, v in row.values.items() if k != "customer_code"}
-                records.append({"quantity": 1, "product": None, "channel": None, **values, "customer": row.customer_id})
-            fields = sorted({k for record in records for k in record})
-            ids = bulk.next_ids(Order, len(records))
-            bulk.insert(Order, ["id", *fields], [(i, *[record.get(k) for k in fields])
-                                                 for i, record in zip(ids, records)])
-            for row, record, record_id in zip(new_rows, records, ids):
+            for record_id, row in zip(ids, new_rows):
+                values = row.values
+                records.append((record_id, row.customer_id, values["order_no"], values["ordered_at"], values["amount"],
+                                values.get("quantity", 1), values.get("product"), values.get("channel")))
                 row.record_id = record_id
                 row.outcome = "created"
-                ctx.record_created("order", record_id, record)
+            bulk.insert(Order, ["id", *self.NEW_ORDER], records)
+            bulk.record_created(ctx.batch_id, "order", Order, ids, self.NEW_ORDER)
         for row in rows:
             if row.existing is None:
                 continue

@@ -36,7 +36,8 @@ class SeenKeys:
     def check(self, keyed_rows):
         """keyed_rows: [(row_no, key)] in file order (key a tuple).  Returns {row_no: first row_no}
         for the rows whose key was met on an earlier row, and remembers the others."""
-        texts = [(row_no, "\x1f".join(str(part) for part in key)) for row_no, key in keyed_rows]
+        join = "\x1f".join
+        texts = [(row_no, join(map(str, key))) for row_no, key in keyed_rows]
         distinct = list(dict.fromkeys(text for _, text in texts))
         first = {}  # key -> the row it was first met on
         mark = self._mark

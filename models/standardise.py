@@ -147,8 +147,37 @@ def date(value):
     raise StandardError(f"日期无法识别：{cleaned}（可写作 2024-01-15、2024/1/15 或 2024年1月15日）")
 
 
+def _fast_moment(value):
+    """2024-01-15 14:30, 2024-01-15 14:30:05 or 2024-01-15 exactly as written (ASCII, no spaces around): the
+    spellings of most exports, read by slicing; None for any other spelling, which takes the general path.
+    The same values and the same errors as the general path, which would match these with its patterns."""
+    size = len(value)
+    if (size != 16 and size != 19 and size != 10) or value[4] != "-" or value[7] != "-" or not value.isascii():
+        return None
+    year, month, day = value[:4], value[5:7], value[8:10]
+    if not (year.isdigit() and month.isdigit() and day.isdigit()):
+        return None
+    if size == 10:
+        try:
+            return datetime.datetime(int(year), int(month), int(day))
+        except ValueError:
+            raise StandardError(f"日期不存在：{value}") from None
+    hour, minute, second = value[11:13], value[14:16], value[17:19] if size == 19 else "0"
+    if (value[10] != " " and value[10] != "T") or value[13] != ":" or (size == 19 and value[16] != ":") \
+            or not (hour.isdigit() and minute.isdigit() and second.isdigit()):
+        return None
+    try:
+        return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        raise StandardError(f"时间不存在：{value}") from None
+
+
 def moment(value):
     """A date and time; a date alone is its midnight.  Same forms as date(), plus 2024-01-15 14:30."""
+    if value.__class__ is str:
+        found = _fast_moment(value)
+        if found is not None:
+            return found
     if isinstance(value, datetime.datetime):
         return value.replace(microsecond=0)
     if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
@@ -170,8 +199,19 @@ def moment(value):
     return datetime.datetime.combine(day, datetime.time())
 
 
+# the common spellings of money, read without the general path: ¥1,234.50, 1234.5, 1234元 (ASCII digits)
+_PLAIN_AMOUNT = re.compile(r"[¥￥]?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?元?")
+_CENTS = decimal.Decimal("0.01")
+
+
 def amount(value):
     """Money as Decimal with two places, from 1234.5, "1,234.50", "¥1,234" or "1234元"."""
+    if value.__class__ is str:
+        found = _PLAIN_AMOUNT.fullmatch(value)
+        if found is not None:  # what the general path makes of it, with one match instead of seven replaces
+            whole, fraction = found.groups()
+            number = decimal.Decimal(whole.replace(",", "") + fraction if fraction else whole.replace(",", ""))
+            return number.quantize(_CENTS, rounding=decimal.ROUND_HALF_UP)
     if isinstance(value, decimal.Decimal):
         number = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -210,6 +210,33 @@ def test_orders_references_and_upsert(app, tmp_path, make_customer):
         assert report.updated == 1 and Order.get(Order.order_no == "SO-1").amount == Decimal("1300.00")
 
 
+def test_an_orders_import_is_recorded_for_undo_from_the_stored_rows(app, tmp_path, make_customer):
+    """The created orders' undo record is written set-based from the rows just stored: one ImportChange per
+    order holding the values written (money with its places, the time as stored); an order changed since
+    refuses the undo, which otherwise deletes exactly the imported orders."""
+    with app.app_context():
+        customer = make_customer(code="HB-IT-2024-001")
+        text = ("客户编号,订单号,下单时间,金额,数量,产品\n"
+                "HB-IT-2024-001,SO-1,2024-01-15 10:30,\"¥1,280.50\",2,标准版\n"
+                "HB-IT-2024-001,SO-2,2024/1/16,99,,\n")
+        report = intake.import_file(csv_file(tmp_path, text, name="订单.csv"), "orders")
+        assert report.created == 2
+        changes = {c.record_id: c for c in ImportChange.select().where(ImportChange.batch == report.batch_id)}
+        orders = {o.order_no: o for o in Order.select()}
+        assert set(changes) == {o.id for o in orders.values()}
+        assert {c.model for c in changes.values()} == {"order"} and {c.action for c in changes.values()} == {"created"}
+        assert changes[orders["SO-1"].id].after == {
+            "customer": customer.id, "order_no": "SO-1", "ordered_at": "2024-01-15 10:30:00", "amount": "1280.50",
+            "quantity": 2, "product": "标准版", "channel": None}
+        assert changes[orders["SO-2"].id].after["quantity"] == 1 and changes[orders["SO-2"].id].before is None
+        Order.update(amount=Decimal("1.00")).where(Order.order_no == "SO-2").execute()
+        with pytest.raises(intake.UndoRefused, match="SO-2"):
+            intake.undo(report.batch_id)
+        Order.update(amount=Decimal("99.00")).where(Order.order_no == "SO-2").execute()
+        assert intake.undo(report.batch_id) == {"deleted": 2, "restored": 0}
+        assert not Order.select().exists() and Customer.select().count() == 1
+
+
 def test_followups_numbered_and_natural_key(app, tmp_path, make_customer, users):
     with app.app_context():
         make_customer(code="HB-IT-2024-001")

@@ -87,6 +87,38 @@ def test_bad_amounts_are_refused(raw):
         standardise.amount(raw)
 
 
+SPELLINGS = {  # what the fast paths read by slicing or one pattern, and their near misses (the general path's)
+    "moment": ["2024-01-15", "2024-01-15 14:30", "2024-01-15 14:30:05", "2024-01-15T14:30", "2024-01-15T14:30:05",
+               "2024-13-01", "2024-02-30 10:00", "2024-01-15 25:00", "2024-01-15 14:30:61", "0000-01-01",
+               "2024-1-15", "2024-01-15 1:30", " 2024-01-15", "2024-01-15x", "abcd-01-15", "2024-01-15 14:3a",
+               "2024-01-15 14:30:5", "2024-01-15  14:30", "2024-01-15 14:30.5", "2024-01-1５", "+024-01-15",
+               "2024-+1-15", "2024-01-15 +1:30", "2024/01/15 14:30"],
+    "amount": ["¥7,354.80", "76,033.00", "1234元", "1234.5", "1234.505", "0.005", "1,23", "12,345,678.9",
+               "¥1,234元", "007", "1.", " .5", ".5", "-500", "¥", "元", "1,2345", "1234.50元", "￥1,000", "１２３",
+               "1,234.5.6", "¥-5", "RMB 12", "12 元"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_the_fast_paths_give_what_the_general_path_gives(name, monkeypatch):
+    """moment() and amount() read the common spellings first (slicing, one pattern); every spelling gives the
+    same value, and the same message for a bad one, as with the fast path switched off."""
+    def outcome(value):
+        try:
+            result = getattr(standardise, name)(value)
+            return "ok", result, str(result)
+        except StandardError as error:
+            return "error", str(error)
+
+    fast = [outcome(value) for value in SPELLINGS[name]]
+    if name == "moment":
+        monkeypatch.setattr(standardise, "_fast_moment", lambda value: None)
+    else:
+        monkeypatch.setattr(standardise, "_PLAIN_AMOUNT", __import__("re").compile("(?!)"))
+    assert fast == [outcome(value) for value in SPELLINGS[name]]
+    assert ("ok", Decimal("7354.80"), "7354.80") in fast or name == "moment"
+
+
 def test_managed_list_values_by_name_code_and_synonym(app):
     assert standardise.choice("industry", "互联网") == "互联网"
     assert standardise.choice("industry", "IT") == "互联网"
