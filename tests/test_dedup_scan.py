@@ -257,3 +257,80 @@ def test_blocks_as_arrays():
     assert sorted(zip(*(side.tolist() for side in _pairs(codes, 2)))) == [(2, 6)]  # a block of 3 is too big
     assert [len(side) for side in _pairs(_codes([None, None]), 100)] == [0, 0]
     assert _blocks(_codes([])) == [] and [len(side) for side in _chains(np.array([], dtype=np.int64))] == [0, 0]
+
+
+def test_evidence_pairs_split_by_type_and_place_equal_every_pair_checked():
+    """The blocks split by customer type and place give the pairs a check of every pair in a block gives:
+    one type, places agreeing (one names none, or they share one), each pair once with all its kinds."""
+    import itertools
+
+    import numpy as np
+
+    from dedup import profile as rules
+    from dedup.scan import KIND_BITS, MAX_EVIDENCE, _evidence_pairs, _Places
+
+    places = [frozenset(), frozenset({"北京"}), frozenset({"上海"}), frozenset({"北京", "上海"}), frozenset({"深圳"}),
+              frozenset(), frozenset({"北京"}), frozenset({"深圳", "北京"}), frozenset(), frozenset({"上海"}),
+              frozenset({"北京"}), frozenset()]
+    companies = np.array([True, True, True, True, True, False, True, True, True, True, False, False])
+    evidence = {"contact": ["张三", "张三", "张三", "张三", "张三", "张三", None, "张三", "李四", "李四", "张三", "李四"],
+                "address": [None, "a1", "a1", "a1", None, None, "a1", "a1", None, None, None, None],
+                "phone": [None] * 12,
+                "domain": ["x.com", "x.com", None, "x.com", "x.com", None, "x.com", None, "x.com", None, None, None]}
+    expected = {}
+    for kind, keys in evidence.items():
+        for i, j in itertools.combinations(range(len(keys)), 2):
+            if (keys[i] and keys[i] == keys[j] and companies[i] == companies[j]
+                    and rules.places_agree(places[i], places[j])):
+                expected[(i, j)] = expected.get((i, j), 0) | KIND_BITS[kind]
+    first, second, kinds = _evidence_pairs(evidence, companies, _Places(places))
+    found = {(i, j): bits for i, j, bits in zip(first.tolist(), second.tolist(), kinds.tolist())}
+    assert found == expected and len(found) == len(first)
+    assert (1, 3) in found and (1, 2) not in found and (0, 4) in found and (0, 5) not in found
+    assert MAX_EVIDENCE >= 12
+    empty = _evidence_pairs({kind: [None] * 3 for kind in evidence}, companies[:3], _Places([frozenset()] * 3))
+    assert [len(side) for side in empty] == [0, 0, 0]
+
+
+def test_name_blocks_split_by_place_as_arrays_equal_the_clusters_of_each_block():
+    """Equal company cores split by place as arrays give the companies the clusters of one block at a time
+    give: one place, one company; rows naming none join a block naming one place, else stay apart; a row
+    naming two places joins both."""
+    from dedup import profile as rules
+    from dedup.scan import _codes, _Links, _name_blocks, _Places
+
+    rows = [("瑞达", {"杭州"}), ("瑞达", {"北京"}), ("瑞达", {"杭州"}), ("瑞达", set()), ("瑞达", set()),  # two cities
+            ("华为", {"深圳"}), ("华为", set()), ("华为", {"深圳"}),  # one city: the bare row joins
+            ("百度", set()), ("百度", set()),  # no city at all
+            ("腾讯", {"深圳"}), ("腾讯", {"北京", "深圳"}), ("腾讯", {"北京"}), ("腾讯", {"上海"}), ("腾讯", set()),
+            ("唯一", {"上海"}), (None, set()), (None, {"北京"})]
+    cores = [core for core, _ in rows]
+    places = [frozenset(where) for _, where in rows]
+
+    def clusters(members):  # the row-at-a-time rule
+        found, bare = [], []
+        for index in members:
+            if not places[index]:
+                bare.append(index)
+                continue
+            for cluster in found:
+                if cluster[0] & places[index]:
+                    cluster[0] |= places[index]
+                    cluster[1].append(index)
+                    break
+            else:
+                found.append([set(places[index]), [index]])
+        if len(found) == 1:
+            found[0][1].extend(bare)
+        elif bare:
+            found.append([set(), bare])
+        return [sorted(together) for _, together in found if len(together) > 1]
+
+    expected = sorted(together for core in dict.fromkeys(c for c in cores if c)
+                      for together in clusters([i for i, c in enumerate(cores) if c == core]))
+    links = _Links(0.0)
+    _name_blocks(_codes(cores), places, _Places(places), links)
+    found = sorted(members for members, score, reasons in links.groups())
+    assert found == expected
+    assert [0, 2] in found and [3, 4] in found and [5, 6, 7] in found and [8, 9] in found and [10, 11, 12] in found
+    assert all(score == rules.NAME_SCORE for _, score, _ in links.groups())
