@@ -243,8 +243,9 @@ def table(rows, size, load):
     for row in rows:
         note = f" (normalising {row['normalise_s']:.1f} s of it)" if "normalise_s" in row else ""
         note += f"; CPU {row['cpu_s']:.1f} s" if "cpu_s" in row else ""
-        lines.append(f"| {row['tool']} | {row['seconds']:.1f}{note} | {row['seconds'] / ours:.2f} | {row['recall']:.4f} "
-                     f"| {row['precision']:.4f} | {row['groups']:,} | {row['pairs']:,} | {row['peak_mb']:,.0f} |")
+        lines.append(f"| {row['tool']} | {row['seconds']:.1f}{note} | {row['seconds'] / ours:.2f} "
+                     f"| {row['recall']:.4f} | {row['precision']:.4f} | {row['groups']:,} | {row['pairs']:,} "
+                     f"| {row['peak_mb']:,.0f} |")
     lines.append("")
     for row in rows:
         if row.get("phases"):
