@@ -157,6 +157,20 @@ def mailbox(host, port, directory, allow_remote):
         raise click.ClickException(str(error)) from None
 
 
+def _day_of(as_of, default_today=True):
+    """The sweeps' --as-of YYYY-MM-DD as a date (absent: today, or None to let the sweep choose); refused with a
+    Chinese message when it does not parse or names a day that has not come (that day's facts are not known yet)."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    if day is not None and day > datetime.date.today():
+        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    return day if day is not None or not default_today else datetime.date.today()
+
+
 def _user_named(username):
     """The user called `username`, None for no name; an unknown name is a usage error."""
     from models import User
@@ -476,17 +490,11 @@ def merge_undo(merge_id, as_user):
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
 def pipeline_sweep(as_of, seed, as_json):
     """Daily sweep of the status pipeline: automatic status changes and tags (状态流转)."""
-    import datetime
     import json
 
     import pipeline
 
-    try:
-        day = datetime.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
-    if day is not None and day > datetime.date.today():
-        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    day = _day_of(as_of, default_today=False)
     if seed:
         for transition in pipeline.seed_transitions():
             click.echo(f"已创建状态流转：{transition.name}")
@@ -510,17 +518,11 @@ def pipeline_sweep(as_of, seed, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
 def tag_rules(as_of, seed, as_json):
     """Full sweep of the tag rules: rule tags added and removed as the conditions say (标签规则)."""
-    import datetime
     import json
 
     import tagrules
 
-    try:
-        day = datetime.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
-    if day is not None and day > datetime.date.today():
-        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    day = _day_of(as_of, default_today=False)
     if seed:
         for rule in tagrules.seed_rules():
             click.echo(f"已创建规则：{rule.name}")
@@ -545,17 +547,11 @@ def tag_rules(as_of, seed, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the summary")
 def refresh_values(as_of, as_json):
     """Rebuild the customer value table (客户价值分析表): spend, orders, LTV, tier and last order per customer."""
-    import datetime
     import json
 
     import valuation
 
-    try:
-        day = datetime.date.fromisoformat(as_of) if as_of else datetime.date.today()
-    except ValueError:
-        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
-    if day > datetime.date.today():
-        raise click.UsageError(f"--as-of 不能晚于今天：{as_of}")
+    day = _day_of(as_of)
     outcome = valuation.refresh(day, trigger="cli")
     if as_json:
         click.echo(json.dumps({"as_of": day.isoformat(), "customers": outcome.customers, "basis": outcome.basis,
@@ -578,17 +574,13 @@ def refresh_values(as_of, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines instead of the table")
 def reminders_command(as_of, seed, digest, as_json):
     """Follow-up tasks: plans from follow-ups and the reminder rules swept (我的任务); --digest queues the mails."""
-    import datetime
     import json
 
     from flask import current_app
 
     import reminders
 
-    try:
-        day = datetime.date.fromisoformat(as_of) if as_of else datetime.date.today()
-    except ValueError:
-        raise click.UsageError(f"--as-of 应为 YYYY-MM-DD，收到 {as_of!r}") from None
+    day = _day_of(as_of)
     if seed:
         for rule in reminders.seed_rules():
             click.echo(f"已创建提醒规则：{rule.name}")

@@ -358,3 +358,6 @@ def test_run_py_reminders_seeds_sweeps_and_a_second_run_changes_nothing(app, mak
     assert Task.select().count() == 2
     bad = invoke(app, "reminders", "--as-of", "2026-13-01")
     assert bad.exit_code != 0 and "--as-of 应为 YYYY-MM-DD" in bad.output
+    future = invoke(app, "reminders", "--as-of", "2999-01-01")
+    assert future.exit_code != 0 and "--as-of 不能晚于今天" in future.output
+    assert Task.select().count() == 2
