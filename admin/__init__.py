@@ -1,6 +1,6 @@
 """The admin screens: Flask-Admin over the models, every view behind the access policy."""
-from flask import Blueprint, redirect, request, url_for
-from flask_admin import Admin, AdminIndexView, expose
+from flask import Blueprint
+from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import LazyString
 from flask_login import current_user

@@ -106,11 +106,8 @@ def owners(user, grant):
 class FunnelView(PolicyView):
     policy_key = "funnel"
 
-    def is_accessible(self):
-        return super().is_accessible() and pipeline.may_view_funnel(current_grant())
-
-    def is_visible(self):
-        return super().is_visible() and pipeline.may_view_funnel(current_grant())
+    def grant_allows(self, grant):
+        return pipeline.may_view_funnel(grant)
 
     @expose("/")
     def index(self):

@@ -66,11 +66,17 @@ class PolicyView(BaseView):
 
     policy_key = None
 
+    def grant_allows(self, grant):
+        """What a screen needs from the grant beyond `view` on its policy key (its capability's may_view)."""
+        return True
+
     def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active and current_grant().can(self.policy_key, "view")
+        return (current_user.is_authenticated and current_user.is_active
+                and current_grant().can(self.policy_key, "view") and self.grant_allows(current_grant()))
 
     def is_visible(self):
-        return current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+        return (current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+                and self.grant_allows(current_grant()))
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
@@ -200,10 +206,14 @@ class PolicyModelView(ModelView):
         return fn(view, *args, **kwargs)
 
     # --- who may open the screen ----------------------------------------------------
+    def grant_allows(self, grant):
+        """What a screen needs from the grant beyond `view` on its policy key (its capability's may_view)."""
+        return True
+
     def is_accessible(self):
         if not (current_user.is_authenticated and current_user.is_active):
             return False
-        return current_grant().can(self.policy_key, "view")
+        return current_grant().can(self.policy_key, "view") and self.grant_allows(current_grant())
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
@@ -211,7 +221,8 @@ class PolicyModelView(ModelView):
         abort(403)
 
     def is_visible(self):
-        return current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+        return (current_user.is_authenticated and current_grant().can(self.policy_key, "view")
+                and self.grant_allows(current_grant()))
 
     # --- rows -----------------------------------------------------------------------
     def base_query(self):

@@ -104,11 +104,8 @@ def text():
 class TagRuleView(PolicyView):
     policy_key = "tagrule"
 
-    def is_accessible(self):
-        return super().is_accessible() and tagrules.may_view(current_grant())
-
-    def is_visible(self):
-        return super().is_visible() and tagrules.may_view(current_grant())
+    def grant_allows(self, grant):
+        return tagrules.may_view(grant)
 
     def _back(self):
         return redirect(self.get_url(".index"))

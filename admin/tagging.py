@@ -358,11 +358,8 @@ class TagReviewView(PolicyView):
         self.customers = customers
         super().__init__(**kwargs)
 
-    def is_accessible(self):
-        return super().is_accessible() and tagging.may_review(current_grant())
-
-    def is_visible(self):
-        return super().is_visible() and tagging.may_review(current_grant())
+    def grant_allows(self, grant):
+        return tagging.may_review(grant)
 
     def _list_links(self):
         grant = current_grant()

@@ -76,11 +76,8 @@ def _int(value):
 class TaskBoardView(PolicyView):
     policy_key = "task"
 
-    def is_accessible(self):
-        return super().is_accessible() and reminders.may_view_tasks(current_grant())
-
-    def is_visible(self):
-        return super().is_visible() and reminders.may_view_tasks(current_grant())
+    def grant_allows(self, grant):
+        return reminders.may_view_tasks(grant)
 
     @expose("/")
     def index(self):

@@ -125,11 +125,8 @@ class CustomerValueView(PolicyModelView):
         money_clear = grant is None or all(grant.clear(self.policy_key, c) for c in valuation.MONEY_COLUMNS)
         self.column_default_sort = self.MONEY_SORT if money_clear else self.PLAIN_SORT
 
-    def is_accessible(self):
-        return super().is_accessible() and valuation.may_view(current_grant())
-
-    def is_visible(self):
-        return super().is_visible() and valuation.may_view(current_grant())
+    def grant_allows(self, grant):
+        return valuation.may_view(grant)
 
     def search_placeholder(self):
         return "客户名称 / 客户编号"
