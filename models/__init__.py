@@ -17,6 +17,7 @@ from .merges import DuplicateScan, MergeRecord
 from .pipeline import PipelineEvent, PipelineTransition
 from .quality import QualityRun
 from .reports import ReportRun
+from .rollups import ROLLUPS, CustomerMix, CustomersNew, DashboardRefresh, FunnelCohort, RuleTagCount, SalesDay, StageCount, TopCustomer
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
 from .tasks import ReminderRule, Task, TaskDigest
@@ -57,6 +58,8 @@ ALL_MODELS = [
     ReminderRule,
     Task,
     TaskDigest,
+    DashboardRefresh,
+    *ROLLUPS,
 ]
 
 
