@@ -22,7 +22,8 @@ ALL_MODELS = RECORDS + REFERENCE + ANALYSIS + ADMINISTRATION
 # tagrule (标签规则): view = the rules and their preview (customers counted and listed in one's row scope);
 # create / edit / delete = new rules, changes (condition, tag, 启用/停用), deleting rules.
 # task (我的任务): view = the open tasks of the customers in one's row scope (a rep's own, a manager's team's),
-# and the daily digest mail of them; done by recording the follow-up, which needs `followup` create.
+# and the daily digest mail of them; done by recording the follow-up, which needs `followup` create;
+# edit = 完成 / 重新打开 a task by hand (with a note), within the same row scope.
 # reminderrule (提醒规则): view = the rules; create / edit / delete = new rules, changes, 启用/停用, deleting.
 # funnel (销售漏斗): view = the funnel of the customers in one's row scope (also needs `customer` view).
 # pipelinerule (状态流转): view = the automatic status transitions; create / edit / delete = changing them.
@@ -56,7 +57,7 @@ ROLES = {
                         # subscriptions: edit also covers 立即发送 and 暂停/恢复; view covers 预览邮件
                         "subscription": "view create edit delete",
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
-                        "tagging": "view create delete", "tagrule": "view", "task": "view", "reminderrule": "view",
+                        "tagging": "view create delete", "tagrule": "view", "task": "view edit", "reminderrule": "view",
                         "funnel": "view", "pipelinerule": "view",
                         "customervalue": "view export"},
         "columns": dict(SENSITIVE_MASKED),
@@ -68,7 +69,7 @@ ROLES = {
         "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
                         "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
                         "quality": "view", "duplicates": "view", "importrun": "view create",
-                        "tagging": "view create delete", "task": "view", "customervalue": "view", "funnel": "view"},
+                        "tagging": "view create delete", "task": "view edit", "customervalue": "view", "funnel": "view"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {
