@@ -6,6 +6,6 @@ asks this package, so a policy edit reaches every path at once.
 from .grant import Grant
 from .masking import mask
 from .policy import bump_version, current_version, grant_for
-from .scope import owner_ids, scope_query
+from .scope import customers_of, owner_ids, scope_query
 
-__all__ = ["Grant", "mask", "bump_version", "current_version", "grant_for", "owner_ids", "scope_query"]
+__all__ = ["Grant", "mask", "bump_version", "current_version", "grant_for", "customers_of", "owner_ids", "scope_query"]

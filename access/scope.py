@@ -42,6 +42,11 @@ def owner_ids(user, grant):
     return [user.id]
 
 
+def customers_of(owners):
+    """A query of the ids of the customers of `owners` (owner_ids' answer); None for None (everyone's)."""
+    return None if owners is None else Customer.select(Customer.id).where(Customer.owner.in_(owners))
+
+
 def _leads_team(user):
     return User.select().where(User.manager == user.id).exists()
 
