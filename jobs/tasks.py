@@ -7,8 +7,6 @@ reporting.background.submit).
 """
 import datetime
 import logging
-import os
-import socket
 import time
 import traceback
 
@@ -17,6 +15,7 @@ from peewee import IntegrityError
 from models import JobRun, db
 
 from . import registry
+from .liveness import worker_name
 from .queue import queue
 
 log = logging.getLogger("jobs")
@@ -41,21 +40,17 @@ def run_job(name, run_id=None, slot=None):
         return execute(name, run_id=run_id, slot=slot)
 
 
-def _worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _claim(name, run_id, slot):
     """The JobRun this worker runs, now "running"; None when another worker has it."""
     now = datetime.datetime.now()
     if run_id is not None:
-        taken = (JobRun.update(status="running", started_at=now, worker=_worker_name())
+        taken = (JobRun.update(status="running", started_at=now, worker=worker_name())
                  .where((JobRun.id == run_id) & (JobRun.status == "queued")).execute())
         return JobRun.get_by_id(run_id) if taken else None
     try:
         with db.atomic():
             return JobRun.create(job=name, trigger="schedule", slot=slot, status="running", started_at=now,
-                                 worker=_worker_name())
+                                 worker=worker_name())
     except IntegrityError:  # another worker's scheduler enqueued the same slot and got there first
         return None
 

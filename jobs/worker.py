@@ -97,6 +97,20 @@ def load_config():
     return config
 
 
+def reap_at_start(echo=print):
+    """Runs a killed worker left "running" are failed before this worker takes new work (jobs.reaping):
+    after a crash and restart nobody should wait for the lost worker's runs."""
+    from .reaping import reap
+
+    try:
+        lost = {label: n for label, n in reap().items() if n}
+    except Exception:  # noqa: BLE001 - the database is not reachable yet: the periodic job tries again
+        logging.getLogger("jobs").exception("启动时检查遗留的运行失败")
+        return
+    for label, n in lost.items():
+        echo(f"  {label}：{n} 个由已退出的后台进程遗留的运行已标为失败")
+
+
 def run(config, workers=2, modules=(), echo=print):
     """Run the consumer until SIGINT (finish the running tasks) or SIGTERM (stop now)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -106,6 +120,7 @@ def run(config, workers=2, modules=(), echo=print):
     url = queue.url
     shown = url.split("@")[-1] if url.startswith("redis") else url  # no password in the log
     echo(f"后台任务 worker（pid {os.getpid()}）：队列 {shown}，{workers} 个线程")
+    reap_at_start(echo)
     jobs = available()
     if not jobs:
         echo("  没有已注册的定时任务")

@@ -33,6 +33,7 @@ class ReportRun(BaseModel):
     started_at = DateTimeField(default=datetime.datetime.now, index=True)
     finished_at = DateTimeField(null=True)
     duration = FloatField(null=True)  # seconds
+    worker = CharField(max_length=120, null=True)  # host:pid of the worker running it (jobs.liveness)
     notebook_path = CharField(max_length=500, null=True)
     html_path = CharField(max_length=500, null=True)
     # What readers never see: warnings, errors and stray values of the run (reporting.outputs).

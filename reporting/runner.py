@@ -9,6 +9,8 @@ import time
 import papermill
 from nbconvert import HTMLExporter
 
+from jobs import liveness
+
 from . import params as report_params
 from . import outputs, progress, provenance, registry
 
@@ -104,7 +106,7 @@ def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
     """
     from models import ReportRun
 
-    claimed = (ReportRun.update(status="running", started_at=datetime.datetime.now())
+    claimed = (ReportRun.update(status="running", started_at=datetime.datetime.now(), worker=liveness.worker_name())
                .where((ReportRun.id == run_id) & (ReportRun.status == "queued")).execute())
     if not claimed:
         return ReportRun.get_or_none(ReportRun.id == run_id)

@@ -20,11 +20,12 @@ import hashlib
 import json
 import logging
 import os
-import socket
 from email.headerregistry import Address
 
 from peewee import fn
 
+from jobs import liveness
+from jobs.liveness import worker_name
 from models import Delivery, ReportRun, Role, Subscription, User, db
 
 from . import schedule
@@ -66,10 +67,6 @@ def _naive_utc(moment):
     if moment.tzinfo is not None:
         return moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return moment
-
-
-def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # --- recipients and scopes -------------------------------------------------------------------
@@ -211,24 +208,10 @@ def ready(now=None):
             .order_by(Delivery.scheduled_for, Delivery.id)]
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_stale(row, now=None):
     """Was the worker that claimed `row` lost?  A dead process on this machine: at once; any other
-    claim: when it is older than lease_seconds()."""
-    now = _naive_utc(now)
-    host, _, pid = (row.claimed_by or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
-        return True
-    return row.claimed_at is None or now - row.claimed_at > datetime.timedelta(seconds=lease_seconds())
+    claim: when it is older than lease_seconds() (jobs.liveness)."""
+    return liveness.lost(row.claimed_by, row.claimed_at, _naive_utc(now), lease_seconds())
 
 
 def sweep(now=None):
