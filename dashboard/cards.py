@@ -74,9 +74,9 @@ def _words(ctx, zh, en):
 STATUS_ORDER = [value for value, _ in STATUSES]
 
 
-def status_counts(rows):
+def status_counts(figures):
     counts = {}
-    for status, _industry, n, _new, _month in rows:
+    for status, _industry, n in figures.mix:
         counts[status] = counts.get(status, 0) + n
     order = STATUS_ORDER + sorted(s for s in counts if s not in STATUS_ORDER)
     return [(status, counts.get(status, 0)) for status in order]
@@ -89,9 +89,8 @@ def _by_status(rows, ctx):
             "note": _words(ctx, f"共 {count(total)} 位客户", f"{count(total)} customers in all")}
 
 
-def _new_customers(rows, ctx):
-    new = sum(r[3] for r in rows)
-    month = sum(r[4] for r in rows)
+def _new_customers(figures, ctx):
+    new, month = figures.new, figures.month
     label = ctx.period.label[ctx.language]
     if ctx.language == "zh":
         note = f"{label}新建的客户" + ("" if ctx.period.key == "month" else f"；其中本月 {count(month)} 位")
@@ -100,9 +99,9 @@ def _new_customers(rows, ctx):
     return {"value": new, "display": count(new), "month": month, "note": note, "empty": False}
 
 
-def _industries(rows, ctx):
+def _industries(figures, ctx):
     counts = {}
-    for _status, industry, n, _new, _month in rows:
+    for _status, industry, n in figures.mix:
         name = industry or _words(ctx, "未填写", "not given")
         counts[name] = counts.get(name, 0) + n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -114,15 +113,14 @@ def _industries(rows, ctx):
 
 
 def _funnel(numbers, ctx):
-    """pipeline.funnel.Funnel of the period: its cohort (entered 潜在 in the period) and how far it got."""
+    """dashboard.figures.FunnelFigures of the period: its cohort (entered 潜在 in the period) and how far it got."""
     items = [{"name": name, "value": value} for name, value in numbers.chart]
-    lost = numbers.stage("流失客户").at_end
-    overall = numbers.overall
-    rate = "—" if overall.rate is None else f"{overall.rate:.1%}"
+    lost = numbers.lost
+    rate = "—" if numbers.rate is None else f"{numbers.rate:.1%}"
     note = (f"所选期间新进入潜在阶段的客户及其到期末的进展；潜在→成交 {rate}；期末流失客户 {count(lost)} 位"
             if ctx.language == "zh" else
             f"customers who entered 潜在 in the period and how far they got; 潜在→成交 {rate}; lost at the end: {count(lost)}")
-    return {"items": items, "lost": lost, "rate": overall.rate, "note": note, "empty": not any(i["value"] for i in items)}
+    return {"items": items, "lost": lost, "rate": numbers.rate, "note": note, "empty": not any(i["value"] for i in items)}
 
 
 # --- from the orders source -----------------------------------------------------------------------------

@@ -1,29 +1,30 @@
-"""The dashboard's queries, as a registry: each source is set-based SQL over the viewer's scoped customers
-(one statement, two for the funnel), and several cards read the same source (see dashboard.cards), so a page
-costs one batch of statements per source in use, however many cards there are; nothing is read row by row.
+"""The dashboard's queries, as a registry: each source reads the roll-ups (models.rollups, kept by dashboard.rollup)
+with the viewer's row scope as `owner_id IN (...)` (access.owner_ids), or a live query that is cheap by index, and
+several cards read the same source (see dashboard.cards), so a page costs one small batch of statements whatever
+the cards and however many customers and orders there are.
 
-    customers   status x industry: customers, created in the period, created this month
-    orders      per day or month of the period: order total and count (the sales trend, the period's total)
-    top         the customers with the largest order total in the period (10)
-    tasks       open follow-up tasks (reminders.counts): overdue, due today, upcoming
-    funnel      the period's funnel from the status history (pipeline.funnel.counts, two statements)
-    values      the top customers of the value table by LTV (valuation.top; money columns as the grant says)
-    rule_tags   customers per rule tag of the library (0 for a tag no customer holds)
+    customers   customer_mix (status x industry, now) and customers_new (per day created): two statements
+    orders      sales_day summed per day or month of the period (the sales trend, the period's total)
+    top         top_customer of the period's start, merged over the owners in scope (10), with code and name
+    funnel      funnel_cohort of the period's months and stage_count (流失 at the end): two statements
+    rule_tags   rule_tag_count of every rule tag in use (0 for a tag no customer in scope holds)
+    tasks       live: open follow-up tasks (reminders.counts, by the task index)
+    values      live: the value table's top customers by LTV (valuation.top, by the LTV index)
 
-A source takes the Context (today, the period, the scope, the grant) and returns plain Python values; the few
-expressions that differ between SQLite and PostgreSQL (a timestamp's day or month as text) come from
-BUCKETS.  Register another with @source("name", statements=1); STATEMENTS says how many each costs.
+The roll-ups are the figures of their last refresh (ctx.refresh; the page shows 数据更新于 …).  The same names
+with the same return values read the raw tables in dashboard.direct, which the tests compare with these.
+Register another with @source("name", statements=1); STATEMENTS says how many each costs.
 """
-import datetime
-
-from peewee import JOIN, SQL, Case, fn
+from peewee import JOIN, Case, fn
 
 import reminders
 import valuation
-from models import Customer, CustomerTag, Order, Tag, is_sqlite
-from pipeline import funnel as pipeline_funnel
+from models import (Customer, CustomerMix, CustomersNew, FunnelCohort, RuleTagCount, SalesDay, StageCount, Tag,
+                    TopCustomer)
 
-TOP_LIMIT = 10
+from .direct import bucket
+from .figures import CustomerFigures, FunnelFigures
+from .rollup import TOP_LIMIT
 
 SOURCES = {}
 STATEMENTS = {}  # source -> SQL statements it sends (the tests hold the page to their sum)
@@ -37,101 +38,97 @@ def source(name, statements=1):
     return register
 
 
-# unit -> backend -> expression of a timestamp column as its bucket key ('YYYY-MM-DD' / 'YYYY-MM')
-BUCKETS = {
-    "day": {"sqlite": lambda column: fn.strftime("%Y-%m-%d", column),
-            "postgresql": lambda column: fn.to_char(column, "YYYY-MM-DD")},
-    "month": {"sqlite": lambda column: fn.strftime("%Y-%m", column),
-              "postgresql": lambda column: fn.to_char(column, "YYYY-MM")},
-}
+def _owned(query, ctx, model):
+    return query if ctx.owners is None else query.where(model.owner_id.in_(ctx.owners))
 
 
-def bucket(unit, column):
-    """Text, never converted back by the column's field (peewee would read 'YYYY-MM-DD' as a date)."""
-    return BUCKETS[unit]["sqlite" if is_sqlite() else "postgresql"](column).coerce(False)
+def _month(day):
+    return day.strftime("%Y-%m")
 
 
-def _count_if(condition):
-    return fn.COALESCE(fn.SUM(Case(None, [(condition, 1)], 0)), 0)
+def _count_if(condition, value):
+    return fn.COALESCE(fn.SUM(Case(None, [(condition, value)], 0)), 0)
 
 
-def _scoped(query, ctx, field):
-    condition = ctx.scope(field)
-    return query if condition is None else query.where(condition)
-
-
-@source("customers")
+@source("customers", statements=2)
 def customers(ctx):
-    """[(status, industry, customers, new in the period, new this month)], grouped in the database."""
-    month_start = datetime.datetime.combine(ctx.today.replace(day=1), datetime.time())
-    end = ctx.period.end_at
-    query = (Customer
-             .select(Customer.status, Customer.industry, fn.COUNT(Customer.id),
-                     _count_if((Customer.created_at >= ctx.period.start_at) & (Customer.created_at < end)),
-                     _count_if((Customer.created_at >= month_start) & (Customer.created_at < end)))
-             .group_by(Customer.status, Customer.industry))
-    return [(status, industry, int(n), int(new), int(month))
-            for status, industry, n, new, month in _scoped(query, ctx, Customer.id).tuples()]
+    """CustomerFigures: (status, industry, customers) now, and the customers created in the period and this
+    month (up to today)."""
+    mix = (CustomerMix.select(CustomerMix.status, CustomerMix.industry, fn.SUM(CustomerMix.customers))
+           .group_by(CustomerMix.status, CustomerMix.industry))
+    month_start = ctx.today.replace(day=1)
+    start = min(ctx.period.start, month_start)  # every period starts on or before the 1st of today's month
+    new = (CustomersNew.select(_count_if(CustomersNew.day >= ctx.period.start, CustomersNew.customers),
+                               _count_if(CustomersNew.day >= month_start, CustomersNew.customers))
+           .where((CustomersNew.day >= start) & (CustomersNew.day <= ctx.today)))
+    in_period, in_month = _owned(new, ctx, CustomersNew).tuples().first()
+    return CustomerFigures([(status, industry, int(n)) for status, industry, n in _owned(mix, ctx, CustomerMix).tuples()],
+                           int(in_period or 0), int(in_month or 0))
 
 
 @source("orders")
 def orders(ctx):
-    """{bucket: (order total, orders)} of the period, buckets by its unit."""
-    key = bucket(ctx.period.unit, Order.ordered_at)
-    query = (Order
-             .select(key.alias("bucket"), fn.SUM(Order.amount), fn.COUNT(Order.id))
-             .where((Order.ordered_at >= ctx.period.start_at) & (Order.ordered_at < ctx.period.end_at))
-             .group_by(SQL("1")))
-    return {b: (float(total or 0), int(n)) for b, total, n in _scoped(query, ctx, Order.customer).tuples()}
+    """{bucket: (order total, orders)} of the period, buckets by its unit ('YYYY-MM-DD' or 'YYYY-MM')."""
+    key = bucket(ctx.period.unit, SalesDay.day)
+    query = (SalesDay.select(key.alias("bucket"), fn.SUM(SalesDay.total), fn.SUM(SalesDay.orders))
+             .where((SalesDay.day >= ctx.period.start) & (SalesDay.day <= ctx.today))
+             .group_by(key))
+    return {b: (float(total or 0), int(n)) for b, total, n in _owned(query, ctx, SalesDay).tuples()}
 
 
 @source("top")
 def top(ctx):
-    """[(customer id, code, name, order total, orders)] of the period, largest total first."""
-    total = fn.SUM(Order.amount)
-    query = (Order
-             .select(Customer.id, Customer.code, Customer.name, total, fn.COUNT(Order.id))
-             .join(Customer, on=(Order.customer == Customer.id))
-             .where((Order.ordered_at >= ctx.period.start_at) & (Order.ordered_at < ctx.period.end_at))
-             .group_by(Customer.id, Customer.code, Customer.name)
-             .order_by(total.desc(), Customer.id)
+    """[(customer id, code, name, order total, orders)] of the period, largest total first: the top 10 of each
+    owner in scope, merged (exact: the scope's top 10 is within the union of its owners' top 10s)."""
+    query = (TopCustomer
+             .select(Customer.id, Customer.code, Customer.name, TopCustomer.total, TopCustomer.orders)
+             .join(Customer, on=(TopCustomer.customer_id == Customer.id))
+             .where(TopCustomer.start == ctx.period.start)
+             .order_by(TopCustomer.total.desc(), TopCustomer.customer_id)
              .limit(TOP_LIMIT))
     return [(cid, code, name, float(amount or 0), int(n))
-            for cid, code, name, amount, n in _scoped(query, ctx, Order.customer).tuples()]
+            for cid, code, name, amount, n in _owned(query, ctx, TopCustomer).tuples()]
 
 
 @source("tasks")
 def tasks(ctx):
-    """reminders.Counts(due_today, overdue, upcoming) of the open tasks of the scope (one grouped query)."""
+    """reminders.Counts(due_today, overdue, upcoming) of the open tasks of the scope (one grouped query, live)."""
     return reminders.counts(ctx.scoped, ctx.today)
 
 
 @source("funnel", statements=2)
 def funnel(ctx):
-    """pipeline.funnel.Funnel of the period: the cohort that entered 潜在 in it and how far it got, and the
-    customers per stage at its end (read from the status history, two statements)."""
-    return pipeline_funnel.counts(ctx.customers(), ctx.period.start, ctx.period.end)
+    """FunnelFigures of the period: of the customers whose first 潜在 entry in it falls in one of its months (and
+    before the end of today), those who reached 意向 (or 成交) and 成交 by the refresh's day; 流失 at its end."""
+    first, last = _month(ctx.period.start), _month(ctx.today)
+    query = (FunnelCohort
+             .select(fn.COALESCE(fn.SUM(FunnelCohort.customers), 0),
+                     _count_if(FunnelCohort.interested == True, FunnelCohort.customers),  # noqa: E712
+                     _count_if(FunnelCohort.won == True, FunnelCohort.customers))  # noqa: E712
+             .where((FunnelCohort.month >= first) & (FunnelCohort.month <= last)
+                    & ((FunnelCohort.previous == "") | (FunnelCohort.previous < first))))
+    potential, interested, won = _owned(query, ctx, FunnelCohort).tuples().first()
+    lost = (StageCount.select(fn.COALESCE(fn.SUM(StageCount.customers), 0))
+            .where(StageCount.stage == "流失客户"))
+    return FunnelFigures(int(potential or 0), int(interested or 0), int(won or 0),
+                         int(_owned(lost, ctx, StageCount).scalar() or 0))
 
 
 @source("values")
 def values(ctx):
     """valuation.top: the TOP_LIMIT customers of the value table by LTV, money columns only where the grant
-    shows them (one query)."""
+    shows them (one query, live: the table is itself refreshed daily)."""
     return valuation.top(ctx.customers(), TOP_LIMIT, ctx.grant)
 
 
 @source("rule_tags")
 def rule_tags(ctx):
-    """[(tag name, customers in scope)] of every rule tag in use (not retired), in name order.
-
-    The tag rows are counted per tag first (the tag index, then the scope test per row) and joined to the tags
-    after, so a narrow scope does not probe every customer of the scope once per tag."""
+    """[(tag name, customers in scope)] of every rule tag in use (not retired), in name order."""
     in_use = (Tag.source == "rule") & Tag.retired_at.is_null()
-    counted = (CustomerTag
-               .select(CustomerTag.tag.alias("tag_id"), fn.COUNT(CustomerTag.id).alias("customers"))
-               .where(CustomerTag.tag.in_(Tag.select(Tag.id).where(in_use)))
-               .group_by(CustomerTag.tag))
-    counted = _scoped(counted, ctx, CustomerTag.customer).alias("counted")
+    counted = (RuleTagCount
+               .select(RuleTagCount.tag_id, fn.SUM(RuleTagCount.customers).alias("customers"))
+               .group_by(RuleTagCount.tag_id))
+    counted = _owned(counted, ctx, RuleTagCount).alias("counted")
     query = (Tag
              .select(Tag.name, fn.COALESCE(counted.c.customers, 0))
              .join(counted, JOIN.LEFT_OUTER, on=(counted.c.tag_id == Tag.id))

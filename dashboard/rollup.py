@@ -1,0 +1,178 @@
+"""The dashboard's roll-ups (models.rollups): rebuilt for a day passed in, set-based, the same SQL on SQLite and
+PostgreSQL; read by dashboard.sources.
+
+    dashboard.refresh(datetime.date(2026, 12, 7), trigger="cli")   # run.py refresh-dashboard; job dashboard-refresh
+    dashboard.rollup.latest()                                       # the last DashboardRefresh, or None
+
+Each table is first grouped into a temporary table (INSERT ... SELECT ... GROUP BY over orders, customers, the
+status history and the tag rows: reads only, so the database's writers are not held up while millions of rows
+are grouped), then every roll-up is replaced in one short transaction: readers see the old figures or the new
+ones.  The grouping keys are the customer's owner (0 for none), so a row scope is `owner_id IN (...)`:
+
+    sales_day       day x owner: order total and count (every order, whatever its day; readers pick the days)
+    customer_mix    owner x status x industry: customers
+    customers_new   day created x owner: customers
+    funnel_cohort   owner x month of a 潜在 entry x the customer's previous 潜在 month x reached 意向 / 成交 by the
+                    end of as_of (pipeline.funnel's entries: the status history, and the customer's creation
+                    where the history lacks it)
+    stage_count     owner x status at the end of as_of (the current status rolled back through later changes)
+    top_customer    per start of every period of dashboard.periods for as_of and the day after (so the night
+                    between midnight and the daily refresh still finds its period), per owner: the TOP_LIMIT
+                    largest order totals from that start to the end of as_of (the top 10 of several owners is
+                    within the union of their top 10s: merging is exact)
+    rule_tag_count  rule tag x owner: customer tag rows
+"""
+import datetime
+import json
+import logging
+import time
+
+from models import AuditLog, DashboardRefresh, db, is_sqlite
+from models.rollups import NO_OWNER, ROLLUPS
+
+from .periods import PERIODS
+
+log = logging.getLogger("dashboard")
+
+TOP_LIMIT = 10
+POTENTIAL, INTERESTED, WON = "潜在客户", "意向客户", "成交客户"
+
+
+def _p():
+    return db.obj.param
+
+
+def _value(v):
+    """A param as peewee stores it: datetimes and dates as text on SQLite."""
+    if is_sqlite() and isinstance(v, datetime.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if is_sqlite() and isinstance(v, datetime.date):
+        return v.isoformat()
+    return v
+
+
+def _day(column):
+    return f"date({column})" if is_sqlite() else f"CAST({column} AS DATE)"
+
+
+def _month(column):
+    return f"strftime('%Y-%m', {column})" if is_sqlite() else f"to_char({column}, 'YYYY-MM')"
+
+
+OWNER = f"COALESCE(c.owner_id, {NO_OWNER})"
+
+
+def _entries():
+    """(cid, stage, at) of every entry to a stage before the end of as_of, as pipeline.funnel reads them: each
+    status change, and the customer's creation (in the from-status of their first change, else their status)
+    when no change records it.  One param: the end."""
+    p = _p()
+    return ("SELECT sc.customer_id AS cid, sc.to_status AS stage, sc.at AS at FROM status_change sc "
+            f"WHERE sc.at < {p} "
+            "UNION ALL SELECT c.id, COALESCE(fc.stage, c.status), c.created_at FROM customer c "
+            "LEFT JOIN (SELECT x.customer_id, x.stage FROM (SELECT s.customer_id, COALESCE(s.from_status, s.to_status) "
+            "AS stage, ROW_NUMBER() OVER (PARTITION BY s.customer_id ORDER BY s.at, s.id) AS n FROM status_change s) x "
+            "WHERE x.n = 1) fc ON fc.customer_id = c.id "
+            f"WHERE c.created_at < {p} "
+            "AND NOT EXISTS (SELECT 1 FROM status_change n WHERE n.customer_id = c.id AND n.from_status IS NULL)")
+
+
+def statements(as_of):
+    """[(table, columns, SELECT, params)]: what each roll-up holds for `as_of`."""
+    p = _p()
+    end = datetime.datetime.combine(as_of + datetime.timedelta(days=1), datetime.time())
+    tomorrow = as_of + datetime.timedelta(days=1)
+    starts = sorted({kind.starts(day) for kind in PERIODS.values() for day in (as_of, tomorrow)})
+    out = [
+        ("sales_day", "day, owner_id, total, orders",
+         f"SELECT {_day('o.ordered_at')} AS day, {OWNER} AS owner_id, SUM(o.amount) AS total, COUNT(*) AS orders "
+         "FROM orders o JOIN customer c ON c.id = o.customer_id GROUP BY 1, 2", []),
+        ("customer_mix", "owner_id, status, industry, customers",
+         f"SELECT {OWNER} AS owner_id, c.status, c.industry, COUNT(*) AS customers FROM customer c GROUP BY 1, 2, 3",
+         []),
+        ("customers_new", "day, owner_id, customers",
+         f"SELECT {_day('c.created_at')} AS day, {OWNER} AS owner_id, COUNT(*) AS customers FROM customer c "
+         "GROUP BY 1, 2", []),
+        ("funnel_cohort", "owner_id, month, previous, interested, won, customers",
+         f"WITH entries AS ({_entries()}), "
+         f"months AS (SELECT cid, {_month('at')} AS month, MIN(at) AS first_at FROM entries WHERE stage = {p} "
+         "GROUP BY cid, 2), "
+         f"reached AS (SELECT cid, MAX(CASE WHEN stage IN ({p}, {p}) THEN at END) AS interested_at, "
+         f"MAX(CASE WHEN stage = {p} THEN at END) AS won_at FROM entries GROUP BY cid), "
+         "cohort AS (SELECT cid, month, LAG(month) OVER (PARTITION BY cid ORDER BY month) AS previous, first_at "
+         "FROM months) "
+         f"SELECT {OWNER} AS owner_id, k.month, COALESCE(k.previous, '') AS previous, "
+         "CASE WHEN r.interested_at >= k.first_at THEN TRUE ELSE FALSE END AS interested, "
+         "CASE WHEN r.won_at >= k.first_at THEN TRUE ELSE FALSE END AS won, COUNT(*) AS customers "
+         "FROM cohort k JOIN customer c ON c.id = k.cid LEFT JOIN reached r ON r.cid = k.cid GROUP BY 1, 2, 3, 4, 5",
+         [end, end, POTENTIAL, INTERESTED, WON, WON]),
+        ("stage_count", "owner_id, stage, customers",
+         f"SELECT {OWNER} AS owner_id, CASE WHEN a.customer_id IS NULL THEN c.status ELSE a.from_status END AS stage, "
+         "COUNT(*) AS customers FROM customer c LEFT JOIN (SELECT y.customer_id, y.from_status FROM ("
+         "SELECT sc.customer_id, sc.from_status, ROW_NUMBER() OVER (PARTITION BY sc.customer_id ORDER BY sc.at, sc.id) "
+         f"AS n FROM status_change sc WHERE sc.at >= {p}) y WHERE y.n = 1) a ON a.customer_id = c.id "
+         f"WHERE c.created_at < {p} GROUP BY 1, 2", [end, end]),
+        ("rule_tag_count", "tag_id, owner_id, customers",
+         f"SELECT ct.tag_id, {OWNER} AS owner_id, COUNT(*) AS customers FROM customer_tag ct "
+         "JOIN tag t ON t.id = ct.tag_id JOIN customer c ON c.id = ct.customer_id WHERE t.source = 'rule' "
+         "GROUP BY 1, 2", []),
+    ]
+    top = " UNION ALL ".join(
+        f"SELECT {p} AS start, r.owner_id, r.customer_id, r.total, r.orders FROM ("
+        f"SELECT {OWNER} AS owner_id, t.customer_id, t.total, t.orders, ROW_NUMBER() OVER "
+        f"(PARTITION BY {OWNER} ORDER BY t.total DESC, t.customer_id) AS n FROM ("
+        "SELECT o.customer_id, SUM(o.amount) AS total, COUNT(*) AS orders FROM orders o "
+        f"WHERE o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY o.customer_id) t "
+        f"JOIN customer c ON c.id = t.customer_id) r WHERE r.n <= {TOP_LIMIT}" for _ in starts)
+    params = [v for start in starts for v in (start, datetime.datetime.combine(start, datetime.time()), end)]
+    out.append(("top_customer", "start, owner_id, customer_id, total, orders", top, params))
+    return out
+
+
+def _execute(sql, params):
+    return db.execute_sql(sql, [_value(v) for v in params])
+
+
+def refresh(as_of, trigger="cli", username=None, now=None):
+    """Rebuild every roll-up for `as_of` (a date); returns the DashboardRefresh recorded (with an AuditLog row)."""
+    if not isinstance(as_of, datetime.date) or isinstance(as_of, datetime.datetime):
+        raise TypeError("as_of 应为日期（datetime.date）")
+    timings = {}
+    started = time.perf_counter()
+    plan = statements(as_of)
+    try:  # one connection throughout: the temporary tables are its own
+        for table, _columns, select, params in plan:  # grouped outside the write transaction
+            mark = time.perf_counter()
+            _execute(f"DROP TABLE IF EXISTS tmp_{table}", [])
+            _execute(f"CREATE TEMPORARY TABLE tmp_{table} AS {select}", params)
+            timings[table] = round(time.perf_counter() - mark, 3)
+        mark = time.perf_counter()
+        with db.atomic():
+            rows = {}
+            for table, columns, _select, _params in plan:
+                _execute(f"DELETE FROM {table}", [])
+                rows[table] = _execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tmp_{table}",
+                                       []).rowcount
+            timings["replace"] = round(time.perf_counter() - mark, 3)
+            duration = time.perf_counter() - started
+            at = now or datetime.datetime.now()
+            record = DashboardRefresh.create(at=at, as_of=as_of, trigger=trigger, username=username,
+                                             duration=duration, timings=json.dumps(timings))
+            AuditLog.create(at=at, username=username or "system", action="refresh", model="dashboard",
+                            record_id=str(record.id), rows=sum(rows.values()),
+                            changes=json.dumps({"as_of": as_of.isoformat(), "trigger": trigger, "rows": rows},
+                                               ensure_ascii=False))
+    finally:
+        for table, _columns, _select, _params in plan:
+            _execute(f"DROP TABLE IF EXISTS tmp_{table}", [])
+    log.info("首页数据：%s 刷新完成，用时 %.1f 秒 %s", as_of, duration, timings)
+    return record
+
+
+def latest():
+    """The last refresh (DashboardRefresh), or None when the roll-ups were never computed."""
+    return DashboardRefresh.select().order_by(DashboardRefresh.id.desc()).first()
+
+
+def tables():
+    return [model._meta.table_name for model in ROLLUPS]
