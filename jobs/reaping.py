@@ -50,6 +50,9 @@ CLAIMED = [
 ]
 
 
+LOST = "后台进程中断"  # the run's 错误类型, as the run screen shows it
+
+
 def message(worker):
     return f"执行它的后台进程（{worker or '未知'}）在运行中退出，未能完成；如仍需要，请重新运行"
 
@@ -68,7 +71,7 @@ def reap(now=None):
             values = {model.status: "failed", model.finished_at: datetime.datetime.now()}
             values[model.error] = message(worker)
             if model is ReportRun:
-                values[ReportRun.error_name] = "WorkerLost"
+                values[ReportRun.error_name] = LOST
             same = model.worker.is_null() if worker is None else (model.worker == worker)
             done += (model.update(values)
                      .where((model.id == row_id) & (model.status == "running") & same).execute())

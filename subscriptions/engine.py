@@ -24,7 +24,7 @@ from email.headerregistry import Address
 
 from peewee import fn
 
-from jobs import liveness
+from jobs import liveness, reaping
 from jobs.liveness import worker_name
 from models import Delivery, ReportRun, Role, Subscription, User, db
 
@@ -260,8 +260,8 @@ def claim(delivery_id, now=None):
             return None
         log.warning("订阅发送 %s：接手中断的运行（原 worker %s）", delivery_id, row.claimed_by)
         if row.report_run_id:  # the lost worker's run will never finish
-            (ReportRun.update(status="failed", error_name="WorkerLost",
-                              error=f"worker {row.claimed_by} 在运行中退出", finished_at=datetime.datetime.now())
+            (ReportRun.update(status="failed", error_name=reaping.LOST,
+                              error=reaping.message(row.claimed_by), finished_at=datetime.datetime.now())
              .where((ReportRun.id == row.report_run_id) & ReportRun.status.in_(["queued", "running"])).execute())
     return Delivery.get_by_id(delivery_id)
 

@@ -44,7 +44,7 @@ def test_runs_of_a_worker_that_exited_here_fail_at_once_and_live_ones_are_left(a
     assert reaping.reap(NOW) == {"报表运行": 1, "后台任务": 1}
 
     report = ReportRun.get_by_id(lost_report.id)
-    assert (report.status, report.error_name) == ("failed", "WorkerLost")
+    assert (report.status, report.error_name) == ("failed", reaping.LOST)
     assert gone in report.error and "重新运行" in report.error and report.finished_at is not None
     job = JobRun.get_by_id(lost_job.id)
     assert job.status == "failed" and gone in job.error
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_report_leaves_a_run_the_next_worker_fails_at_start(
             lost = wait_for(lambda: ReportRun.get_by_id(run.id).status == "failed", "the lost run failed")
             assert lost
         failed = ReportRun.get_by_id(run.id)
-        assert failed.error_name == "WorkerLost" and f":{first.pid}" in failed.error
+        assert failed.error_name == reaping.LOST and f":{first.pid}" in failed.error
         log = (tmp_path / "second0.log").read_text()
         assert "报表运行：1 个由已退出的后台进程遗留的运行已标为失败" in log
     finally:

@@ -17,6 +17,7 @@ import pytest
 import jobs
 import reporting
 import subscriptions
+from jobs import reaping
 from models import Delivery, ReportRun, Subscription
 from subscriptions import engine, schedule
 from subscriptions.tasks import due_subscriptions
@@ -108,7 +109,7 @@ def test_a_worker_killed_mid_run_delivers_once_after_restart_and_catches_up(app,
     redone = Delivery.get_by_id(interrupted.id)
     assert redone.attempts == 2 and redone.report_run_id != interrupted.report_run_id
     lost = ReportRun.get_by_id(interrupted.report_run_id)
-    assert lost.status == "failed" and lost.error_name == "WorkerLost"
+    assert lost.status == "failed" and lost.error_name == reaping.LOST
 
 
 def test_two_workers_deliver_every_occurrence_exactly_once(app, tmp_path, setting, redis_url):  # noqa: F811
