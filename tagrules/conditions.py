@@ -131,17 +131,37 @@ def _value(metric, op, value):
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def compile(tree, day):
-    """One condition on Customer.id: the customers the (checked) tree matches on `day` (metrics.Day)."""
+def compile(tree, day, figures=None):
+    """One condition on Customer.id: the customers the (checked) tree matches on `day` (metrics.Day).  With
+    `figures` (tagrules.figures.Figures, joined on Customer.id by the caller), a comparison whose figure it
+    holds reads that column instead of its own subquery; the others compile as alone."""
     if "metric" in tree:
         metric = metrics.get(tree["metric"])
-        return metric.build(day, tree["op"], tree["value"], tree.get("days", metric.window))
+        days = tree.get("days", metric.window)
+        if figures is not None and metric.figure is not None:
+            need = metric.figure(day, tree["op"], tree["value"], days)
+            column = figures.column(day, need) if need is not None else None
+            if column is not None:
+                return need.test(column)
+        return metric.build(day, tree["op"], tree["value"], days)
     key = "all" if "all" in tree else "any"
-    parts = [compile(child, day) for child in tree[key]]
+    parts = [compile(child, day, figures) for child in tree[key]]
     combined = parts[0]
     for part in parts[1:]:
         combined = (combined & part) if key == "all" else (combined | part)
     return combined
+
+
+def needs(tree, day):
+    """The metrics.Need of every comparison of the tree that reads a per-customer figure on `day`."""
+    if "metric" in tree:
+        metric = metrics.get(tree["metric"])
+        if metric.figure is None:
+            return []
+        need = metric.figure(day, tree["op"], tree["value"], tree.get("days", metric.window))
+        return [] if need is None else [need]
+    key = "all" if "all" in tree else "any"
+    return [need for child in tree[key] for need in needs(child, day)]
 
 
 def describe(tree):

@@ -44,7 +44,8 @@ from peewee import SQL, Case, Table, Value, fn
 
 from models import AuditLog, Customer, CustomerTag, Tag, TagRule, TagRuleEpisode, db, is_sqlite
 
-from . import conditions, metrics
+from . import conditions, figures as figures_, metrics
+from .figures import temp_name
 from .metrics import in_, not_in
 
 log = logging.getLogger("tagrules")
@@ -71,11 +72,20 @@ def day_of(as_of, today=None, within=None):
     return metrics.Day(as_of, live=today is None or as_of >= today, within=within)
 
 
-def matching(tree, day, within=None):
+def matching(tree, day, within=None, figures=None):
     """A query of the ids of the customers the checked condition `tree` matches on `day`, optionally only
-    among `within` (ids or a query of ids)."""
-    query = Customer.select(Customer.id).where(metrics.existing(day) & conditions.compile(tree, day))
-    if within is not None:
+    among `within` (ids or a query of ids).  With `figures` (tagrules.figures, built for the day) the
+    comparisons it holds read its columns, joined on the customer's id, instead of their own subqueries."""
+    query = Customer.select(Customer.id)
+    joined = figures is not None and figures.serves(tree, day)
+    if joined:
+        table = figures.table
+        query = query.join(table, on=(table.id == Customer.id))
+        condition = conditions.compile(tree, day, figures)
+    else:
+        condition = conditions.compile(tree, day)
+    query = query.where(metrics.existing(day) & condition)
+    if within is not None and not (joined and figures.within is within):  # the figures hold only `within`
         query = query.where(in_(Customer.id, within))
     return query
 
@@ -97,12 +107,38 @@ def evaluate(as_of, today=None, rules=None, customer_ids=None, trigger="sweep", 
     day = day_of(as_of, today, within)
     if isinstance(within, list) and len(within) <= QUICK_MAX:
         return _evaluate_quickly(ids, day, within, trigger, now)
+    figures = _figures(ids, day, within)
     results = []
-    for rule_id in ids:
-        result = apply_rule(rule_id, day, within, trigger, now)
-        if result is not None:
-            results.append(result)
+    try:
+        for rule_id in ids:
+            result = apply_rule(rule_id, day, within, trigger, now, figures=figures)
+            if result is not None:
+                results.append(result)
+    finally:
+        if figures is not None:
+            figures.drop()
     return results
+
+
+def _figures(ids, day, within):
+    """The per-customer figures every rule of `ids` that will be evaluated needs on `day` (tagrules.figures),
+    built once for the sweep in a read transaction of its own (deferred on SQLite: no write lock while it is
+    built); None when no rule compares an aggregate.  A rule edited in between still gives the right
+    answer: a comparison whose figure is missing compiles to its own subquery."""
+    trees = []
+    for rule in (TagRule.select(TagRule, Tag).join(Tag)
+                 .where(TagRule.id.in_(ids) & (TagRule.enabled == True))):  # noqa: E712
+        if rule.tag.retired_at is not None or rule.tag.source != "rule":
+            continue
+        try:
+            trees.append(conditions.parse(rule.condition))
+        except conditions.Invalid:
+            continue  # apply_rule says why and skips it
+    if not trees:
+        return None
+    with (db.atomic("DEFERRED") if is_sqlite() else db.atomic()):
+        room_for_sets()
+        return figures_.build(trees, [day], within)
 
 
 QUICK_MAX = 100  # customers a check after a change asks about at once with one query per state
@@ -216,10 +252,11 @@ def _matching_sql(conditions_of, day, within):
     return sql, params
 
 
-def apply_rule(rule_id, day, within, trigger, now, known=None):
+def apply_rule(rule_id, day, within, trigger, now, known=None, figures=None):
     """One rule, one transaction (see the module's docstring); None if the rule is gone.  `known`: the ids
     among `within` the rule matches, when the caller has just asked in this transaction (the check after a
-    change), so the condition is not rendered and run again."""
+    change), so the condition is not rendered and run again; `figures`: the sweep's per-customer figures
+    (tagrules.figures), which the condition reads instead of its own subqueries."""
     with db.atomic():
         if not is_sqlite():
             db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tagrule:{rule_id}",))
@@ -245,7 +282,7 @@ def apply_rule(rule_id, day, within, trigger, now, known=None):
         elif known is not None:
             target = sorted(known)
         else:
-            target = matching(tree, day, within)
+            target = matching(tree, day, within, figures)
         kept = target is not None and within is None and known is None
         if kept:  # a full sweep: the condition is evaluated once, for the episodes to open and to close
             target = keep(target)
@@ -284,10 +321,6 @@ BULK = 10_000
 
 
 KEPT = "tagrule_target"  # a full sweep's matching customers of one rule, for the rest of its transaction
-
-
-def temp_name(name):
-    return ("temp." if is_sqlite() else "pg_temp.") + name
 
 
 def keep(query, name=KEPT):

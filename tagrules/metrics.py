@@ -15,6 +15,13 @@ Kinds:
 
 Status on a past day comes from the status history (the last change up to that day); region, industry and
 the other fields have no history and are read as they are now.
+
+Aggregate metrics (order total and count, complaint count, days since an order, follow-up or feedback) also
+name the per-customer figure they compare (`Metric.figure`): a `Need` of a `Figure` (a source, sum / count
+over the last N days, or the latest time) and the test of that figure's column.  A sweep or a preview
+computes every figure its rules need once, in one grouped pass per table (tagrules.figures), and compares
+all rules against it; `build` stays the answer for one comparison alone, and both give the same customers
+(tests/test_tagrules_figures.py).
 """
 import datetime
 import operator
@@ -103,6 +110,9 @@ class Metric:
     unit: str = ""
     choices: Callable = None  # () -> allowed values of a choice metric
     help: str = ""
+    # figure(day, op, value, days) -> Need (the per-customer figure the comparison reads and its test), or
+    # None where the comparison needs no figure (a constant, or a metric that is not an aggregate)
+    figure: Callable = field(default=None, repr=False)
 
     @property
     def ops(self):
@@ -145,6 +155,75 @@ def _number(value):
     """A bound parameter both drivers take (sqlite3 cannot bind a Decimal)."""
     value = Decimal(str(value))
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Records a figure aggregates: a model, its customer and time columns, and which of its rows count."""
+
+    name: str
+    model: object = field(compare=False, repr=False)
+    customer: object = field(compare=False, repr=False)
+    at: object = field(compare=False, repr=False)
+    only: Callable = field(default=None, compare=False, repr=False)  # () -> condition on a row, or None
+
+
+ORDERS = Source("orders", Order, Order.customer, Order.ordered_at)
+FOLLOW_UPS = Source("follow_ups", FollowUp, FollowUp.customer, FollowUp.at)
+FEEDBACK = Source("feedback", Feedback, Feedback.customer, Feedback.created_at)
+COMPLAINTS = Source("complaints", Feedback, Feedback.customer, Feedback.created_at, only=lambda: Feedback.kind == "投诉")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A per-customer figure of a source's records known on a day (dated before its end): `sum` of `column`
+    or `count` over the last `days` days (the day included), or `last`, the latest record's time."""
+
+    source: Source
+    aggregate: str  # sum / count / last
+    column: str = ""  # the summed field
+    days: int = 0  # the window of sum and count
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one comparison reads: `figure` on `day`, whose records from `since` on it looks at (the window's
+    first midnight; for `last`, the threshold), and `test(column)`, the comparison on the figure's column.
+    A customer without records has NULL there (sum and count: COALESCE to 0; last: never)."""
+
+    figure: Figure
+    since: datetime.datetime
+    test: Callable = field(compare=False, repr=False)
+
+
+def _windowed(source, aggregate, column="", number=int):
+    """figure() of a sum or count over the last N days: the same customers as _having with empty 0."""
+
+    def figure(day, op, value, days):
+        bound, compare = number(value), _COMPARE[op]
+        return Need(Figure(source, aggregate, column, days), day.start_of_window(days),
+                    lambda col: compare(fn.COALESCE(col, 0), bound))
+
+    return figure
+
+
+def _last(source):
+    """figure() of days since the last record: `last >= since` for "within the last n days", `last IS NULL OR
+    last < recent` for "none in the last n days" (never: more days than any number), as _days_since."""
+
+    def figure(day, op, value, days):
+        least, most = _days_bounds(op, int(value))
+        if most is not None:
+            if most < 0:
+                return None  # build: nobody
+            since = midnight(day.as_of - datetime.timedelta(days=most))
+            return Need(Figure(source, "last"), since, lambda col: col >= since)
+        if least <= 0:
+            return None  # build: everyone
+        recent = midnight(day.as_of - datetime.timedelta(days=least - 1))
+        return Need(Figure(source, "last"), recent, lambda col: col.is_null() | (col < recent))
+
+    return figure
 
 
 def _order_total(day, op, value, days):
@@ -257,17 +336,20 @@ def existing(day):
 
 
 register(Metric("order_total", "近N天订单金额", "number", _order_total, window=365, unit="元",
-                help="最近 N 天（含当天）订单金额合计；没有订单为 0"))
+                help="最近 N 天（含当天）订单金额合计；没有订单为 0",
+                figure=_windowed(ORDERS, "sum", "amount", _number)))
 register(Metric("order_count", "近N天订单数", "number", _order_count, window=30, unit="笔",
-                help="最近 N 天（含当天）的订单笔数"))
+                help="最近 N 天（含当天）的订单笔数", figure=_windowed(ORDERS, "count")))
 register(Metric("days_since_order", "距最近下单天数", "days", _days_since(Order, Order.customer, Order.ordered_at),
-                unit="天", help="从未下单视为无限大"))
+                unit="天", help="从未下单视为无限大", figure=_last(ORDERS)))
 register(Metric("days_since_followup", "距最近跟进天数", "days",
-                _days_since(FollowUp, FollowUp.customer, FollowUp.at), unit="天", help="从未跟进视为无限大"))
+                _days_since(FollowUp, FollowUp.customer, FollowUp.at), unit="天", help="从未跟进视为无限大",
+                figure=_last(FOLLOW_UPS)))
 register(Metric("days_since_feedback", "距最近反馈天数", "days",
-                _days_since(Feedback, Feedback.customer, Feedback.created_at), unit="天", help="从未反馈视为无限大"))
+                _days_since(Feedback, Feedback.customer, Feedback.created_at), unit="天", help="从未反馈视为无限大",
+                figure=_last(FEEDBACK)))
 register(Metric("complaint_count", "近N天投诉次数", "number", _complaint_count, window=365, unit="次",
-                help="最近 N 天类型为“投诉”的反馈条数"))
+                help="最近 N 天类型为“投诉”的反馈条数", figure=_windowed(COMPLAINTS, "count")))
 register(Metric("customer_age", "距首次接触天数", "days", _customer_age, unit="天",
                 help="没有首次接触时间时按创建时间"))
 register(Metric("employees", "员工人数", "number", _field_number(Customer.employees), unit="人",

@@ -14,7 +14,7 @@ import access
 from access.scope import scope_query
 from models import Customer, db, is_sqlite
 
-from . import metrics, policy
+from . import figures as figures_, metrics, policy
 from .conditions import Invalid, parse
 from .engine import drop, holds, keep, matching, room_for_sets
 from .metrics import in_
@@ -23,6 +23,7 @@ LIMIT = 50  # customers listed per group
 OLDEST_DAYS = 3650
 SHOWN = ("code", "name", "status")
 NOW_TABLE, PAST_TABLE = "tagrule_preview_now", "tagrule_preview_past"  # temporary, per connection
+FIGURES_TABLE = "tagrule_preview_figures"
 
 
 @dataclass
@@ -70,15 +71,16 @@ def preview(condition, user=None, today=None, past=None, limit=LIMIT):
     scoped = Customer.select(Customer.id)
     if user is not None:
         scoped = scope_query(Customer, scoped, user, grant)
-    now_q = matching(tree, metrics.Day(today, live=True), within=scoped)
-    past_q = matching(tree, metrics.Day(past, live=False), within=scoped)
+    now_day, past_day_ = metrics.Day(today, live=True), metrics.Day(past, live=False)
     columns = tuple(c for c in SHOWN if grant is None or grant.visible("customer", c))
-    # Each day's customers are computed once into a temporary table, then counted, compared and listed from
-    # there (they were computed again for every count and list: up to ten times).  Reads only; a deferred
-    # transaction on SQLite, so the preview never holds the write lock.
+    # Both days' per-customer figures in one pass (tagrules.figures: a column per figure and day), then each
+    # day's customers computed once into a temporary table, then counted, compared and listed from there.
+    # Reads only; a deferred transaction on SQLite, so the preview never holds the write lock.
     with (db.atomic("DEFERRED") if is_sqlite() else db.atomic()):
         room_for_sets()
-        now_t, past_t = keep(now_q, NOW_TABLE), keep(past_q, PAST_TABLE)
+        figures = figures_.build([tree], [now_day, past_day_], within=scoped, name=FIGURES_TABLE)
+        now_t = keep(matching(tree, now_day, within=scoped, figures=figures), NOW_TABLE)
+        past_t = keep(matching(tree, past_day_, within=scoped, figures=figures), PAST_TABLE)
         now_ids, past_ids = now_t.select(now_t.id), past_t.select(past_t.id)
         gained = now_t.select(now_t.id).where(~holds(past_t, now_t.id))
         lost = past_t.select(past_t.id).where(~holds(now_t, past_t.id))
@@ -88,6 +90,8 @@ def preview(condition, user=None, today=None, past=None, limit=LIMIT):
                          lost_rows=_rows(lost, grant, limit), columns=columns)
         drop(NOW_TABLE)  # on an error the transaction's rollback takes them
         drop(PAST_TABLE)
+        if figures is not None:
+            figures.drop()
     return result
 
 
