@@ -2,7 +2,9 @@
 
 我的任务: the open tasks in the viewer's row scope in three groups — 已逾期, 今天到期, 即将到期 (14 days) — with counts;
 a manager (or anyone whose scope spans several people) sees the 负责人 column and can pick one person.  A task is
-done by recording a follow-up: 记录跟进 opens the follow-up form with the customer filled in.  Policy key `task`.
+done by recording a follow-up: 记录跟进 opens the follow-up form with the customer filled in; with `task` edit it is
+also closed by hand — 完成 with an optional note — and one completed by hand lately can be reopened (重新打开).
+Policy key `task`.
 
 提醒规则: the reminder rules (tag, task, within/every N days, the follow-up method that counts, enabled) with the
 open tasks each holds in the viewer's scope; 新建 / 编辑 / 启用 / 停用 / 删除 for roles that may.  Policy key
@@ -15,9 +17,10 @@ from flask_admin import expose
 from flask_login import current_user
 from peewee import fn
 
+import access
 import reminders
 from i18n import current_language
-from models import ReminderRule, Tag, Task
+from models import Customer, ReminderRule, Tag, Task
 from models.activity import FOLLOW_METHODS
 from models.tasks import RULE_KINDS
 
@@ -29,14 +32,20 @@ BOARD_TEXT = {
            "customer": "客户", "task": "任务", "origin": "来源", "assignee": "负责人", "state": "状态",
            "late": "逾期 {days} 天", "due_today": "今天", "in_days": "{days} 天后", "record": "记录跟进",
            "everyone": "全部负责人", "filter": "筛选", "none": "没有任务。", "first": "仅列出前 {limit} 项",
-           "note": "备注"},
+           "note": "备注", "complete": "完成", "note_hint": "备注（可选）", "reopen": "重新打开",
+           "done": "最近手动完成（{days} 天内）", "closed_at": "完成时间", "closed_by": "完成人",
+           "completed": "已完成任务“{title}”（{customer}）。", "reopened": "已重新打开任务“{title}”（{customer}）。",
+           "expired": "表单已过期，请刷新页面后重试。"},
     "en": {"intro": "Open tasks in your scope, from follow-ups' next dates and reminder rules; recording a follow-up "
                     "completes them.",
            "overdue": "Overdue", "today": "Due today", "upcoming": "Upcoming (next {days} days)", "due_on": "Due",
            "customer": "Customer", "task": "Task", "origin": "From", "assignee": "Assignee", "state": "State",
            "late": "{days} days late", "due_today": "today", "in_days": "in {days} days", "record": "Record follow-up",
            "everyone": "Everyone", "filter": "Filter", "none": "No tasks.", "first": "first {limit} listed",
-           "note": "Note"},
+           "note": "Note", "complete": "Done", "note_hint": "Note (optional)", "reopen": "Reopen",
+           "done": "Completed by hand (last {days} days)", "closed_at": "Completed", "closed_by": "By",
+           "completed": "Task “{title}” ({customer}) completed.", "reopened": "Task “{title}” ({customer}) reopened.",
+           "expired": "The form has expired; reload the page and try again."},
 }
 RULE_TEXT = {
     "zh": {"intro": "带某个标签的客户按规则生成任务，交给客户负责人：“N天内”在客户带上标签后 N 天内到期（每次带上标签一次）；"
@@ -88,8 +97,46 @@ class TaskBoardView(PolicyView):
             board = reminders.board(current_user, today=datetime.date.today())
         grant = current_grant()
         return self.render("admin/tasks/board.html", text=words, board=board,
-                           upcoming_days=reminders.listing.UPCOMING_DAYS,
-                           can_follow=grant.can("followup", "create"), can_customer=grant.can("customer", "view"))
+                           upcoming_days=reminders.listing.UPCOMING_DAYS, recent_days=reminders.listing.RECENT_DAYS,
+                           can_follow=grant.can("followup", "create"), can_customer=grant.can("customer", "view"),
+                           form=TokenForm(), note_max=reminders.closing.NOTE_MAX)
+
+    def _after(self):
+        assignee = _int(request.form.get("assignee"))
+        return redirect(self.get_url(".index", **({"assignee": assignee} if assignee is not None else {})))
+
+    def _close_or_open(self, act, message):
+        """完成 / 重新打开: POST with the CSRF token; 403 without task edit; a task out of scope or not in the
+        state the button expects gets a Chinese message and nothing changes (reminders.closing)."""
+        words = BOARD_TEXT[current_language()]
+        if not reminders.may_edit_tasks(current_grant()):
+            abort(403)
+        if not TokenForm(request.form).validate():
+            flash(words["expired"], "error")
+            return self._after()
+        try:
+            task = act()
+        except reminders.TaskRefused as refused:
+            flash(str(refused), "error")
+            return self._after()
+        except PermissionError:
+            abort(403)
+        customer = Customer.select(Customer.name).where(Customer.id == task.customer_id).scalar() or ""
+        level = current_grant().access("customer", "name")
+        shown = "" if level == "hidden" else access.mask(customer) if level == "masked" else customer
+        flash(words[message].format(title=task.title, customer=shown), "success")
+        return self._after()
+
+    @expose("/complete/", methods=("POST",))
+    def complete_view(self):
+        return self._close_or_open(lambda: reminders.complete(request.form.get("task_id"), current_user,
+                                                              note=request.form.get("note"),
+                                                              ip=request.remote_addr), "completed")
+
+    @expose("/reopen/", methods=("POST",))
+    def reopen_view(self):
+        return self._close_or_open(lambda: reminders.reopen(request.form.get("task_id"), current_user,
+                                                            ip=request.remote_addr), "reopened")
 
 
 class ReminderRuleView(PolicyView):

@@ -10,6 +10,8 @@ merge():
   survivor's is empty (a blank is filled, never a value replaced unasked);
 - follow-ups, orders, feedback and status history move to the survivor; tags move too, except a tag the
   survivor already has (that tag row is kept in the merge record, not duplicated);
+- follow-up tasks move too, at most one open per customer and rule: of two open tasks of one rule (or two open
+  plans) the earlier due stays open and the other closes as a duplicate (reminders.merging);
 - values that lost (a second landline, another address) are never dropped silently: they are written into
   the survivor's 备注 (notes) with the code they came from (ID and bank card numbers excepted: they stay,
   encrypted, in the merge record only);
@@ -27,6 +29,7 @@ import decimal
 import json
 
 from models import AuditLog, Customer, CustomerTag, Feedback, FollowUp, MergeRecord, Order, StatusChange, db, sealed
+from reminders import merging as reminders_merging
 
 # Fields a merge picks field by field (code and status stay the survivor's: status has its own history).
 PICKABLE = ("name", "customer_type", "contact", "mobile", "phone", "email", "industry", "region", "source", "address",
@@ -180,20 +183,24 @@ def merge(survivor_id, other_ids, picks=None, username=None, owner_ids=None, ip=
             if rows:
                 model.update(customer=survivor_id).where(model.id.in_([r.id for r in rows])).execute()
 
+        # follow-up tasks move too (the delete below would cascade them), one open per customer and rule kept
+        tasks = reminders_merging.carry_over(survivor_id, other_ids, survivor.owner_id, now)
         Customer.delete().where(Customer.id.in_(other_ids)).execute()
         survivor.save()
         codes = [c.code for c in others]
         record = MergeRecord.create(
             survivor_id=survivor_id, survivor_code=survivor.code, merged_codes=",".join(codes), username=username,
             data=json.dumps({"survivor_before": before, "merged": merged_rows, "moved": moved,
-                             "dropped_tags": dropped, "picks": chosen}, ensure_ascii=False),
+                             "dropped_tags": dropped, "picks": chosen, "tasks": tasks}, ensure_ascii=False),
             **({"created_at": now} if now else {}),
         )
         AuditLog.create(username=username, action="merge", model="customer", record_id=str(survivor_id), ip=ip,
                         changes=json.dumps({"merge": record.id, "survivor": survivor.code, "merged": codes,
                                             "picks": {f: by_id[h].code for f, h in chosen.items()},
                                             "moved": {k: sum(len(v) for v in rows.values()) for k, rows in moved.items()},
-                                            "tags_already_on_survivor": len(dropped)}, ensure_ascii=False))
+                                            "tags_already_on_survivor": len(dropped), "tasks_moved": tasks["moved"],
+                                            "tasks_closed_as_duplicates": len(tasks["duplicates"])},
+                                           ensure_ascii=False))
     return record
 
 
@@ -221,6 +228,7 @@ def undo(merge_id, username=None, owner_ids=None, ip=None, now=None):
             model = CHILDREN[key]
             for customer_id, ids in by_customer.items():
                 model.update(customer=int(customer_id)).where(model.id.in_(ids)).execute()
+        reminders_merging.put_back(data.get("tasks"))
         for tag in data["dropped_tags"]:
             CustomerTag.insert(id=tag["id"], customer=tag["customer"], tag=tag["tag"], source=tag["source"],
                                created_at=tag["created_at"]).execute()

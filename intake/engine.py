@@ -678,6 +678,14 @@ def _reminders_after_import(batch_id):
     reminders.after_import(batch_id)
 
 
+def _reminders_take_back(batch_id):
+    """Follow-up tasks of an import being undone (inside its transaction, before the created records go): the
+    tasks its follow-ups planned go, the tasks they closed open again (reminders.undoing)."""
+    from reminders import undoing
+
+    return undoing.take_back(batch_id)
+
+
 def _pipeline_after_import(batch_id):
     """Status transitions (pipeline) for the customers the import touched, after it committed, before the tag
     rules (which read the status)."""
@@ -698,7 +706,8 @@ def undo(batch_id, user=None, force=False):
     a customer's follow-ups, orders, tags, feedback and status history), records it updated get their
     earlier values back.  Refused (UndoRefused) when the batch was undone already or wrote nothing,
     when the importing user's successor may not, or — unless force — when a record was changed after
-    the import or a created customer has gained records from elsewhere.  Returns counts."""
+    the import or a created customer has gained records from elsewhere.  Follow-up tasks its follow-ups
+    planned go, and those they closed open again (reminders.undoing).  Returns counts."""
     batch = ImportBatch.get_or_none(ImportBatch.id == batch_id)
     if batch is None:
         raise UndoRefused(f"导入批次 {batch_id} 不存在")
@@ -719,6 +728,7 @@ def undo(batch_id, user=None, force=False):
             raise UndoRefused(f"导入后这些记录又有改动，撤销会覆盖或删除它们：{shown}。确认仍要撤销请使用强制撤销")
         for change in _changes(batch, action="updated", newest_first=True):
             counts["restored"] += _restore(batch, change, user)
+        tasks = _reminders_take_back(batch.id)
         for name in UNDO_ORDER:  # created records: one DELETE per model (the database cascades the rest)
             model = MODELS[name]
             created = (ImportChange.select(ImportChange.record_id)
@@ -731,8 +741,8 @@ def undo(batch_id, user=None, force=False):
         batch.save()
         AuditLog.create(username=_username(user) or "system", action="import-undo", model=spec.policy_key,
                         record_id=str(batch.id), rows=counts["deleted"] + counts["restored"],
-                        changes=json.dumps({"batch": batch.id, "file": batch.filename, "kind": batch.kind, **counts},
-                                           ensure_ascii=False))
+                        changes=json.dumps({"batch": batch.id, "file": batch.filename, "kind": batch.kind, **counts,
+                                            "tasks": tasks}, ensure_ascii=False))
     return counts
 
 

@@ -3,8 +3,9 @@
 A Task is something a customer's owner has to do by a day: follow up as the last follow-up's 下次跟进时间
 planned (origin "followup"), or what a reminder rule asks of customers carrying a tag (origin "rule": 流失风险 ->
 contact within 30 days, 高价值 -> a visit every 90 days).  A task is open until a follow-up recorded at or
-after its `since` (of the rule's method, if it names one) closes it, or its reason goes away (the tag, the rule,
-the planned date).
+after its `since` (of the rule's method, if it names one) closes it, its reason goes away (the tag, the rule,
+the planned date), its owner completes it by hand (完成 on 我的任务, reason "manual", with who and an optional
+note), or a merge of customers finds it a duplicate of the survivor's (reason "merged").
 
 `open_key` is set while a task is open and NULL once it is closed: "f:<customer>" for the follow-up plan,
 "r<rule>:<customer>" for a rule.  Its unique index is what keeps at most one open task per customer and rule
@@ -27,7 +28,8 @@ TASK_ORIGINS = (("followup", "跟进计划"), ("rule", "提醒规则"))
 TASK_STATUSES = (("open", "待办"), ("done", "已完成"))
 # why a task was closed
 CLOSE_REASONS = (("followup", "已记录跟进"), ("untagged", "客户已不带该标签"), ("rule-off", "规则已停用"),
-                 ("rule-deleted", "规则已删除"), ("plan-removed", "下次跟进时间已清除"))
+                 ("rule-deleted", "规则已删除"), ("plan-removed", "下次跟进时间已清除"), ("manual", "手动完成"),
+                 ("merged", "合并客户时关闭：与保留客户的任务重复"))
 RULE_KINDS = (("within", "N天内"), ("every", "每N天"))
 DIGEST_STATUSES = (("pending", "待发送"), ("sending", "发送中"), ("sent", "已发送"), ("failed", "失败"))
 
@@ -73,6 +75,8 @@ class Task(BaseModel):
     closed_at = DateTimeField(null=True)
     closed_by = ForeignKeyField(FollowUp, null=True, backref="closed_tasks", on_delete="SET NULL")
     closed_reason = CharField(max_length=16, null=True, choices=CLOSE_REASONS)
+    closed_user = CharField(max_length=64, null=True)  # who completed it by hand (完成 on 我的任务)
+    closed_note = TextField(null=True)  # the note they gave
 
     class Meta:
         indexes = ((("status", "due_on"), False),)

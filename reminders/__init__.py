@@ -7,20 +7,26 @@
     reminders.board(user, today)                       # 我的任务: overdue / today / upcoming in the user's scope
     reminders.save(values, user) / set_enabled / delete   # 提醒规则, audited
     reminders.digest.plan(day); reminders.digest.send(id)  # the daily digest mail (job `task-digest`)
+    reminders.complete(task_id, user, note) / reopen        # 完成 / 重新打开 on 我的任务, audited
+    reminders.merging.carry_over / put_back               # tasks in a merge of customers and its undo
+    reminders.undoing.take_back(batch_id)                 # tasks of an import being undone
 
 A task is open until a follow-up closes it; `Task.open_key` (unique, NULL once closed) keeps at most one open
 task per customer and rule in the database itself.  See docs/tasks.md.
 """
-from . import digest
+from . import digest, merging, undoing
+from .closing import Refused as TaskRefused
+from .closing import complete, reopen
 from .editing import Refused, delete, save, set_enabled
 from .engine import Result, Sweep, after_followups, apply_rule, sweep
 from .listing import Board, Counts, board, counts, scoped_customers
-from .policy import may_edit_rules, may_view_rules, may_view_tasks
+from .policy import may_edit_rules, may_edit_tasks, may_view_rules, may_view_tasks
 from .seed import SEEDED, seed_rules
 
-__all__ = ["after_change", "after_import", "Board", "Counts", "Refused", "Result", "SEEDED", "Sweep", "after_followups", "apply_rule", "board",
-           "counts", "delete", "digest", "may_edit_rules", "may_view_rules", "may_view_tasks", "save",
-           "scoped_customers", "seed_rules", "set_enabled", "sweep"]
+__all__ = ["after_change", "after_import", "Board", "Counts", "Refused", "Result", "SEEDED", "Sweep", "TaskRefused",
+           "after_followups", "apply_rule", "board", "complete", "counts", "delete", "digest", "may_edit_rules",
+           "may_edit_tasks", "may_view_rules", "may_view_tasks", "merging", "reopen", "save", "scoped_customers",
+           "seed_rules", "set_enabled", "sweep", "undoing"]
 
 
 def after_import(batch_id, now=None):

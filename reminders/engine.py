@@ -27,8 +27,9 @@ Reminder rules (the full sweep, and when a rule is saved): for rule R of tag T
 
   kind "within" N: due N days after the customer got T (customer_tag.created_at), once per time they get it:
       not if a follow-up (of the rule's method) was recorded since, nor if a task of R started since;
-  kind "every" N: due N days after the later of their last follow-up (of the method) and getting T; the follow-up
-      that closes one task starts the clock of the next, so there is always exactly one open.
+  kind "every" N: due N days after the latest of their last follow-up (of the method), getting T and completing a
+      task of R by hand; the follow-up that closes one task starts the clock of the next, so there is always
+      exactly one open.
 
 Why nothing is made twice: the state is read from the data, and the unique `open_key` refuses a second open
 task of the same customer and rule (or plan) in the database itself.  A second sweep finds every task open (no
@@ -177,6 +178,11 @@ def _open_rule_tasks(rule, now, trigger):
     else:
         last = F.select(fn.MAX(F.at)).where(counts(F.customer == CT.customer))
         since = Case(None, [(last > CT.created_at, last)], CT.created_at)
+        # a task of the rule completed by hand (完成 on 我的任务) starts the clock too, as a follow-up would
+        Done = Task.alias("done")
+        by_hand = Done.select(fn.MAX(Done.closed_at)).where((Done.rule == rule.id) & (Done.customer == CT.customer)
+                                                            & (Done.closed_reason == "manual"))
+        since = Case(None, [(by_hand > since, by_hand)], since)
         extra = None
     key = Value(f"r{rule.id}:").concat(CT.customer.cast("text"))
     where = (CT.tag == rule.tag_id) & CT.customer.not_in(open_)

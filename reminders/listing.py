@@ -2,7 +2,8 @@
 for the `all` scope), in three groups — overdue, due today, upcoming — with counts per group.
 
     counts(scope, today)              # Counts(due_today, overdue, upcoming) of open tasks among `scope`
-    board(user, today)                # Board: counts, rows per group (masked as the grant says), assignees
+    board(user, today)                # Board: counts, rows per group (masked as the grant says), assignees,
+                                      # and the tasks completed by hand lately (for a grant with task edit)
 
 `scope` is a query of customer ids (access.scope_query over Customer) or None for every customer; the dashboard's
 "follow-ups due and overdue" card calls counts() with its viewer's scope.  Each is one grouped query.
@@ -21,6 +22,8 @@ from . import policy
 UPCOMING_DAYS = 14  # "upcoming": due within this many days after today
 LIMIT = 100  # rows listed per group
 GROUPS = ("overdue", "today", "upcoming")
+RECENT_DAYS = 7  # 最近手动完成: tasks completed by hand this many days back, listed to reopen
+RECENT_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Board:
     assignee: int = None  # the filter in force
     limit: int = LIMIT
     team: bool = False  # the viewer sees other people's tasks (shows the 负责人 column and filter)
+    can_edit: bool = False  # the grant may complete and reopen tasks by hand (task edit)
+    done: list = field(default_factory=list)  # tasks completed by hand lately, newest first (to reopen)
 
 
 def _where(group, today, upcoming_days):
@@ -107,6 +112,22 @@ def board(user, today=None, assignee=None, limit=LIMIT, upcoming_days=UPCOMING_D
             query = query.where(Task.assignee == assignee)
         query = query.order_by(Task.due_on, Customer.code, Task.id).limit(limit)
         result.groups[group] = [_row(task, today, grant) for task in query]
+    result.can_edit = policy.may_edit_tasks(grant)
+    if result.can_edit:
+        since = datetime.datetime.combine(today - datetime.timedelta(days=RECENT_DAYS), datetime.time())
+        query = (Task.select(Task, Customer.id, Customer.code, Customer.name, ReminderRule.id, ReminderRule.name,
+                             FollowUp.id, FollowUp.content, FollowUp.record_no, Assignee.id, Assignee.display_name)
+                 .join(Customer, on=(Task.customer == Customer.id))
+                 .switch(Task).join(ReminderRule, JOIN.LEFT_OUTER, on=(Task.rule == ReminderRule.id))
+                 .switch(Task).join(FollowUp, JOIN.LEFT_OUTER, on=(Task.followup == FollowUp.id))
+                 .switch(Task).join(Assignee, JOIN.LEFT_OUTER, on=(Task.assignee == Assignee.id))
+                 .where((Task.status == "done") & (Task.closed_reason == "manual") & (Task.closed_at >= since)
+                        & Task.id.in_(scope)))
+        if assignee is not None:
+            query = query.where(Task.assignee == assignee)
+        result.done = [dict(_row(task, today, grant), closed_at=task.closed_at, closed_user=task.closed_user or "",
+                            closed_note=task.closed_note or "")
+                       for task in query.order_by(Task.closed_at.desc(), Task.id.desc()).limit(RECENT_LIMIT)]
     return result
 
 
