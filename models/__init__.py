@@ -10,7 +10,7 @@ from . import sealed, search
 from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
-from .people import AuditLog, ColumnRule, Role, RolePermission, Setting, User
+from .people import AuditLog, ColumnRule, LoginFailure, Role, RolePermission, Setting, User
 from .imports import ImportBatch, ImportChange, ImportMapping, ImportRun
 from .jobs import JobRun
 from .merges import DuplicateScan, MergeRecord
@@ -30,6 +30,7 @@ ALL_MODELS = [
     User,
     Setting,
     AuditLog,
+    LoginFailure,
     Choice,
     Customer,
     StatusChange,

@@ -7,6 +7,7 @@ import datetime
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import sealed
 from .base import BaseModel
 
 ROW_SCOPES = (("own", "本人"), ("team", "本团队"), ("all", "全部"))
@@ -21,6 +22,8 @@ class Role(BaseModel):
     label = CharField(max_length=60)  # shown to people, e.g. 销售代表
     row_scope = CharField(max_length=8, choices=ROW_SCOPES, default="own")
     description = TextField(null=True)
+    # 需要两步验证: users of this role must confirm a TOTP code after the password (auth/, credentials/totp.py).
+    require_totp = BooleanField(default=False)
 
     def __str__(self):
         return self.label or self.name
@@ -62,6 +65,10 @@ class User(BaseModel):
     password_hash = CharField(max_length=255)
     must_change_password = BooleanField(default=True)
     created_at = DateTimeField(default=datetime.datetime.now)
+    # Two-step login (credentials/totp.py): the TOTP secret, sealed like other sensitive columns; it is
+    # written at enrolment and counts only once the user has confirmed a code (totp_enabled).
+    totp_secret = sealed.SealedField(null=True)
+    totp_enabled = BooleanField(default=False)
 
     def __str__(self):
         return f"{self.display_name} ({self.username})"
@@ -99,6 +106,20 @@ class Setting(BaseModel):
     key = CharField(max_length=60, primary_key=True)
     value = TextField()
     updated_at = DateTimeField(default=datetime.datetime.now)
+
+
+class LoginFailure(BaseModel):
+    """One failed login: the attempted username (whether it exists or not) and the client address.
+
+    credentials/lockout.py counts the rows of the last minutes per account and per address in one indexed
+    query; a successful login deletes the account's rows, and rows older than the window are purged."""
+
+    at = DateTimeField(index=True)
+    username = CharField(max_length=60)
+    ip = CharField(max_length=45, null=True)
+
+    class Meta:
+        indexes = ((("username", "at"), False), (("ip", "at"), False))
 
 
 class AuditLog(BaseModel):
