@@ -79,11 +79,26 @@ def demo(customers, seed, password, today):
     _init_db()
     password = password or secrets.token_urlsafe(9)
     demo_data.generate(customers=customers, seed=seed, password=password, progress=True, now=today)
+    _seed_pipeline(today.date() if today else None)
     _refresh_values(today.date() if today else None)
     click.echo("演示账号 / demo logins (password: %s):" % password)
     for username, label in demo_data.DEMO_USERS_SUMMARY:
         click.echo(f"  {username:<10} {label}")
     _seed_subscriptions()
+
+
+def _seed_pipeline(day=None):
+    """The demo's 状态流转 (the seeded automatic transitions) and their sweep for the generated day, stamped at its
+    midnight as the demo's tag rules are, so the screens show the rules and their reasons from the start."""
+    import datetime
+
+    import pipeline
+
+    day = day or datetime.date.today()
+    created = pipeline.seed_transitions()
+    results = pipeline.sweep(as_of=day, today=day, now=datetime.datetime.combine(day, datetime.time()))
+    moved = sum(r.changed for r in results)
+    click.echo(f"状态流转 / pipeline transitions: {len(created)} 条规则，{moved:,} 位客户按规则变更")
 
 
 def _refresh_values(day=None):

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 import demo
+import pipeline
 from demo import builder, numbers, seasons, workers
 from demo.fixed import REFERENCE_DAY, REFERENCE_NOW
 from models import (
@@ -17,6 +18,7 @@ from models import (
     Feedback,
     FollowUp,
     Order,
+    PipelineTransition,
     StatusChange,
     Tag,
     User,
@@ -290,6 +292,11 @@ def test_demo_command_ends_the_history_on_the_day_given(app):
     result = CliRunner().invoke(run.cli, ["demo", "--customers", "60", "--password", PASSWORD, "--today", "2025-03-03"],
                                 obj=ScriptInfo(create_app=lambda: app))
     assert result.exit_code == 0, result.output
+    assert "状态流转" in result.output
+    with app.app_context():  # the seeded transitions, applied on that day: a second sweep changes nothing
+        assert PipelineTransition.select().count() == len(pipeline.SEEDED)
+        day = datetime.date(2025, 3, 3)
+        assert not any(r.any for r in pipeline.sweep(as_of=day, today=day))
     with app.app_context():
         latest = Order.select(fn.MAX(Order.ordered_at)).scalar()
         again = demo.generate(customers=60, seed=7, password=PASSWORD, now=datetime.datetime(2025, 3, 3))
