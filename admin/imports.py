@@ -18,7 +18,7 @@ from flask_login import current_user
 
 import intake
 from i18n import current_language
-from intake import runs
+from intake import retention, runs
 from models import ImportRun
 
 from .secured import PolicyModelView, TokenForm, audit, current_grant
@@ -85,6 +85,13 @@ class ImportRunView(PolicyModelView):
     def _details(self, run):
         return redirect(self.get_url(".details_view", id=run.id))
 
+    def _file_gone(self, run):
+        """The upload was cleared (intake.retention): say so and go back to the run, instead of failing."""
+        if not runs.file_gone(run):
+            return None
+        flash(runs.FILE_GONE, "error")
+        return self._details(run)
+
     # --- step 1: upload -----------------------------------------------------------------------
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
@@ -127,6 +134,9 @@ class ImportRunView(PolicyModelView):
         run = self._run()
         if run.busy or run.status == "done":
             return self._details(run)
+        gone = self._file_gone(run)
+        if gone:
+            return gone
         spec = intake.kinds.get(run.kind)
         if request.method == "POST" and self._form_ok():
             fields = {f.name for f in spec.fields}
@@ -163,6 +173,9 @@ class ImportRunView(PolicyModelView):
         run = self._run()
         if run.busy or not self._form_ok():
             return self._details(run)
+        gone = self._file_gone(run)
+        if gone:
+            return gone
         unknown = (run.report or {}).get("unknown_values", {})
         value_maps = dict((run.options or {}).get("value_maps") or {})
         for field_name, values in unknown.items():
@@ -182,6 +195,9 @@ class ImportRunView(PolicyModelView):
         run = self._run()
         if run.busy or run.status != "checked" or not self._form_ok():
             return self._details(run)
+        gone = self._file_gone(run)
+        if gone:
+            return gone
         runs.choose(run, skip_invalid=request.form.get("mode") == "skip")
         runs.start(run, dry_run=False)
         return self._details(run)
@@ -212,8 +228,11 @@ class ImportRunView(PolicyModelView):
         """The rejected rows as XLSX, with a 错误原因 column; fix them and import that file again."""
         run = self._run()
         path = (run.report or {}).get("error_file")
-        if not path or not os.path.isfile(path):
+        if not path:
             abort(404)
+        if not os.path.isfile(path):
+            flash(f"错误行文件已按保留期限（{retention.keep_days()} 天）清理。", "error")
+            return self._details(run)
         audit("export", self.policy_key, run.id, {"file": os.path.basename(path), "kind": run.kind},
               rows=(run.report or {}).get("counts", {}).get("rejected"))
         name = os.path.splitext(run.filename)[0]

@@ -53,6 +53,14 @@ def upload(source, filename, kind, user, sheet=None):
                             filename=filename, path=path, options={"sheet": sheet} if sheet else {})
 
 
+FILE_GONE = "上传的文件已按保留期限清理（导入记录和撤销不受影响），如需再次检查或导入，请重新上传文件。"
+
+
+def file_gone(run):
+    """Whether the run's upload has been deleted (intake.retention): it can no longer be checked or imported."""
+    return not os.path.isfile(run.path)
+
+
 def analyse(run, mapping=None, sheet=None):
     options = run.options or {}
     return engine.analyse(run.path, run.kind, filename=run.filename, sheet=sheet or options.get("sheet"),
@@ -84,6 +92,8 @@ def execute(run_id, dry_run):
     from models import User
 
     run = ImportRun.get_by_id(run_id)
+    if file_gone(run):  # cleared while the run waited for a worker
+        return _finish(run_id, "refused", message=FILE_GONE)
     user = User.get_or_none(User.id == run.user_id) if run.user_id else None
     options = dict(run.options or {})
     last = [0.0]
