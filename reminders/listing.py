@@ -125,9 +125,11 @@ def board(user, today=None, assignee=None, limit=LIMIT, upcoming_days=UPCOMING_D
                         & Task.id.in_(scope)))
         if assignee is not None:
             query = query.where(Task.assignee == assignee)
-        result.done = [dict(_row(task, today, grant), closed_at=task.closed_at, closed_user=task.closed_user or "",
-                            closed_note=task.closed_note or "")
-                       for task in query.order_by(Task.closed_at.desc(), Task.id.desc()).limit(RECENT_LIMIT)]
+        done = list(query.order_by(Task.closed_at.desc(), Task.id.desc()).limit(RECENT_LIMIT))
+        names = dict(User.select(User.username, User.display_name)
+                     .where(User.username.in_({t.closed_user for t in done if t.closed_user})).tuples()) if done else {}
+        result.done = [dict(_row(task, today, grant), closed_at=task.closed_at, closed_note=task.closed_note or "",
+                            closed_user=names.get(task.closed_user) or task.closed_user or "") for task in done]
     return result
 
 
