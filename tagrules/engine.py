@@ -351,15 +351,20 @@ def holds(table, column):
 
 def _open(rule, target, day, trigger, now):
     Episode, Prior = TagRuleEpisode, TagRuleEpisode.alias()
-    next_no = (Prior.select(fn.COALESCE(fn.MAX(Prior.episode), 0) + 1)
-               .where((Prior.rule == rule.id) & (Prior.customer == Customer.id)))
     open_ = Episode.select(Episode.customer).where((Episode.rule == rule.id) & Episode.removed_at.is_null())
     if day.within is not None:
         open_ = open_.where(day.only(Episode.customer))
-    if isinstance(target, Table):
-        target = target.select(target.id)
-    source = (Customer.select(Value(rule.id), Customer.id, next_no, Value(now), Value(day.as_of), Value(trigger))
-              .where(in_(Customer.id, target) & not_in(Customer.id, open_)))
+
+    def next_no(customer):
+        return (Prior.select(fn.COALESCE(fn.MAX(Prior.episode), 0) + 1)
+                .where((Prior.rule == rule.id) & (Prior.customer == customer)))
+
+    if isinstance(target, Table):  # a sweep's kept matches: read from them, not from every customer
+        source = (target.select(Value(rule.id), target.id, next_no(target.id), Value(now), Value(day.as_of),
+                                Value(trigger)).where(not_in(target.id, open_)))
+    else:
+        source = (Customer.select(Value(rule.id), Customer.id, next_no(Customer.id), Value(now), Value(day.as_of),
+                                  Value(trigger)).where(in_(Customer.id, target) & not_in(Customer.id, open_)))
     return (Episode.insert_from(source, [Episode.rule, Episode.customer, Episode.episode, Episode.applied_at,
                                          Episode.applied_on, Episode.applied_by])
             .on_conflict_ignore().as_rowcount().execute())
@@ -393,11 +398,12 @@ def sync_tag(tag_id, within=None, now=None):
     rows = CustomerTag.select(CustomerTag.customer).where(CustomerTag.tag == tag_id)
     if within is not None:
         rows = rows.where(in_(CustomerTag.customer, within))
-    gaining = Customer.select(Customer.id, Value(tag_id), Value("rule"), Value(now)).where(
-        in_(Customer.id, held) & not_in(Customer.id, rows))
+    # the holders without a row of the tag, read from the open episodes (not from every customer)
+    Episode = TagRuleEpisode
+    gaining = (carriers(tag_id, within).select(Episode.customer, Value(tag_id), Value("rule"), Value(now))
+               .where(not_in(Episode.customer, rows)).distinct())
     losing = (CustomerTag.tag == tag_id) & (CustomerTag.source == "rule") & not_in(CustomerTag.customer, held)
     if within is not None:
-        gaining = gaining.where(in_(Customer.id, within))
         losing &= in_(CustomerTag.customer, within)
     added = (CustomerTag.insert_from(gaining, [CustomerTag.customer, CustomerTag.tag, CustomerTag.source,
                                                CustomerTag.created_at])
