@@ -12,6 +12,7 @@ from .administration import AuditLogView, ChoiceView, RoleView, TagView, UserVie
 import os
 
 from i18n import compile_admin_messages, current_language
+from web.security import csp_nonce
 
 from .dashboard import HomeView  # 首页: the dashboard (admin/dashboard.py)
 from .duplicates import DuplicatesView
@@ -64,6 +65,7 @@ def init_app(app):
         theme=Bootstrap4Theme(swatch="default", base_template="admin/crm_base.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
         translations_path=compile_admin_messages(os.path.join(app.instance_path, "translations")),
+        csp_nonce_generator=csp_nonce,  # web/security.py: Flask-Admin's inline scripts carry the request's nonce
     )
     categories = {key: _translated(CATEGORY_NAMES, key) for key in CATEGORY_NAMES["zh"]}
     screens = {}

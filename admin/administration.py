@@ -1,5 +1,6 @@
 """Screens for admins: users, roles with their permissions and column rules, lists, audit log."""
-from flask import g
+from flask import abort, flash, g
+from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_admin.model.form import InlineFormAdmin
 from wtforms import PasswordField, SelectField
@@ -7,26 +8,28 @@ from wtforms.validators import Optional, ValidationError
 
 import access
 from access.defaults import POLICY_KEYS
-from models import ColumnRule, RolePermission, Tag, User
+from credentials import password_problems
+from models import ColumnRule, RolePermission, Tag, User, db
 from models.activity import TAG_CATEGORIES, TAG_SOURCES
 from models.people import COLUMN_ACCESS
 
 from . import form_rules
 from .labels import VIEW_NAMES, ZH
-from .secured import PolicyModelView
+from .secured import PolicyModelView, audit
 
 
 class UserView(PolicyModelView):
-    list_columns = ("username", "display_name", "role", "manager", "active", "must_change_password", "created_at")
+    list_columns = ("username", "display_name", "role", "manager", "active", "must_change_password", "totp_enabled",
+                    "created_at")
     detail_columns = ("username", "display_name", "email", "role", "manager", "active", "must_change_password",
-                      "created_at")
+                      "totp_enabled", "created_at")
     form_fields = ("username", "display_name", "email", "role", "manager", "active", "must_change_password",
                    "new_password")
     search_kinds = {"username": "fragment", "display_name": "fragment"}
     sortable_columns = ("username", "display_name", "created_at")
     filter_columns = (("active", "active"),)
     form_extra_fields = {"new_password": PasswordField("新密码 / New password")}
-    sensitive_columns = ("password_hash",)
+    sensitive_columns = ("password_hash", "totp_secret")
 
     def validate_model(self, model, is_created):
         form = g.get("user_form")
@@ -34,8 +37,9 @@ class UserView(PolicyModelView):
         if is_created and not password:
             raise ValidationError("新用户必须设置初始密码")
         if password:
-            if len(password) < 8:
-                raise ValidationError("密码至少 8 位")
+            problems = password_problems(password, model.username)
+            if problems:
+                raise ValidationError("；".join(problems))
             model.set_password(password)
         if model.manager_id and model.manager_id == model.id:
             raise ValidationError("上级经理不能是本人")
@@ -43,6 +47,19 @@ class UserView(PolicyModelView):
     def on_model_change(self, form, model, is_created):
         g.user_form = form  # per request: variants are shared between threads
         super().on_model_change(form, model, is_created)
+
+    @action("disable_totp", "关闭两步验证", "关闭所选用户的两步验证？他们下次登录只需密码（角色要求时须重新设置）。")
+    def action_disable_totp(self, ids):
+        """An admin turns two-step login off (a lost phone): the secret is erased, each user audited."""
+        if not self.can_edit:
+            abort(403)
+        keys = [k for k in (self._parse_pk(i) for i in ids) if k is not None]
+        with db.atomic():
+            rows = list(self.get_query().where(User.id.in_(keys) & (User.totp_secret.is_null(False)))) if keys else []
+            for user in rows:
+                User.update(totp_secret=None, totp_enabled=False).where(User.id == user.id).execute()
+                audit("totp_disabled", "user", user.id, {"totp_enabled": [bool(user.totp_enabled), False]})
+        flash(f"已关闭 {len(rows)} 个用户的两步验证", "success")
 
 
 MODEL_CHOICES = [(m, f"{VIEW_NAMES['zh'][m]} ({m})") for m in POLICY_KEYS]
@@ -98,9 +115,9 @@ class ChangesPolicy:
 class RoleView(ChangesPolicy, PolicyModelView):
     """Roles are edited with their permissions and column rules on one page; any save bumps the policy version."""
 
-    list_columns = ("name", "label", "row_scope", "description")
+    list_columns = ("name", "label", "row_scope", "require_totp", "description")
     detail_columns = list_columns
-    form_fields = ("name", "label", "row_scope", "description")
+    form_fields = ("name", "label", "row_scope", "require_totp", "description")
     search_kinds = {"name": "fragment", "label": "fragment"}
     sortable_columns = ("name",)
     inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))

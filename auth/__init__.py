@@ -1,10 +1,20 @@
-"""Login, logout and password changes (Flask-Login; hashes from werkzeug)."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+"""Login, logout, password changes and two-step login (Flask-Login; hashes from werkzeug).
+
+The rules themselves live in `credentials` (no Flask): the password policy, the lockout counts and the
+TOTP codes. This package applies them to the web: failed attempts lock an account name and a client
+address for a while, the session is renewed at login and ends after a spell of inactivity, and a user
+whose role requires it (or who chose it) confirms a code after the password. See docs/security.md.
+"""
+import datetime
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_admin.form import SecureForm
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, ValidationError
 
+from credentials import lockout, password_problems, totp
 from models import AuditLog, User
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -12,8 +22,13 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "请先登录"
 
-# Endpoints a user who must change their password may still reach.
-OPEN_ENDPOINTS = {"auth.login", "auth.logout", "auth.change_password", "static", "i18n.switch"}
+# Endpoints a user who must change their password (or set up two-step login) may still reach.
+OPEN_ENDPOINTS = {"auth.login", "auth.logout", "auth.change_password", "auth.totp_code", "auth.totp_setup",
+                  "static", "i18n.switch"}
+IDLE_MESSAGE = "长时间未操作，请重新登录"
+WRONG_MESSAGE = "用户名或密码错误"
+PENDING = "totp_pending"  # session key: the user who gave the right password and still owes a code
+SEEN = "seen"  # session key: when this session last made a request (epoch seconds)
 
 
 class LoginForm(SecureForm):
@@ -23,8 +38,17 @@ class LoginForm(SecureForm):
 
 class ChangePasswordForm(SecureForm):
     current = PasswordField("当前密码", validators=[DataRequired("请输入当前密码")])
-    new = PasswordField("新密码", validators=[DataRequired("请输入新密码"), Length(min=8, message="新密码至少 8 位")])
+    new = PasswordField("新密码", validators=[DataRequired("请输入新密码")])
     repeat = PasswordField("再次输入新密码", validators=[EqualTo("new", message="两次输入的新密码不一致")])
+
+    def validate_new(self, field):
+        problems = password_problems(field.data, current_user.username)
+        if problems:
+            raise ValidationError("；".join(problems))
+
+
+class CodeForm(SecureForm):
+    code = StringField("验证码（身份验证器 App 中的 6 位数字）", validators=[DataRequired("请输入验证码")])
 
 
 @login_manager.user_loader
@@ -35,6 +59,17 @@ def load_user(user_id):
         return None
 
 
+def now():
+    """The clock: app.config["CLOCK"] (a callable) in tests, else the system's."""
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock else datetime.datetime.now()
+
+
+def _limits():
+    config = current_app.config
+    return config.get("LOGIN_MAX_FAILURES", lockout.LIMIT), config.get("LOGIN_LOCK_MINUTES", lockout.MINUTES)
+
+
 def _safe_next(target):
     """Only a path on this site: browsers read '//x' and '/\\x' as another host."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
@@ -42,28 +77,118 @@ def _safe_next(target):
     return url_for("admin.index")
 
 
-def _log(action, username):
-    AuditLog.create(username=username, action=action, ip=request.remote_addr)
+def _log(action, username, changes=None):
+    AuditLog.create(username=username, action=action, ip=request.remote_addr, changes=changes, at=now())
+
+
+def _locked(username):
+    """If the account name or this address is locked: audit, say so (never whether the account exists)."""
+    limit, minutes = _limits()
+    if lockout.state(username, request.remote_addr, now(), limit, minutes).locked:
+        _log("login_locked", username)
+        flash(lockout.message(minutes), "error")
+        return True
+    return False
+
+
+def _failed(action, username):
+    """A wrong password or code: counted toward the lockout and audited."""
+    limit, minutes = _limits()
+    lockout.record_failure(username, request.remote_addr, now(), minutes)
+    _log(action, username)
+    if lockout.state(username, request.remote_addr, now(), limit, minutes).locked:
+        flash(lockout.message(minutes), "error")
+        return
+    flash(WRONG_MESSAGE if action == "login_failed" else "验证码不正确", "error")
+
+
+def _renew_session():
+    """Nothing of the pre-login session survives (session fixation): a fresh session, new CSRF token."""
+    session.clear()
+    session.permanent = False
+
+
+def _complete_login(user, target):
+    _renew_session()
+    login_user(user)
+    session[SEEN] = now().timestamp()
+    _log("login", user.username)
+    if user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return redirect(_safe_next(target))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm(request.form)
     if request.method == "POST" and form.validate():
-        user = User.get_or_none(User.username == form.username.data.strip())
+        username = form.username.data.strip()[:60]
+        if _locked(username):
+            return render_template("auth/login.html", form=form)
+        user = User.get_or_none(User.username == username)
         if user is None or not user.check_password(form.password.data):
-            _log("login_failed", form.username.data.strip()[:60])
-            flash("用户名或密码错误", "error")
+            _failed("login_failed", username)
         elif not user.is_active:
             _log("login_refused", user.username)
             flash("该账号已停用，请联系管理员", "error")
         else:
-            login_user(user)
-            _log("login", user.username)
-            if user.must_change_password:
-                return redirect(url_for("auth.change_password"))
-            return redirect(_safe_next(request.args.get("next")))
+            lockout.reset(username)
+            target = request.args.get("next")
+            if user.totp_enabled:
+                _renew_session()
+                session[PENDING] = user.id
+                session["totp_next"] = target
+                return redirect(url_for("auth.totp_code"))
+            return _complete_login(user, target)
     return render_template("auth/login.html", form=form)
+
+
+def _pending_user():
+    user_id = session.get(PENDING)
+    return User.get_or_none(User.id == user_id) if user_id else None
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def totp_code():
+    """The second step: the code from the user's authenticator app; wrong codes count toward the lockout."""
+    user = _pending_user()
+    if user is None or not user.is_active or not user.totp_enabled:
+        session.pop(PENDING, None)
+        return redirect(url_for("auth.login"))
+    form = CodeForm(request.form)
+    if request.method == "POST" and form.validate() and not _locked(user.username):
+        if totp.verify(user.totp_secret, form.code.data, now()):
+            lockout.reset(user.username)
+            return _complete_login(user, session.get("totp_next"))
+        _failed("totp_failed", user.username)
+    return render_template("auth/totp_code.html", form=form)
+
+
+@bp.route("/account/two-step", methods=["GET", "POST"])
+@login_required
+def totp_setup():
+    """Enrolment: a new secret (sealed in the user's row) shown as a QR code; a right code turns it on."""
+    user = User.get_by_id(current_user.id)
+    if user.totp_enabled:
+        return render_template("auth/totp_setup.html", enabled=True, form=None)
+    if not user.totp_secret:
+        user.totp_secret = totp.new_secret()
+        user.save(only=[User.totp_secret])
+        user = User.get_by_id(user.id)
+    form = CodeForm(request.form)
+    if request.method == "POST" and form.validate():
+        if totp.verify(user.totp_secret, form.code.data, now()):
+            user.totp_enabled = True
+            user.save(only=[User.totp_enabled])
+            _log("totp_enrolled", user.username)
+            flash("两步验证已开启，以后登录时需要输入验证码", "success")
+            return redirect(url_for("admin.index"))
+        form.code.errors = list(form.code.errors) + ["验证码不正确，请核对手机时间后重试"]
+    address = totp.uri(user.totp_secret, user.username)
+    svg = totp.qr_svg(address)
+    return render_template("auth/totp_setup.html", enabled=False, form=form, secret=user.totp_secret,
+                           address=address, qr=Markup(svg) if svg else None,
+                           forced=bool(user.role.require_totp))
 
 
 @bp.route("/logout")
@@ -71,6 +196,7 @@ def logout():
     if current_user.is_authenticated:
         _log("logout", current_user.username)
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
@@ -93,18 +219,37 @@ def change_password():
     return render_template("auth/password.html", form=form, forced=current_user.must_change_password)
 
 
+def end_idle_session():
+    """A request after SESSION_IDLE_MINUTES without one logs out and says why; others mark the session seen."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    moment = now().timestamp()
+    seen = session.get(SEEN)
+    idle = current_app.config.get("SESSION_IDLE_MINUTES", 30) * 60
+    if seen is not None and moment - seen > idle:
+        _log("session_expired", current_user.username)
+        logout_user()
+        session.clear()
+        flash(IDLE_MESSAGE, "error")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    session[SEEN] = moment
+    return None
+
+
 def require_password_change():
-    """Until a user replaces the password an admin gave them, every page leads to the change form."""
-    if (
-        current_user.is_authenticated
-        and current_user.must_change_password
-        and request.endpoint not in OPEN_ENDPOINTS
-    ):
+    """Until a user replaces the password an admin gave them, every page leads to the change form; a user
+    whose role requires two-step login and who has not set it up yet is led to the enrolment page."""
+    if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if current_user.must_change_password:
         return redirect(url_for("auth.change_password"))
+    if not current_user.totp_enabled and current_user.role.require_totp:
+        return redirect(url_for("auth.totp_setup"))
     return None
 
 
 def init_app(app):
     login_manager.init_app(app)
     app.register_blueprint(bp)
+    app.before_request(end_idle_session)
     app.before_request(require_password_change)

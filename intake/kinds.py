@@ -13,12 +13,12 @@ managed list, policy column), its permission key, and three steps over a chunk o
 Empty cells never clear a stored value: an update writes only the cells the file fills.
 """
 import datetime
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from peewee import fn
 
+from credentials import generate_password
 from models import Choice, Customer, FollowUp, Order, Role, StatusChange, User, db, is_sqlite, sealed, standardise
 from models import search
 from models import validation as rules
@@ -695,7 +695,7 @@ class Users(Kind):
                 values["manager"] = getattr(row, "manager_id", None) or User.select(User.id).where(
                     User.username == manager).scalar()
             if row.existing is None:
-                password = secrets.token_urlsafe(9)
+                password = generate_password(username=values["username"])  # passes credentials' policy
                 user = User(display_name=values.get("display_name") or values["username"], must_change_password=True,
                             created_at=ctx.now, **{k: v for k, v in values.items() if k != "display_name"})
                 if ctx.dry_run:

@@ -36,6 +36,19 @@ class ConfigError(RuntimeError):
     pass
 
 
+def _positive_int(env, name, default):
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"{name} must be at least 1, got {number}")
+    return number
+
+
 def _instance_secret(name, make):
     """Read or create a per-installation secret file under instance/ (demo and development only)."""
     os.makedirs(INSTANCE, exist_ok=True)
@@ -63,6 +76,16 @@ def load(overrides=None, env=None):
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        # Flask-Login's remember-me cookie, with the same flags as the session's.
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        # Login hardening (auth/, credentials/; docs/security.md): a request after SESSION_IDLE_MINUTES
+        # without one logs out; LOGIN_MAX_FAILURES failed logins within LOGIN_LOCK_MINUTES lock the
+        # account name and the client address for that long.
+        "SESSION_IDLE_MINUTES": _positive_int(env, "SESSION_IDLE_MINUTES", 30),
+        "LOGIN_MAX_FAILURES": _positive_int(env, "LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_MINUTES": _positive_int(env, "LOGIN_LOCK_MINUTES", 15),
         # A request may carry an import file up to IMPORT_MAX_BYTES (plus the form around it);
         # anything larger gets the 413 page before it is read.
         "MAX_CONTENT_LENGTH": max(32 * 1024 * 1024, import_max_bytes(env) + 1024 * 1024),

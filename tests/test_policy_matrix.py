@@ -390,7 +390,7 @@ class World:
                      "active": (None, False), "must_change_password": ("y", True),
                      "new_password": (NEW_PASSWORD, True)},
             "role": {"name": (f"altrole{n}", f"altrole{n}"), "label": ("改标签", "改标签"), "row_scope": ("team", "team"),
-                     "description": ("改说明", "改说明")},
+                     "require_totp": ("y", True), "description": ("改说明", "改说明")},
             "subscription": {
                 "name": (f"改订阅{n}", f"改订阅{n}"), "report": ("segmentation", "segmentation"),
                 "parameters": ("regions=华北,华南", json.dumps({"regions": ["华北", "华南"]}, ensure_ascii=False)),

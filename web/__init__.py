@@ -13,10 +13,11 @@ def create_app(overrides=None):
     import auth
     import i18n
 
-    from . import database, errors
+    from . import database, errors, security
 
     database.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
