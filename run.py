@@ -58,7 +58,13 @@ def create_user(username, role, display_name, manager, password):
         boss = User.get_or_none(User.username == manager)
         if boss is None:
             raise click.UsageError(f"unknown manager {manager!r}")
-    password = password or secrets.token_urlsafe(9)
+    from credentials import generate_password, password_problems
+
+    if password is not None:
+        problems = password_problems(password, username)
+        if problems:
+            raise click.UsageError("密码不符合要求 / password refused: " + "；".join(problems))
+    password = password or generate_password(username=username)
     user = User(username=username, display_name=display_name or username, role=role_row, manager=boss,
                 must_change_password=True)
     user.set_password(password)
