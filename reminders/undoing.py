@@ -62,7 +62,10 @@ def take_back(batch_id, now=None):
     customers = FollowUp.select(FollowUp.customer).where(FollowUp.id.in_(created))
     others = FollowUp.select(FollowUp.id).where(FollowUp.customer.in_(customers) & FollowUp.id.not_in(created))
     closed_again = close_fulfilled(others, now) if reopened else 0
-    cleared, moved = replan(_records(batch_id, "followup", "updated"), now)
+    # follow-ups the import updated have their earlier values back: their open plans move back to that day
+    # (an empty cell never clears a value on import, so no plan was closed by clearing it)
+    updated = _records(batch_id, "followup", "updated")
+    cleared, moved = replan(updated, now)
     return {"deleted": deleted, "reopened": reopened - closed_again, "moved": moved, "closed": cleared}
 
 

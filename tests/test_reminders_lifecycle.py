@@ -137,9 +137,9 @@ def test_the_undo_of_a_merge_leaves_tasks_changed_since_as_they_are(app, rules, 
 
 
 # --- import undo -----------------------------------------------------------------------------------
-def _import(app, tmp_path, text):
+def _import(app, tmp_path, text, header="客户编号,跟进时间,跟进方式,跟进内容,下次跟进时间"):
     path = tmp_path / "跟进.csv"
-    path.write_text("客户编号,跟进时间,跟进方式,跟进内容,下次跟进时间\n" + text, encoding="utf-8")
+    path.write_text(header + "\n" + text, encoding="utf-8")
     with app.app_context():
         report = intake.import_file(str(path), "followups")
     assert report.ok, report.summary()
@@ -309,3 +309,19 @@ def test_a_rule_task_completed_by_hand_starts_the_rules_clock(app, rules, users,
     assert (again.opened, again.closed) == (0, 0)
     with pytest.raises(reminders.TaskRefused, match="已有同一来源的未完成任务"):
         reminders.reopen(task.id, users["sales1"])
+
+
+
+def test_undoing_an_import_that_changed_a_follow_ups_next_date_moves_its_plan_back(app, tmp_path, make_customer):
+    one = make_customer(owner="sales1", code="HB-IT-2024-001")
+    two = make_customer(owner="sales1", code="HB-IT-2024-002")
+    moved = follow(one, "2026-03-01 10:00", next_date=datetime.date(2026, 3, 9))
+    cleared = follow(two, "2026-03-01 11:00", next_date=datetime.date(2026, 3, 9))
+    before = state()
+    report = _import(app, tmp_path, f"{moved.record_no},{one.code},2026-03-01 10:00,电话,沟通采购计划,2026-03-16\n"
+                                    f"{cleared.record_no},{two.code},2026-03-01 11:00,电话,沟通采购计划,\n",
+                     header="记录ID,客户编号,跟进时间,跟进方式,跟进内容,下次跟进时间")
+    assert (report.updated, report.unchanged) == (1, 1)  # an empty cell keeps the date: an import never clears it
+    assert Task.get(Task.customer == one.id).due_on == datetime.date(2026, 3, 16)
+    intake.undo(report.batch_id)
+    assert state() == before
