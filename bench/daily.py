@@ -781,9 +781,11 @@ def _pct(values, q):
 def case_preview(target, runs):
     """tagrules.preview of PREVIEWED now vs PAST, as admin and as manager; seconds (median of runs)."""
     bind(target)
+    import models
     import tagrules
     from models import Customer, TagRule, User
 
+    models.create_tables()  # columns a newer version added (e.g. User's), on a data set made before, as init-db does
     out = []
     users = {u: User.get(User.username == u) for u in ("admin", "manager")}
     for name in PREVIEWED:
