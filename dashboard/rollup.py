@@ -65,14 +65,12 @@ OWNER = f"COALESCE(c.owner_id, {NO_OWNER})"
 def _entries():
     """(cid, stage, at) of every entry to a stage before the end of as_of, as pipeline.funnel reads them: each
     status change, and the customer's creation (in the from-status of their first change, else their status)
-    when no change records it.  One param: the end."""
+    when no change records it.  Two params: the end, twice."""
     p = _p()
     return ("SELECT sc.customer_id AS cid, sc.to_status AS stage, sc.at AS at FROM status_change sc "
             f"WHERE sc.at < {p} "
-            "UNION ALL SELECT c.id, COALESCE(fc.stage, c.status), c.created_at FROM customer c "
-            "LEFT JOIN (SELECT x.customer_id, x.stage FROM (SELECT s.customer_id, COALESCE(s.from_status, s.to_status) "
-            "AS stage, ROW_NUMBER() OVER (PARTITION BY s.customer_id ORDER BY s.at, s.id) AS n FROM status_change s) x "
-            "WHERE x.n = 1) fc ON fc.customer_id = c.id "
+            "UNION ALL SELECT c.id, COALESCE((SELECT COALESCE(f.from_status, f.to_status) FROM status_change f "
+            "WHERE f.customer_id = c.id ORDER BY f.at, f.id LIMIT 1), c.status), c.created_at FROM customer c "
             f"WHERE c.created_at < {p} "
             "AND NOT EXISTS (SELECT 1 FROM status_change n WHERE n.customer_id = c.id AND n.from_status IS NULL)")
 
@@ -95,17 +93,17 @@ def statements(as_of):
          "GROUP BY 1, 2", []),
         ("funnel_cohort", "owner_id, month, previous, interested, won, customers",
          f"WITH entries AS ({_entries()}), "
-         f"months AS (SELECT cid, {_month('at')} AS month, MIN(at) AS first_at FROM entries WHERE stage = {p} "
-         "GROUP BY cid, 2), "
-         f"reached AS (SELECT cid, MAX(CASE WHEN stage IN ({p}, {p}) THEN at END) AS interested_at, "
-         f"MAX(CASE WHEN stage = {p} THEN at END) AS won_at FROM entries GROUP BY cid), "
-         "cohort AS (SELECT cid, month, LAG(month) OVER (PARTITION BY cid ORDER BY month) AS previous, first_at "
-         "FROM months) "
+         f"marked AS (SELECT cid, stage, at, MAX(CASE WHEN stage IN ({p}, {p}) THEN at END) OVER (PARTITION BY cid) "
+         f"AS interested_at, MAX(CASE WHEN stage = {p} THEN at END) OVER (PARTITION BY cid) AS won_at FROM entries), "
+         f"months AS (SELECT cid, {_month('at')} AS month, MIN(at) AS first_at, MAX(interested_at) AS interested_at, "
+         f"MAX(won_at) AS won_at FROM marked WHERE stage = {p} GROUP BY cid, 2), "
+         "cohort AS (SELECT cid, month, LAG(month) OVER (PARTITION BY cid ORDER BY month) AS previous, first_at, "
+         "interested_at, won_at FROM months) "
          f"SELECT {OWNER} AS owner_id, k.month, COALESCE(k.previous, '') AS previous, "
-         "CASE WHEN r.interested_at >= k.first_at THEN TRUE ELSE FALSE END AS interested, "
-         "CASE WHEN r.won_at >= k.first_at THEN TRUE ELSE FALSE END AS won, COUNT(*) AS customers "
-         "FROM cohort k JOIN customer c ON c.id = k.cid LEFT JOIN reached r ON r.cid = k.cid GROUP BY 1, 2, 3, 4, 5",
-         [end, end, POTENTIAL, INTERESTED, WON, WON]),
+         "CASE WHEN k.interested_at >= k.first_at THEN TRUE ELSE FALSE END AS interested, "
+         "CASE WHEN k.won_at >= k.first_at THEN TRUE ELSE FALSE END AS won, COUNT(*) AS customers "
+         "FROM cohort k JOIN customer c ON c.id = k.cid GROUP BY 1, 2, 3, 4, 5",
+         [end, end, INTERESTED, WON, WON, POTENTIAL]),
         ("stage_count", "owner_id, stage, customers",
          f"SELECT {OWNER} AS owner_id, CASE WHEN a.customer_id IS NULL THEN c.status ELSE a.from_status END AS stage, "
          "COUNT(*) AS customers FROM customer c LEFT JOIN (SELECT y.customer_id, y.from_status FROM ("
@@ -117,14 +115,19 @@ def statements(as_of):
          "JOIN tag t ON t.id = ct.tag_id JOIN customer c ON c.id = ct.customer_id WHERE t.source = 'rule' "
          "GROUP BY 1, 2", []),
     ]
-    top = " UNION ALL ".join(
-        f"SELECT {p} AS start, r.owner_id, r.customer_id, r.total, r.orders FROM ("
-        f"SELECT {OWNER} AS owner_id, t.customer_id, t.total, t.orders, ROW_NUMBER() OVER "
-        f"(PARTITION BY {OWNER} ORDER BY t.total DESC, t.customer_id) AS n FROM ("
-        "SELECT o.customer_id, SUM(o.amount) AS total, COUNT(*) AS orders FROM orders o "
-        f"WHERE o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY o.customer_id) t "
-        f"JOIN customer c ON c.id = t.customer_id) r WHERE r.n <= {TOP_LIMIT}" for _ in starts)
-    params = [v for start in starts for v in (start, datetime.datetime.combine(start, datetime.time()), end)]
+    # one scan of the orders since the earliest start: per customer, the total and count from each start
+    sums = ", ".join(f"SUM(CASE WHEN o.ordered_at >= {p} THEN o.amount END) AS t{i}, "
+                     f"SUM(CASE WHEN o.ordered_at >= {p} THEN 1 ELSE 0 END) AS n{i}" for i in range(len(starts)))
+    per = " UNION ALL ".join(f"SELECT {p} AS start, customer_id, t{i} AS total, n{i} AS orders FROM sums WHERE n{i} > 0"
+                             for i in range(len(starts)))
+    top = (f"WITH sums AS (SELECT o.customer_id, {sums} FROM orders o WHERE o.ordered_at >= {p} AND o.ordered_at < {p} "
+           f"GROUP BY o.customer_id), per AS ({per}), "
+           f"ranked AS (SELECT per.start, {OWNER} AS owner_id, per.customer_id, per.total, per.orders, ROW_NUMBER() "
+           f"OVER (PARTITION BY per.start, {OWNER} ORDER BY per.total DESC, per.customer_id) AS n "
+           "FROM per JOIN customer c ON c.id = per.customer_id) "
+           f"SELECT start, owner_id, customer_id, total, orders FROM ranked WHERE n <= {TOP_LIMIT}")
+    midnights = [datetime.datetime.combine(start, datetime.time()) for start in starts]
+    params = ([v for m in midnights for v in (m, m)] + [midnights[0], end] + list(starts))
     out.append(("top_customer", "start, owner_id, customer_id, total, orders", top, params))
     return out
 
