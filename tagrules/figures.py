@@ -126,16 +126,19 @@ def _pass(model, keyed, within):
             condition = part if condition is None else (condition & part)
         columns.append(_aggregate(figure, condition, at).alias(name))
     where = (at >= low) & (at < high)
-    if isinstance(within, (list, tuple)):  # a few ids: their rows only.  A query of ids (a row scope, an
-        where &= in_(customer, within)     # import) restricts the customers the passes are joined to instead
+    if within is not None:
+        where &= in_(customer, within)
 
     return model.select(customer.alias("cid"), *columns).where(where).group_by(customer)
 
 
-def build(trees, days, within=None, name=NAME):
+def build(trees, days, within=None, name=NAME, restrict_passes=True):
     """The figures `trees` (checked condition trees) need on `days` (metrics.Day), for every customer or only
     `within` (ids or a query of ids), in the temporary table `name`; a Figures, or None when no comparison
-    reads a figure.  Runs in the caller's transaction."""
+    reads a figure.  Runs in the caller's transaction.  `restrict_passes`: the passes read only `within`'s
+    records (the check after an import: a few customers' rows through the (customer, time) indexes); the
+    preview's row scopes are whole teams, so it has the passes read every record of the window instead and
+    only the figures' rows restricted."""
     wanted = plan(trees, days)
     if not wanted:
         return None
@@ -148,7 +151,7 @@ def build(trees, days, within=None, name=NAME):
     query = Customer.select(Customer.id)
     selected = []
     for k, (model, keyed) in enumerate(by_model.items()):
-        sub = _pass(model, keyed, within).alias(f"p{k}")
+        sub = _pass(model, keyed, within if restrict_passes else None).alias(f"p{k}")
         query = query.join_from(Customer, sub, JOIN.LEFT_OUTER, on=(sub.c.cid == Customer.id))
         selected += [getattr(sub.c, column) for column in keyed]
     query = query.select(Customer.id, *selected)

@@ -78,7 +78,8 @@ def preview(condition, user=None, today=None, past=None, limit=LIMIT):
     # Reads only; a deferred transaction on SQLite, so the preview never holds the write lock.
     with (db.atomic("DEFERRED") if is_sqlite() else db.atomic()):
         room_for_sets()
-        figures = figures_.build([tree], [now_day, past_day_], within=scoped, name=FIGURES_TABLE)
+        figures = figures_.build([tree], [now_day, past_day_], within=scoped, name=FIGURES_TABLE,
+                                 restrict_passes=False)
         now_t = keep(matching(tree, now_day, within=scoped, figures=figures), NOW_TABLE)
         past_t = keep(matching(tree, past_day_, within=scoped, figures=figures), PAST_TABLE)
         now_ids, past_ids = now_t.select(now_t.id), past_t.select(past_t.id)

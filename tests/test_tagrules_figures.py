@@ -109,7 +109,9 @@ def test_figures_and_subqueries_match_the_same_customers(world, records, trees, 
     swept = _built(trees, [today])  # a sweep's: one day
     both = _built(trees, [today, earlier], name="tagrule_test_both")  # a preview's: two days in one pass
     some = [world[0].id, world[3].id, world[4].id]
-    within = _built(trees, [today], within=some, name="tagrule_test_within")  # after an import: some customers
+    within = _built(trees, [today], within=some, name="tagrule_test_within")  # a large check: some customers
+    imported = Customer.select(Customer.id).where(Customer.id.in_(some))  # after an import: a query of ids
+    by_query = _built(trees, [today], within=imported, name="tagrule_test_query")
     try:
         for t in trees:
             alone_today = _ids(engine.matching(t, today))
@@ -120,10 +122,12 @@ def test_figures_and_subqueries_match_the_same_customers(world, records, trees, 
                 assert _ids(engine.matching(t, earlier, figures=both)) == alone_earlier, conditions.describe(t)
                 assert (_ids(engine.matching(t, today, within=some, figures=within))
                         == alone_today & set(some)), conditions.describe(t)
+                assert (_ids(engine.matching(t, today, within=imported, figures=by_query))
+                        == alone_today & set(some)), conditions.describe(t)
             else:  # no comparison of any tree reads a figure
                 assert not any(conditions.needs(t, today) for t in trees)
     finally:
-        for name in (figures.NAME, "tagrule_test_both", "tagrule_test_within"):
+        for name in (figures.NAME, "tagrule_test_both", "tagrule_test_within", "tagrule_test_query"):
             figures.drop(name)
 
 
