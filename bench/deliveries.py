@@ -49,13 +49,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from aiosmtpd.controller import Controller
-
+import harness.smtp
 from bench.list_page import RESULTS, write_docs
 from bench.timing import progress
-from tests.test_delivery_smtp import Recorder, free_port
-from tests.test_jobs_probe import FIELD_KEY
-from tests.test_subscriptions_support import delivery_header, give_emails, mail_env, register_reports, workers
+from harness.reports import delivery_header, give_emails, mail_env, register_reports, workers
+from harness.workers import FIELD_KEY
 
 # The tests' tiny subscription notebook (tests/data/slow.ipynb; without its `marker` it does not
 # sleep): it counts the customers in scope and prints the SUMMARY line.  About a second, nearly all
@@ -66,16 +64,9 @@ STAGES = (("plan_enqueue", "plan + enqueue"), ("queue_wait", "queue wait"), ("cl
 WAIT_LIMIT_S = 1800.0
 
 
-@contextmanager
 def smtp_server():
-    """The tests' recording SMTP handler on a free loopback port: namespace(port, mails)."""
-    handler, port = Recorder(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SimpleNamespace(port=port, mails=handler.mails)
-    finally:
-        controller.stop()
+    """The tests' recording SMTP server on a free loopback port: namespace(port, mails)."""
+    return harness.smtp.running()
 
 
 def crm_database(workdir, customers):

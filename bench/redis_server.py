@@ -10,7 +10,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 
-from tests.test_delivery_smtp import free_port
+from harness.network import free_port
 
 
 @contextmanager

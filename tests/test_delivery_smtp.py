@@ -7,15 +7,11 @@ here for 127.0.0.1, trusted through SMTP_CA_FILE exactly as an operator would co
 import datetime
 import email
 import ipaddress
-import os
-import socket
 import ssl
 from email import policy
-from types import SimpleNamespace
 
 import nbformat
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,43 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import delivery
+import harness.smtp
 import reporting
 from delivery import Attachment, SmtpRejected, SmtpSettings, SmtpUnavailable, build_message, send
+from harness.network import free_port
+from harness.smtp import Recorder  # noqa: F401 (other tests import it from here)
 
 SENDER = "客户分析平台 <reports@example.com>"
 USER, PASSWORD = "reports", "s3cret pass"
 
 
-class Recorder:
-    """aiosmtpd handler: refuses nobody@ (550) and busy@ (450), keeps every accepted mail."""
-
-    def __init__(self):
-        self.mails = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("nobody@"):
-            return "550 5.1.1 No such user"
-        if address.startswith("busy@"):
-            return "450 4.2.1 Mailbox busy, try later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.mails.append(SimpleNamespace(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos),
-                                          raw=bytes(envelope.content),
-                                          login=getattr(session.auth_data, "login", None)))
-        return "250 Message accepted"
-
-
 def check_login(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)  # failure: 535
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +70,9 @@ def smtp_server():
     controllers = []
 
     def start(**kwargs):
-        handler, port = Recorder(), free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
-        controller.start()
+        controller, server = harness.smtp.start(**kwargs)
         controllers.append(controller)
-        return SimpleNamespace(port=port, mails=handler.mails)
+        return server
 
     yield start
     for controller in controllers:

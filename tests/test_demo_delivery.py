@@ -155,9 +155,9 @@ def test_the_demo_mails_its_first_subscription_to_the_local_mailbox(tmp_path, de
 
     folder = tmp_path / "mail"
     mailbox = start(tmp_path, "mailbox", env, "mailbox", "--port", str(port), "--dir", str(folder))
-    # The worker imports the test support module only to send report outputs to tmp_path.
+    # The worker imports harness.reports only to send report outputs to tmp_path.
     worker = start(tmp_path, "worker", dict(env, SUBSCRIPTION_TEST_WORKER="1", REPORTS_OUT=str(tmp_path / "out")),
-                   "worker", "--workers", "1", "--import", "tests.test_subscriptions_support")
+                   "worker", "--workers", "1", "--import", "harness.reports")
     running = [("mailbox", mailbox, tmp_path / "mailbox.log"), ("worker", worker, tmp_path / "worker.log")]
     try:
         models.bind(demo_database)

@@ -107,9 +107,9 @@ def test_a_separate_run_py_worker_process_executes_what_the_admin_queued(app, sl
     admin = login("admin")
     response, run = run_now(admin, "slow", tag="进程外")
     assert ReportRun.get_by_id(run.id).status == "queued"
-    # the worker registers the test reports (tests.test_subscriptions_support) and writes where this process does
+    # the worker registers the test reports (harness.reports) and writes where this process does
     with probe_workers(tmp_path, database_url(tmp_path), app.config["QUEUE_URL"], threads=1,
-                       module="tests.test_subscriptions_support", SUBSCRIPTION_TEST_WORKER="1",
+                       module="harness.reports", SUBSCRIPTION_TEST_WORKER="1",
                        REPORTS_OUT=str(tmp_path / "reports_out")) as (process,):
         run = finished(run.id)
         assert jobs.queue.worker_running(), "run.py worker writes the heartbeat"
