@@ -226,14 +226,13 @@ def restore(path, key=None, force=False, username="system", progress=None):
 
 
 def _close_pool():
-    """Idle pooled connections of this process go: the next query opens one on the restored content."""
+    """Idle pooled connections of this process go (the next query opens one on the restored content); the one
+    in use stays open: it is not in a transaction, so it holds no lock the restore waits for."""
     from models import db
 
-    if not db.is_closed():
-        db.close()
-    close_all = getattr(db.obj, "close_all", None)
-    if close_all is not None:
-        close_all()
+    close_idle = getattr(db.obj, "close_idle", None)
+    if close_idle is not None:
+        close_idle()
 
 
 def _os_user():

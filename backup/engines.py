@@ -207,7 +207,7 @@ class PostgresEngine:
         listing = subprocess.run([_tool("pg_restore"), "--list", plain_path], env=env, capture_output=True,
                                  text=True)
         if listing.returncode != 0:
-            raise BackupError(f"pg_restore 无法读取备份：{listing.stderr.strip()}；未做任何更改")
+            raise BackupError(f"备份文件已损坏或不完整，pg_restore 无法读取：{listing.stderr.strip()}；未做任何更改")
         kept = [line for line in listing.stdout.splitlines() if not SCHEMA_ENTRY.match(line)]
         with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as handle:
             handle.write("\n".join(kept) + "\n")
