@@ -22,10 +22,9 @@ def queue_refresh(username="system"):
     queued JobRun, or None when one was waiting or the queue cannot be reached (logged; the daily job catches up)."""
     from models import JobRun
 
-    waiting = JobRun.select().where((JobRun.job == JOB) & (JobRun.status == "queued")).exists()
-    if waiting:
-        return None
     try:
+        if JobRun.select().where((JobRun.job == JOB) & (JobRun.status == "queued")).exists():
+            return None
         return jobs.run_now(JOB, username=username)
     except Exception as error:  # an import must not fail because the queue is down
         log.warning("首页数据刷新未能加入队列：%s", error)

@@ -400,6 +400,7 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
         _pipeline_after_import(batch.id)
         _tag_rules_after_import(batch.id)
         _reminders_after_import(batch.id)
+        _dashboard_after_import(user)
         report.passwords = ctx.passwords
     elif not dry_run:
         with db.atomic():  # a refused import is recorded too: who tried which file, and its error file
@@ -686,6 +687,14 @@ def _reminders_take_back(batch_id):
     return undoing.take_back(batch_id)
 
 
+def _dashboard_after_import(user):
+    """The home page's roll-ups refreshed by a worker after an import or its undo (dashboard.tasks; one queued
+    refresh at a time)."""
+    from dashboard.tasks import queue_refresh
+
+    queue_refresh(username=_username(user) or "system")
+
+
 def _pipeline_after_import(batch_id):
     """Status transitions (pipeline) for the customers the import touched, after it committed, before the tag
     rules (which read the status)."""
@@ -743,6 +752,7 @@ def undo(batch_id, user=None, force=False):
                         record_id=str(batch.id), rows=counts["deleted"] + counts["restored"],
                         changes=json.dumps({"batch": batch.id, "file": batch.filename, "kind": batch.kind, **counts,
                                             "tasks": tasks}, ensure_ascii=False))
+    _dashboard_after_import(user)
     return counts
 
 

@@ -208,3 +208,21 @@ def test_cli(app, world):
         refused = runner.invoke(cli, ["refresh-dashboard", "--as-of", bad])
         assert refused.exit_code != 0 and message in refused.output
     assert DashboardRefresh.select().count() == 1
+
+
+def test_an_import_and_its_undo_queue_a_refresh(app, tmp_path, users, queue_inline):
+    """After an import (and after its undo) the worker refreshes the roll-ups: with the queue inline, at once."""
+    import intake
+
+    path = tmp_path / "客户.csv"
+    path.write_bytes("客户名称,手机号码,负责人\n导入甲,13812345678,sales1\n导入乙,13812345679,sales2\n".encode())
+    report = intake.import_file(str(path), "customers", user=users["admin"])
+    assert report.written
+    runs = JobRun.select().where(JobRun.job == "dashboard-refresh").order_by(JobRun.id)
+    assert [(r.status, r.username) for r in runs] == [("success", "admin")]
+    assert sum(n for _s, _i, n in dashboard.DIRECT["customers"](dashboard.context(None, None, TODAY)).mix) == 2
+    mix = dashboard.SOURCES["customers"](dashboard.context(None, None, TODAY))
+    assert sum(n for _s, _i, n in mix.mix) == 2
+    intake.undo(report.batch_id, user=users["admin"])
+    assert runs.count() == 2 and runs[-1].status == "success"
+    assert dashboard.SOURCES["customers"](dashboard.context(None, None, TODAY)).mix == []
