@@ -120,7 +120,7 @@ def create(directory, keep=DEFAULT_KEEP, encrypt=False, key=None, key_name="FIEL
     database = _database()
     engine = engines.for_database(database)
     described = engine.describe(database)
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     moment = now or archive.utc_now()
     path = archive.new_path(directory, moment, engine.suffix, encrypt)
     partial = os.path.join(directory, "." + os.path.basename(path) + ".partial")

@@ -88,7 +88,8 @@ class FileSink:
     """The end of the write pipeline: the file, its size and sha256 as written."""
 
     def __init__(self, path):
-        self.handle = open(path, "xb")
+        # personal data: readable by the service user only (0600), whatever the umask
+        self.handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         self.hash = hashlib.sha256()
         self.size = 0
 
@@ -252,7 +253,8 @@ def extract(path, manifest, master, out_path):
 
 def write_manifest(path, manifest):
     target = manifest_path(path)
-    with open(target + ".partial", "w", encoding="utf-8") as handle:
+    with os.fdopen(os.open(target + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                   encoding="utf-8") as handle:
         json.dump(manifest, handle, ensure_ascii=False, indent=2, sort_keys=True)
     os.replace(target + ".partial", target)
     return target

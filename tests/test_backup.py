@@ -207,6 +207,7 @@ def test_keep_rotation_deletes_only_its_own_older_backups(app, tmp_path):
     assert kept == sorted([f"crm-20261210-103000{suffix}", f"crm-20261210-103000{suffix}.json",
                            f"crm-20261210-103000-2{suffix}", f"crm-20261210-103000-2{suffix}.json"])
     assert made[2].deleted == [str(folder / f"crm-20261207-103000{suffix}")]
+    assert all(os.stat(folder / name).st_mode & 0o077 == 0 for name in kept)  # personal data: owner only
     assert all((folder / name).read_text() == "not ours" for name in foreign)
     with app.app_context():
         assert AuditLog.select().where(AuditLog.action == "backup").count() == 5
