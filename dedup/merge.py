@@ -201,7 +201,20 @@ def merge(survivor_id, other_ids, picks=None, username=None, owner_ids=None, ip=
                                             "tags_already_on_survivor": len(dropped), "tasks_moved": tasks["moved"],
                                             "tasks_closed_as_duplicates": len(tasks["duplicates"])},
                                            ensure_ascii=False))
+    recheck([survivor_id])
     return record
+
+
+def recheck(customer_ids):
+    """Status transitions, then tag rules, for the customers a merge or its undo changed, once it has committed
+    (as after an import): the survivor's orders, follow-ups and statuses are now the merged ones, and the
+    rule tags that moved with them must be earned again (the merged customers' rule episodes went with them).
+    Never raises: the merge stands, and the daily sweeps repair what a failed check missed."""
+    import pipeline
+    import tagrules
+
+    pipeline.after_change(customer_ids)
+    tagrules.after_change(customer_ids)
 
 
 def undo(merge_id, username=None, owner_ids=None, ip=None, now=None):
@@ -240,4 +253,5 @@ def undo(merge_id, username=None, owner_ids=None, ip=None, now=None):
         AuditLog.create(username=username, action="merge-undo", model="customer", record_id=str(record.survivor_id),
                         ip=ip, changes=json.dumps({"merge": record.id, "survivor": record.survivor_code,
                                                    "restored": record.merged_codes.split(",")}, ensure_ascii=False))
+    recheck([record.survivor_id] + [row["id"] for row in rows])
     return record

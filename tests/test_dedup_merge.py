@@ -164,3 +164,30 @@ def test_cli_duplicates_json_merge_and_undo(app, make_customer):
     assert Customer.get_by_id(b.id).code == b.code
     result = runner.invoke(args=["merge", a.code, "NO-SUCH-CODE"])
     assert result.exit_code != 0 and "NO-SUCH-CODE" in result.output
+
+
+def test_merge_and_undo_recheck_the_tag_rules_of_the_customers_they_change(app, make_customer, make_order):
+    """The order that earns 近30天下单 moves with a merge: the survivor earns the rule's tag at once (not at the
+    next nightly sweep), and after the undo the order's owner has it again and the survivor no longer."""
+    import tagrules
+    from models import TagRuleEpisode
+
+    tagrules.seed_rules()
+    recent = Tag.get(Tag.name == "近30天下单")
+    keep = make_customer(name="北京合并测试科技有限公司")
+    gone = make_customer(name="北京合并测试科技公司")
+    make_order(gone, amount="800.00", ordered_at=datetime.datetime.now() - datetime.timedelta(days=2))
+    tagrules.after_change([keep.id, gone.id])
+
+    def carries(customer):
+        rule_tag = CustomerTag.select().where((CustomerTag.customer == customer.id) & (CustomerTag.tag == recent.id))
+        opened = TagRuleEpisode.select().where((TagRuleEpisode.customer == customer.id)
+                                               & TagRuleEpisode.removed_at.is_null()
+                                               & (TagRuleEpisode.rule.in_(recent.rules)))
+        return rule_tag.exists(), opened.exists()
+
+    assert carries(keep) == (False, False) and carries(gone) == (True, True)
+    record = merge(keep.id, [gone.id], username="admin")
+    assert carries(keep) == (True, True), "the merged order earns the survivor the rule tag with its own episode"
+    undo(record.id, username="admin")
+    assert carries(gone) == (True, True) and carries(keep) == (False, False)
