@@ -24,7 +24,8 @@ login_manager.login_message = "请先登录"
 
 # Endpoints a user who must change their password (or set up two-step login) may still reach.
 OPEN_ENDPOINTS = {"auth.login", "auth.logout", "auth.change_password", "auth.totp_code", "auth.totp_setup",
-                  "static", "i18n.switch"}
+                  "static", "admin.static", "i18n.switch"}  # the pages' own CSS too
+STATIC_ENDPOINTS = {"static", "admin.static"}
 IDLE_MESSAGE = "长时间未操作，请重新登录"
 WRONG_MESSAGE = "用户名或密码错误"
 PENDING = "totp_pending"  # session key: the user who gave the right password and still owes a code
@@ -161,6 +162,7 @@ def totp_code():
             lockout.reset(user.username)
             return _complete_login(user, session.get("totp_next"))
         _failed("totp_failed", user.username)
+        form.code.data = ""
     return render_template("auth/totp_code.html", form=form)
 
 
@@ -184,6 +186,7 @@ def totp_setup():
             flash("两步验证已开启，以后登录时需要输入验证码", "success")
             return redirect(url_for("admin.index"))
         form.code.errors = list(form.code.errors) + ["验证码不正确，请核对手机时间后重试"]
+        form.code.data = ""
     address = totp.uri(user.totp_secret, user.username)
     svg = totp.qr_svg(address)
     return render_template("auth/totp_setup.html", enabled=False, form=form, secret=user.totp_secret,
@@ -221,7 +224,7 @@ def change_password():
 
 def end_idle_session():
     """A request after SESSION_IDLE_MINUTES without one logs out and says why; others mark the session seen."""
-    if request.endpoint == "static" or not current_user.is_authenticated:
+    if request.endpoint in STATIC_ENDPOINTS or not current_user.is_authenticated:
         return None
     moment = now().timestamp()
     seen = session.get(SEEN)
