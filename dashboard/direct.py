@@ -8,12 +8,14 @@ dashboard.sources; at a million customers a page of these takes seconds to minut
     top         the customers with the largest order total in the period (10)
     funnel      the period's funnel from the status history (pipeline.funnel.counts, two statements)
     rule_tags   customers per rule tag of the library (0 for a tag no customer holds)
-    tasks, values: live in both (dashboard.sources)
+    values      the value table's top customers by LTV (valuation.top)
+    tasks: live in both (dashboard.sources)
 """
 import datetime
 
 from peewee import JOIN, SQL, Case, fn
 
+import valuation
 from models import Customer, CustomerTag, Order, Tag, is_sqlite
 from pipeline import funnel as pipeline_funnel
 
@@ -113,3 +115,9 @@ def rule_tags(ctx):
              .where(in_use)
              .order_by(Tag.name))
     return [(name, int(n)) for name, n in query.tuples()]
+
+
+@source("values")
+def values(ctx):
+    """valuation.top: the TOP_LIMIT customers of the value table by LTV, money columns as the grant says."""
+    return valuation.top(ctx.customers(), TOP_LIMIT, ctx.grant)

@@ -21,6 +21,8 @@ ones.  The grouping keys are the customer's owner (0 for none), so a row scope i
                     largest order totals from that start to the end of as_of (the top 10 of several owners is
                     within the union of their top 10s: merging is exact)
     rule_tag_count  rule tag x owner: customer tag rows
+    top_value       per owner: the TOP_LIMIT best rows of the value table (valuation.top's order: LTV, then
+                    年度消费额, then customer), copied (the value refresh runs before this one each night)
 """
 import datetime
 import json
@@ -115,6 +117,12 @@ def statements(as_of):
          "JOIN tag t ON t.id = ct.tag_id JOIN customer c ON c.id = ct.customer_id WHERE t.source = 'rule' "
          "GROUP BY 1, 2", []),
     ]
+    out.append(("top_value", "owner_id, customer_id, ltv, annual_spend, orders_12m, tier, last_order_at, as_of",
+                "SELECT r.owner_id, r.customer_id, r.ltv, r.annual_spend, r.orders_12m, r.tier, r.last_order_at, r.as_of "
+                f"FROM (SELECT {OWNER} AS owner_id, v.customer_id, v.ltv, v.annual_spend, v.orders_12m, v.tier, "
+                f"v.last_order_at, v.as_of, ROW_NUMBER() OVER (PARTITION BY {OWNER} ORDER BY COALESCE(v.ltv, -1) DESC, "
+                "v.annual_spend DESC, v.customer_id) AS n FROM customer_value v JOIN customer c ON c.id = v.customer_id) r "
+                f"WHERE r.n <= {TOP_LIMIT}", []))
     # one scan of the orders since the earliest start: per customer, the total and count from each start
     sums = ", ".join(f"SUM(CASE WHEN o.ordered_at >= {p} THEN o.amount END) AS t{i}, "
                      f"SUM(CASE WHEN o.ordered_at >= {p} THEN 1 ELSE 0 END) AS n{i}" for i in range(len(starts)))

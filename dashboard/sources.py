@@ -9,7 +9,7 @@ the cards and however many customers and orders there are.
     funnel      funnel_cohort of the period's months and stage_count (流失 at the end): two statements
     rule_tags   rule_tag_count of every rule tag in use (0 for a tag no customer in scope holds)
     tasks       live: open follow-up tasks (reminders.counts, by the task index)
-    values      live: the value table's top customers by LTV (valuation.top, by the LTV index)
+    values      top_value: the value table's top customers by LTV per owner, merged (valuation.top's order)
 
 The roll-ups are the figures of their last refresh (ctx.refresh; the page shows 数据更新于 …).  The same names
 with the same return values read the raw tables in dashboard.direct, which the tests compare with these.
@@ -18,9 +18,9 @@ Register another with @source("name", statements=1); STATEMENTS says how many ea
 from peewee import JOIN, Case, fn
 
 import reminders
-import valuation
 from models import (Customer, CustomerMix, CustomersNew, FunnelCohort, RuleTagCount, SalesDay, StageCount, Tag,
-                    TopCustomer)
+                    TopCustomer, TopValue)
+from valuation import policy as value_policy
 
 from .direct import bucket
 from .figures import CustomerFigures, FunnelFigures
@@ -116,9 +116,25 @@ def funnel(ctx):
 
 @source("values")
 def values(ctx):
-    """valuation.top: the TOP_LIMIT customers of the value table by LTV, money columns only where the grant
-    shows them (one query, live: the table is itself refreshed daily)."""
-    return valuation.top(ctx.customers(), TOP_LIMIT, ctx.grant)
+    """valuation.top's answer from the top_value roll-up: the TOP_LIMIT customers of the value table by LTV (then
+    年度消费额) among the owners in scope, money columns only where the grant shows them (valuation.policy)."""
+    order = (fn.COALESCE(TopValue.ltv, -1).desc(), TopValue.annual_spend.desc(), TopValue.customer_id)
+    query = (TopValue
+             .select(TopValue.customer_id, Customer.code, Customer.name, TopValue.tier, TopValue.orders_12m,
+                     TopValue.last_order_at, TopValue.as_of, TopValue.annual_spend, TopValue.ltv)
+             .join(Customer, on=(TopValue.customer_id == Customer.id))
+             .order_by(*order)
+             .limit(TOP_LIMIT))
+    hidden = {c for c in value_policy.MONEY_COLUMNS
+              if ctx.grant is not None and not ctx.grant.visible(value_policy.POLICY_KEY, c)}
+    keys = ("customer_id", "code", "name", "tier", "orders_12m", "last_order_at", "as_of", "annual_spend", "ltv")
+    found = []
+    for row in _owned(query, ctx, TopValue).tuples():
+        item = dict(zip(keys, row))
+        for column in hidden:
+            item.pop(column)
+        found.append(item)
+    return found
 
 
 @source("rule_tags")

@@ -17,7 +17,7 @@ from .merges import DuplicateScan, MergeRecord
 from .pipeline import PipelineEvent, PipelineTransition
 from .quality import QualityRun
 from .reports import ReportRun
-from .rollups import ROLLUPS, CustomerMix, CustomersNew, DashboardRefresh, FunnelCohort, RuleTagCount, SalesDay, StageCount, TopCustomer
+from .rollups import ROLLUPS, CustomerMix, CustomersNew, DashboardRefresh, FunnelCohort, RuleTagCount, SalesDay, StageCount, TopCustomer, TopValue
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
 from .tasks import ReminderRule, Task, TaskDigest

@@ -15,6 +15,7 @@ transaction, so readers see the old figures or the new ones, never a mix; Dashbo
     StageCount      per (owner, status at the end of as_of): customers (流失 at the period's end)
     TopCustomer     per (period start, owner): the 10 largest order totals from that day to as_of
     RuleTagCount    per (tag, owner): customers carrying the tag
+    TopValue        per owner: the 10 highest LTV (then 年度消费额) rows of the value table, as refreshed
 """
 import datetime
 
@@ -90,4 +91,16 @@ class RuleTagCount(BaseModel):
     customers = IntegerField()
 
 
-ROLLUPS = [SalesDay, CustomerMix, CustomersNew, FunnelCohort, StageCount, TopCustomer, RuleTagCount]
+class TopValue(BaseModel):
+    """The value table's (CustomerValue) top customers per owner, by valuation.top's order; a copy of their row."""
+    owner_id = IntegerField(index=True)
+    customer_id = IntegerField()
+    ltv = DecimalField(max_digits=14, decimal_places=2, null=True)
+    annual_spend = DecimalField(max_digits=14, decimal_places=2)
+    orders_12m = IntegerField()
+    tier = CharField(max_length=8)
+    last_order_at = DateTimeField(null=True)
+    as_of = DateField()
+
+
+ROLLUPS = [SalesDay, CustomerMix, CustomersNew, FunnelCohort, StageCount, TopCustomer, RuleTagCount, TopValue]

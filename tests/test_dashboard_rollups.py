@@ -11,7 +11,7 @@ import pytest
 import access
 import dashboard
 from dashboard import board as dashboard_board
-from models import (AuditLog, CustomerTag, DashboardRefresh, JobRun, Order, SalesDay, StatusChange, Tag, TopCustomer)
+from models import (AuditLog, CustomerTag, CustomerValue, DashboardRefresh, JobRun, Order, SalesDay, StatusChange, Tag, TopCustomer)
 
 D = datetime.datetime
 TODAY = datetime.date(2025, 6, 18)
@@ -70,6 +70,12 @@ def world(app, make_customer, users):
     for key, tag in (("sales1-0", high), ("sales2-3", high), ("none-1", high), ("sales3-2", churn),
                      ("sales1-4", manual), ("sales2-5", old)):
         CustomerTag.create(customer=c[key], tag=tag, source=tag.source)
+    # the value table as valuation.refresh writes it: ties on LTV past the top 10, no LTV, ownerless rows
+    for n, key in enumerate(sorted(c)):
+        ltv = None if n % 7 == 3 else ("20000" if n % 3 == 0 else str(5000 + 250 * n))
+        CustomerValue.create(customer=c[key], tier=("高价值客户", "潜力客户", "普通客户", "低价值客户")[n % 4], ltv=ltv,
+                             annual_spend=str(1000 + 37 * (n % 5)), orders_12m=n % 4, as_of=TODAY,
+                             last_order_at=D(2025, 6, 1 + n % 10), refreshed_at=D(2025, 6, 18, 3))
     return c
 
 
