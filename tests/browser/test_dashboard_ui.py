@@ -1,6 +1,6 @@
 """The dashboard in a real browser: a manager logs in, lands on 首页 and sees the team's cards drawn by the
-vendored ECharts (canvas elements), switches the period with the selector (one request for every card),
-and the page logs no console errors; service staff see no money cards.  Screenshots go to test-artifacts/."""
+vendored ECharts (canvas elements) with the line saying when the figures were computed (数据更新于 …), switches
+the period with the selector (one request for every card), and the page logs no console errors; service staff see no money cards.  Screenshots go to test-artifacts/."""
 import datetime
 
 from playwright.sync_api import expect
@@ -65,6 +65,9 @@ def test_manager_sees_the_charts_and_switches_the_period(app, page, live_server,
     expect(page.locator("#card-sales_total .dash-kpi")).to_contain_text("¥")
     expect(page.locator("#card-sales_total .dash-kpi")).to_contain_text(",")
     expect(page.locator('#card-tasks_due [data-stat="overdue"] .dash-kpi')).to_have_text("6")  # sales1 and sales2 customers planned for 10-17 June
+    # the first view computed the roll-ups (a small database): the page says when, for which day
+    expect(page.locator("#dashboard-freshness")).to_contain_text("数据更新于")
+    expect(page.locator("#dashboard-freshness")).to_contain_text("统计至 2025-06-18")
     shot("12m")
 
     with page.expect_response(lambda r: "/admin/dashboard-data?period=month" in r.url) as answer:
@@ -79,6 +82,7 @@ def test_manager_sees_the_charts_and_switches_the_period(app, page, live_server,
     page.locator('#dashboard-periods [data-period="year"]').click()
     expect(page.locator("#dashboard-cards")).to_have_attribute("data-period", "year")
     expect(page.locator("#card-sales_trend canvas").first).to_be_attached()
+    expect(page.locator("#dashboard-freshness")).to_contain_text("数据更新于")  # the JSON answer carries it too
     page.wait_for_load_state("networkidle")
     assert errors == []
 
