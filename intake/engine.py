@@ -19,6 +19,7 @@ created + updated + unchanged + rejected = data rows, always.
 import datetime
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from . import columns, files, kinds
 from .columns import REASON_HEADER, MappingError
 from .files import FORMULA_STARTS, FileRefused
 from .seen import SeenKeys
+
+log = logging.getLogger("intake")
 
 CHUNK = 1000  # rows per check/write step
 PREVIEW_ROWS = 20
@@ -703,6 +706,45 @@ def _pipeline_after_import(batch_id):
     pipeline.after_import(batch_id)
 
 
+RECHECK_AT_ONCE = 20_000  # customers an undo checks itself; beyond that the daily sweeps run now on a worker
+RECHECK_CHUNK = 100  # tagrules' quick check takes up to this many customers in three queries
+
+
+def _surviving_customers(batch_id):
+    """Ids of the customers an undo keeps whose records the batch touched: updated by it, or given orders,
+    follow-ups or status changes the undo now deletes."""
+    from tagrules.sweep import import_customers
+
+    created = ImportChange.select(ImportChange.record_id).where(
+        (ImportChange.batch == batch_id) & (ImportChange.model == "customer") & (ImportChange.action == "created"))
+    return [i for (i,) in Customer.select(Customer.id).where(
+        Customer.id.in_(import_customers(batch_id)) & Customer.id.not_in(created)).order_by(Customer.id).tuples()]
+
+
+def _rules_after_undo(customer_ids, user):
+    """Status transitions, then tag rules, for the customers an undo changed, after it committed (the orders that
+    earned a rule tag are gone, a status the import set is back).  A very large undo hands the whole check to the
+    daily sweeps, queued now for a worker, instead of holding the page.  Never raises."""
+    import pipeline
+    import tagrules
+
+    if len(customer_ids) > RECHECK_AT_ONCE:
+        import jobs
+        from pipeline.tasks import JOB as PIPELINE_JOB
+        from tagrules.tasks import JOB as TAG_RULES_JOB
+
+        for name in (PIPELINE_JOB, TAG_RULES_JOB):
+            try:
+                jobs.run_now(name, username=_username(user) or "system")
+            except Exception:  # noqa: BLE001 - logged; the nightly sweep runs anyway
+                log.exception("撤销导入后无法排队 %s，将由每日检查补上", name)
+        return
+    for start in range(0, len(customer_ids), RECHECK_CHUNK):
+        chunk = customer_ids[start:start + RECHECK_CHUNK]
+        pipeline.after_change(chunk)
+        tagrules.after_change(chunk)
+
+
 def _tag_rules_after_import(batch_id):
     """Tag rules (tagrules) checked for the customers the import touched, after it committed."""
     import tagrules
@@ -738,6 +780,7 @@ def undo(batch_id, user=None, force=False):
         for change in _changes(batch, action="updated", newest_first=True):
             counts["restored"] += _restore(batch, change, user)
         tasks = _reminders_take_back(batch.id)
+        touched = _surviving_customers(batch.id)  # read before the created records (and their links) go
         for name in UNDO_ORDER:  # created records: one DELETE per model (the database cascades the rest)
             model = MODELS[name]
             created = (ImportChange.select(ImportChange.record_id)
@@ -753,6 +796,7 @@ def undo(batch_id, user=None, force=False):
                         changes=json.dumps({"batch": batch.id, "file": batch.filename, "kind": batch.kind, **counts,
                                             "tasks": tasks}, ensure_ascii=False))
     _dashboard_after_import(user)
+    _rules_after_undo(touched, user)
     return counts
 
 

@@ -62,3 +62,39 @@ def test_import_checks_the_imported_customers(app, tmp_path, make_customer):
         report = intake.import_file(str(path), "orders")
     assert report.created == 1
     assert carries(customer, recent) and not carries(other, recent)  # only the imported customers were checked
+
+
+def test_an_import_undo_checks_the_customers_it_changed(app, tmp_path, make_customer):
+    """The imported order earned 近期下单; its undo deletes the order, and the customer loses the rule tag at
+    once (its episode closed), not at the next nightly sweep."""
+    recent = _rule("近期下单", RECENT)
+    customer = make_customer(code="HB-IT-2024-011")
+    day = datetime.date.today().isoformat()
+    path = tmp_path / "订单.csv"
+    path.write_text(f"客户编号,订单号,下单时间,金额\nHB-IT-2024-011,SO-IMP-11,{day} 09:00,10\n", encoding="utf-8")
+    with app.app_context():
+        report = intake.import_file(str(path), "orders")
+        assert carries(customer, recent)
+        intake.undo(report.batch_id)
+    assert not carries(customer, recent)
+    episode = TagRuleEpisode.get(TagRuleEpisode.customer == customer.id)
+    assert episode.removed_at is not None and episode.removed_by == "change"
+
+
+def test_a_very_large_undo_hands_the_check_to_the_sweeps_on_the_queue(app, tmp_path, make_customer, monkeypatch,
+                                                                     queue_inline):
+    from intake import engine
+    from models import JobRun
+
+    monkeypatch.setattr(engine, "RECHECK_AT_ONCE", 0)  # every undo counts as very large
+    recent = _rule("近期下单", RECENT)
+    customer = make_customer(code="HB-IT-2024-012")
+    day = datetime.date.today().isoformat()
+    path = tmp_path / "订单.csv"
+    path.write_text(f"客户编号,订单号,下单时间,金额\nHB-IT-2024-012,SO-IMP-12,{day} 09:00,10\n", encoding="utf-8")
+    with app.app_context():
+        report = intake.import_file(str(path), "orders")
+        intake.undo(report.batch_id)
+    ran = {run.job: run.status for run in JobRun.select()}
+    assert (ran["pipeline"], ran["tag-rules"]) == ("success", "success")
+    assert not carries(customer, recent)
