@@ -3,6 +3,8 @@
     duckdb      SQLite file: DuckDB runs the query over the file through its SQLite scanner
                 (ATTACH ... (TYPE sqlite, READ_ONLY)).  SQLite groups 10M orders in 30-45 s;
                 DuckDB does the same GROUP BY in 1-2 s, reading the file as it is.
+                PostgreSQL, only while a snapshot asked for with take_snapshot(postgresql=True)
+                is held (valuation's refresh): DuckDB over the columns copied out by binary COPY.
     sqlite      SQLite in memory (DuckDB cannot attach it): the query through peewee.
     postgresql  PostgreSQL groups fast itself: the query through peewee.
 
@@ -19,11 +21,14 @@ query sees everything committed before it started and nothing uncommitted.
 """
 import contextlib
 import glob
+import io
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
+
+import peewee
 
 import models
 
@@ -46,6 +51,13 @@ def _sqlite_file():
     if not path or path == ":memory:" or str(path).startswith("file:"):
         return None
     return os.path.abspath(path)
+
+
+def _server_key():
+    """The snapshot key of the bound PostgreSQL database (this process, this binding), or None."""
+    if models.is_sqlite():
+        return None
+    return ("postgresql", id(models.db.obj), models.db.obj.database)
 
 
 def _peewee_fetch(query):
@@ -124,12 +136,75 @@ def copy_table(connection, model, names):
         cursor.close()
 
 
+# PostgreSQL's binary COPY gives each NOT NULL fixed-width column as (int32 length, value): read as one numpy
+# record per row, no parsing in Python.  field type -> (cast in the SELECT, big-endian numpy type, to DuckDB).
+_EPOCH_2000_US = 946_684_800_000_000  # PostgreSQL's timestamps count microseconds from 2000-01-01
+_BINARY = {
+    "INT": ("int4", ">i4", lambda values: values.astype("int64")),
+    "AUTO": ("int4", ">i4", lambda values: values.astype("int64")),
+    "BIGINT": ("int8", ">i8", lambda values: values.astype("int64")),
+    "FLOAT": ("float8", ">f8", lambda values: values.astype("float64")),
+    "DOUBLE": ("float8", ">f8", lambda values: values.astype("float64")),
+    # money as a double, as DuckDB reads SQLite's REAL: sums are rounded to cents by the callers
+    "DECIMAL": ("float8", ">f8", lambda values: values.astype("float64")),
+    "DATETIME": ("timestamp", ">i8", lambda values: (values.astype("int64") + _EPOCH_2000_US).view("datetime64[us]")),
+}
+
+
+def _binary_column(model, name):
+    field = model._meta.fields[name]
+    kind = field.field_type if field.field_type in _BINARY else getattr(field, "rel_field", field).field_type
+    if kind not in _BINARY or field.null:
+        raise ValueError(f"{model.__name__}.{name}: only NOT NULL numbers and times are copied from PostgreSQL")
+    return field.column_name, _BINARY[kind]
+
+
+def _copy_out(cursor, sql):
+    """COPY ... TO STDOUT through the DB-API cursor, as bytes (psycopg2 or psycopg 3)."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        buffer = io.BytesIO()
+        cursor.copy_expert(sql, buffer)
+        return buffer.getbuffer()
+    with cursor.copy(sql) as copy:  # psycopg 3
+        return b"".join(bytes(block) for block in copy)
+
+
+def copy_table_from_server(connection, model, names):
+    """Copy columns `names` of `model`'s table from the bound PostgreSQL database into DuckDB's memory
+    (one binary COPY, read as numpy records, handed to DuckDB as arrays), on a database connection of this
+    thread's own and a DuckDB cursor of its own."""
+    import numpy as np
+    import pandas as pd
+
+    columns = [_binary_column(model, name) for name in names]
+    select = ", ".join(f'"{column}"::{cast}' for column, (cast, _, _) in columns)
+    record = [("fields", ">i2")]
+    for number, (_, (_, kind, _)) in enumerate(columns):
+        record += [(f"length_{number}", ">i4"), (f"value_{number}", kind)]
+    record = np.dtype(record)
+    with models.db.connection_context():
+        data = _copy_out(models.db.cursor(), f'COPY (SELECT {select} FROM "{model._meta.table_name}") TO STDOUT '
+                                             "(FORMAT binary)")
+    # 19 bytes of header (signature, flags, no extension), the rows, a 2-byte trailer
+    rows = np.frombuffer(data, dtype=record, offset=19, count=(len(data) - 21) // record.itemsize)
+    frame = pd.DataFrame({column: convert(rows[f"value_{number}"])
+                          for number, (column, (_, _, convert)) in enumerate(columns)})
+    del rows, data
+    cursor = connection.cursor()
+    try:
+        cursor.register("copied", frame)
+        cursor.execute(f'CREATE TABLE memory.main."{model._meta.table_name}" AS SELECT * FROM copied')
+        cursor.unregister("copied")
+    finally:
+        cursor.close()
+
+
 class _Copy:
     """The tables of `tables` (default SNAPSHOT) copied from the SQLite file at `path` into a new DuckDB connection,
     in this thread or a background one; `connection()` waits for the copy and returns it."""
 
     def __init__(self, path, tables=None):
-        self.path = path
+        self.path = path  # None: the bound PostgreSQL database
         self.tables = tables or SNAPSHOT
         self._done = threading.Event()
         self._connection = None
@@ -138,15 +213,22 @@ class _Copy:
     def run(self):
         connection = None
         try:
-            connection = duckdb_over_sqlite(self.path)
-            # Each table's copy runs single-threaded in the scanner: orders on one core, the other
-            # tables beside it on the other (a third less time on two cores).  Cursors share the
-            # database, so the copies land in the same memory catalog.
+            if self.path is None:
+                import duckdb
+
+                connection, copy = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                                          "autoload_known_extensions": False}), copy_table_from_server
+            else:
+                connection, copy = duckdb_over_sqlite(self.path), copy_table
+            # Each table's copy runs single-threaded in the scanner (or one PostgreSQL backend): orders on one
+            # core, the other tables beside it on the other (a third less time on two cores).  Cursors share
+            # the database, so the copies land in the same memory catalog.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics-snapshot") as pool:
-                copies = [pool.submit(copy_table, connection, model, names) for model, names in self.tables.items()]
-                for copy in copies:
-                    copy.result()
-            connection.execute("DETACH crm")
+                copies = [pool.submit(copy, connection, model, names) for model, names in self.tables.items()]
+                for done in copies:
+                    done.result()
+            if self.path is not None:
+                connection.execute("DETACH crm")
             self._connection = connection
         except BaseException as error:  # re-raised to whoever asks for the connection
             self._error = error
@@ -167,7 +249,7 @@ class _Copy:
             self._connection.close()
 
 
-def take_snapshot(wait=True, tables=None):
+def take_snapshot(wait=True, tables=None, postgresql=False):
     """Copy the tables the analyses read from the SQLite file into DuckDB's memory; until
     drop_snapshot(), this process's DuckDB queries read the copy.  Returns False (and does
     nothing) when the bound database is not a SQLite file.
@@ -183,14 +265,24 @@ def take_snapshot(wait=True, tables=None):
 
     tables ({model: field names}, default SNAPSHOT) copies only those: a caller whose queries read
     fewer tables and columns (valuation's refresh: the orders and the customers' ids) copies less.
+
+    postgresql=True copies from a bound PostgreSQL database too (binary COPY of NOT NULL number and
+    time columns: `tables` must name only such), and until drop_snapshot() the queries of this
+    process run on DuckDB over the copy.  Only valuation's refresh asks: its two aggregates group
+    every order of the history, where PostgreSQL's own plans at 10M orders took minutes
+    (docs/values.md); a report's queries are filtered and PostgreSQL groups them itself.
     """
     path = _sqlite_file()
-    if path is None:
+    if path is not None:
+        key = (os.getpid(), path)
+    elif postgresql and _server_key() is not None:
+        key = (os.getpid(), _server_key())
+    else:
         return False
     copy = _Copy(path, tables)
     with _lock:
         previous = _snapshot.get("copy")
-        _snapshot.update(key=(os.getpid(), path), copy=copy)
+        _snapshot.update(key=key, copy=copy)
     if previous is not None:
         previous.close()
     if not wait:
@@ -216,11 +308,22 @@ def drop_snapshot():
         copy.close()
 
 
-def _duckdb_fetch(query):
-    sql, params = query.sql()  # SQLite's quoting and ? placeholders, which DuckDB reads alike
-    path = _sqlite_file()
+def _held_snapshot():
+    """The _Copy this process's DuckDB queries read for the bound database, or None."""
+    source = _sqlite_file() or _server_key()
     with _lock:
-        copy = _snapshot.get("copy") if _snapshot.get("key") == (os.getpid(), path) else None
+        return _snapshot.get("copy") if source is not None and _snapshot.get("key") == (os.getpid(), source) else None
+
+
+# Queries for DuckDB are rendered as for SQLite (its quoting, ? placeholders and parameter values, which DuckDB
+# reads alike), whatever the bound database: a PostgreSQL snapshot's queries too.
+_RENDER_AS = peewee.SqliteDatabase(None)
+
+
+def _duckdb_fetch(query):
+    sql, params = _RENDER_AS.get_sql_context().parse(query)
+    path = _sqlite_file()
+    copy = _held_snapshot()
     snapshot = copy.connection() if copy is not None else None
     # One cursor per query, as threads may share the connection; USE is per cursor, and makes
     # peewee's unqualified table names resolve in the snapshot or the SQLite file.
@@ -233,7 +336,8 @@ def _duckdb_fetch(query):
 
 
 ENGINES = {
-    "duckdb": Engine("duckdb", "duckdb", lambda: _sqlite_file() is not None, _duckdb_fetch),
+    "duckdb": Engine("duckdb", "duckdb", lambda: _sqlite_file() is not None or _held_snapshot() is not None,
+                     _duckdb_fetch),
     "sqlite": Engine("sqlite", "sqlite", models.is_sqlite, _peewee_fetch),
     "postgresql": Engine("postgresql", "postgresql", lambda: not models.is_sqlite(), _peewee_fetch),
 }

@@ -65,16 +65,27 @@ def _midnight(day):
 
 def aggregates_query(as_of):
     """Per customer: annual_spend and orders_12m (the WINDOW_DAYS days ending on as_of), last_order_at
-    (up to the end of as_of); customers without orders get 0, 0 and NULL."""
+    (up to the end of as_of); customers without orders get 0, 0 and NULL.
+
+    The orders are grouped first and the customers joined to the groups after: half the work of grouping
+    `customer LEFT JOIN orders` (ten rows per customer carried through the join), and on PostgreSQL the
+    latter was planned as a merge join over the (customer, ordered_at) index, one heap page per order
+    (42 s at 10M orders on an idle machine, 146 s on a busy one; docs/values.md)."""
     start = _midnight(as_of - datetime.timedelta(days=WINDOW_DAYS - 1))
     end = _midnight(as_of + datetime.timedelta(days=1))
     window = Order.ordered_at >= start
+    per_buyer = (Order.select(Order.customer.alias("customer_id"),
+                              fn.SUM(Case(None, [(window, Order.amount)], 0)).alias("annual_spend"),
+                              fn.COUNT(Case(None, [(window, 1)])).alias("orders_12m"),
+                              fn.MAX(Order.ordered_at).alias("last_order_at"))
+                 .where(Order.ordered_at < end)
+                 .group_by(Order.customer)
+                 .alias("per_buyer"))
     return (Customer.select(Customer.id.alias("customer_id"),
-                            fn.SUM(Case(None, [(window, Order.amount)], 0)).alias("annual_spend"),
-                            fn.COUNT(Case(None, [(window, 1)])).alias("orders_12m"),
-                            fn.MAX(Order.ordered_at).alias("last_order_at"))
-            .join(Order, JOIN.LEFT_OUTER, on=((Order.customer == Customer.id) & (Order.ordered_at < end)))
-            .group_by(Customer.id))
+                            fn.COALESCE(per_buyer.c.annual_spend, 0).alias("annual_spend"),
+                            fn.COALESCE(per_buyer.c.orders_12m, 0).alias("orders_12m"),
+                            per_buyer.c.last_order_at.alias("last_order_at"))
+            .join(per_buyer, JOIN.LEFT_OUTER, on=(per_buyer.c.customer_id == Customer.id)))
 
 
 def aggregates(as_of):
@@ -123,7 +134,7 @@ def _own_connection(function, *args, **kwargs):
 def _snapshot():
     """On a SQLite file, both aggregates read one DuckDB copy of the columns they need (SNAPSHOT, through
     analytics.engines.take_snapshot) instead of scanning the file twice; elsewhere nothing to do."""
-    taken = engines.take_snapshot(tables=SNAPSHOT)
+    taken = engines.take_snapshot(tables=SNAPSHOT, postgresql=True)
     try:
         yield
     finally:
