@@ -217,6 +217,9 @@ def restore(path, key=None, force=False, username="system", progress=None):
     finally:
         os.remove(plain)
     engines.compare(manifest, engine.live_counts(database))
+    from models import audit as append_only
+
+    append_only.install()  # a backup from before the audit log's triggers gets them (idempotent, docs/audit.md)
     AuditLog.create(username=username or "system", action="restore", model="database", record_id=manifest["file"],
                     rows=manifest["rows"], changes=json.dumps(
                         {"file": path, "sha256": manifest["sha256"], "created_at": manifest["created_at"],

@@ -6,7 +6,8 @@
 """
 from peewee import SQL, ForeignKeyField
 
-from . import sealed, search
+from . import audit, sealed, search
+from .audit import AuditPermit
 from .activity import CustomerTag, Feedback, FollowUp, Order, Tag
 from .base import BaseModel, bind, db, is_sqlite
 from .customers import Choice, Customer, StatusChange, change_status
@@ -30,6 +31,7 @@ ALL_MODELS = [
     User,
     Setting,
     AuditLog,
+    AuditPermit,
     LoginFailure,
     Choice,
     Customer,
@@ -74,6 +76,7 @@ def create_tables():
         db.create_tables(ALL_MODELS, safe=True)
         add_missing_columns()
     search.install()
+    audit.install()  # the audit log refuses UPDATE and DELETE (models/audit.py)
 
 
 def add_missing_columns():
@@ -140,6 +143,7 @@ __all__ = [m.__name__ for m in ALL_MODELS] + [
     "create_tables",
     "drop_tables",
     "change_status",
+    "audit",
     "sealed",
     "search",
 ]
