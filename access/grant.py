@@ -13,6 +13,8 @@ class Grant:
     version: str
     actions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # model -> frozenset
     columns: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # (model, column) -> access
+    # (model, column) of masked columns whose clear value this role may reveal for one record (查看明文)
+    reveals: frozenset = field(default_factory=frozenset)
 
     @property
     def key(self):
@@ -34,3 +36,8 @@ class Grant:
 
     def writable(self, model, column):
         return self.access(model, column) == EDITABLE
+
+    def may_reveal(self, model, column):
+        """查看明文: the column is masked for this role and its rule lets the role reveal one record's value on
+        demand.  Lists, forms, exports, reports and mail stay masked: only the reveal endpoint asks this."""
+        return self.access(model, column) == MASKED and (model, column) in self.reveals

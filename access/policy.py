@@ -40,9 +40,9 @@ def _load(role_id, version):
     actions = {}
     for perm in RolePermission.select().where(RolePermission.role == role_id):
         actions[perm.model] = frozenset(a for a in ACTIONS if getattr(perm, "can_" + a))
-    columns = {
-        (rule.model, rule.column): rule.access for rule in ColumnRule.select().where(ColumnRule.role == role_id)
-    }
+    rules = list(ColumnRule.select().where(ColumnRule.role == role_id))
+    columns = {(rule.model, rule.column): rule.access for rule in rules}
+    reveals = frozenset((rule.model, rule.column) for rule in rules if rule.reveal and rule.access == "masked")
     return Grant(
         role=role.name,
         label=role.label,
@@ -50,6 +50,7 @@ def _load(role_id, version):
         version=version,
         actions=MappingProxyType(actions),
         columns=MappingProxyType(columns),
+        reveals=reveals,
     )
 
 

@@ -14,7 +14,7 @@ import json
 import threading
 from urllib.parse import urlencode
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin import helpers as h
 from flask_admin.helpers import get_redirect_target
@@ -24,16 +24,20 @@ from flask_admin.contrib.peewee import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.model import typefmt
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
 
 import access
+import audittrail
 import pipeline
 import reminders
 import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from models import AuditLog, Customer, db
+from web.security import csp_nonce
 
 from . import row_actions, searching
 from .labels import labels_for
@@ -326,6 +330,43 @@ class PolicyModelView(ModelView):
         value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
         return "" if value is None else value  # a choices column returns None unformatted
 
+    @pass_context
+    def get_detail_value(self, context, model, name):
+        """The details page's value; a masked value the role may reveal (查看明文) gets a button beside it
+        that asks reveal_view for the clear value.  The page itself never holds it."""
+        value = super().get_detail_value(context, model, name)
+        if self._grant is None or not self._grant.may_reveal(self.policy_key, name):
+            return value
+        if model.__data__.get(name) in (None, ""):
+            return value
+        return reveal_button(self, model, name, value)
+
+    @expose("/reveal/", methods=("POST",))
+    def reveal_view(self):
+        """查看明文: the clear value of one masked column of one record, as JSON, for a role whose column rule
+        allows it; every reveal is audited (who, record, column, when; never the value).  Unknown columns and
+        records out of scope are 404, a column the role may not reveal 403, each with a Chinese message and
+        audited as a refusal; a stale CSRF token is 400 and changes nothing."""
+        if not TokenForm(request.form).validate():
+            return _json({"error": "页面已过期，请刷新页面后重试"}, 400)
+        name = (request.form.get("column") or "")[:60]
+        record = (request.form.get("id") or "")[:40]
+        if name not in self.model._meta.fields:
+            return self._refuse(record, name, 404, "没有这个字段")
+        if not current_grant().may_reveal(self.policy_key, name):
+            return self._refuse(record, name, 403, "您的角色没有查看此字段明文的权限")
+        pk = self._parse_pk(record)
+        row = None if pk is None else self.get_query().where(self.model._meta.primary_key == pk).first()
+        if row is None:
+            return self._refuse(record, name, 404, "记录不存在或不在您的数据范围内")
+        value = getattr(row, name)
+        audit("reveal", self.policy_key, row.get_id(), {"column": name})
+        return _json({"value": "" if value is None else str(value), "column": name}, 200)
+
+    def _refuse(self, record, name, status, message):
+        audit("reveal_refused", self.policy_key, record or None, {"column": name, "status": status})
+        return _json({"error": message}, status)
+
     def get_export_value(self, model, name):
         value = super().get_export_value(model, name)
         text = "" if value is None else str(value)
@@ -415,8 +456,13 @@ class PolicyModelView(ModelView):
         audit("create" if is_created else "update", self.policy_key, model.get_id(), self._changes(before, model.__data__))
         self.customer_changed(model)
 
+    def deleted_values(self, model):
+        """What a delete entry records: the row's values, sensitive ones masked (audittrail.deleted_values)."""
+        masked = audittrail.values.masked_columns(self.model, self.policy_key, self.sensitive_columns, self._grant)
+        return audittrail.deleted_values(model, masked)
+
     def after_model_delete(self, model):
-        audit("delete", self.policy_key, model.get_id())
+        audit("delete", self.policy_key, model.get_id(), self.deleted_values(model))  # single and bulk deletes
         self.customer_changed(model)
 
     def customer_changed(self, model):
@@ -478,6 +524,34 @@ class PolicyModelView(ModelView):
                      len(rows), count=len(rows)),
             "success",
         )
+
+
+REVEAL_BUTTON = (
+    '<span data-reveal-value>{shown}</span> '
+    '<button type="button" class="btn btn-outline-secondary btn-sm ml-2" data-reveal-url="{url}" data-reveal-id="{id}" '
+    'data-reveal-column="{column}" data-reveal-token="{token}">查看明文</button>'
+    '<span class="ml-2 small" data-reveal-message></span>'
+)
+
+
+def reveal_button(view, model, name, shown):
+    """The masked value with its 查看明文 button (and, once per page, the script that drives it: a file of
+    this site carrying the request's CSP nonce, web/security.py)."""
+    html = REVEAL_BUTTON.format(shown=escape(shown), url=escape(view.get_url(".reveal_view")),
+                                id=escape(model.get_id()), column=escape(name),
+                                token=escape(TokenForm().csrf_token.current_token))
+    if not g.get("reveal_script"):
+        g.reveal_script = True
+        html += (f'<script src="{escape(url_for("static", filename="reveal.js"))}" '
+                 f'nonce="{escape(csp_nonce())}" defer></script>')
+    return Markup(html)
+
+
+def _json(payload, status):
+    response = jsonify(payload)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"  # a revealed value is never kept by a cache
+    return response
 
 
 def _plain(value):

@@ -50,6 +50,9 @@ class ColumnRule(BaseModel):
     model = CharField(max_length=40)
     column = CharField(max_length=60)
     access = CharField(max_length=10, choices=COLUMN_ACCESS)
+    # 查看明文: a masked column's clear value may be shown for one record on demand (audited each time);
+    # meaningless for other access levels, which the role screen refuses (admin/administration.py).
+    reveal = BooleanField(default=False)
 
     class Meta:
         indexes = ((("role", "model", "column"), True),)
@@ -69,6 +72,7 @@ class User(BaseModel):
     # written at enrolment and counts only once the user has confirmed a code (totp_enabled).
     totp_secret = sealed.SealedField(null=True)
     totp_enabled = BooleanField(default=False)
+    totp_last_step = IntegerField(null=True)  # the 30-second step of the last code accepted: a code works once
 
     def __str__(self):
         return f"{self.display_name} ({self.username})"
