@@ -133,13 +133,13 @@ def login():
             _log("login_refused", user.username)
             flash("该账号已停用，请联系管理员", "error")
         else:
-            lockout.reset(username)
             target = request.args.get("next")
-            if user.totp_enabled:
+            if user.totp_enabled:  # the failures are forgotten only once the code is right, too
                 _renew_session()
                 session[PENDING] = user.id
                 session["totp_next"] = target
                 return redirect(url_for("auth.totp_code"))
+            lockout.reset(username)
             return _complete_login(user, target)
     return render_template("auth/login.html", form=form)
 
@@ -158,7 +158,9 @@ def totp_code():
         return redirect(url_for("auth.login"))
     form = CodeForm(request.form)
     if request.method == "POST" and form.validate() and not _locked(user.username):
-        if totp.verify(user.totp_secret, form.code.data, now()):
+        step = totp.verify(user.totp_secret, form.code.data, now(), user.totp_last_step)
+        if step is not None:
+            User.update(totp_last_step=step).where(User.id == user.id).execute()
             lockout.reset(user.username)
             return _complete_login(user, session.get("totp_next"))
         _failed("totp_failed", user.username)
@@ -179,9 +181,9 @@ def totp_setup():
         user = User.get_by_id(user.id)
     form = CodeForm(request.form)
     if request.method == "POST" and form.validate():
-        if totp.verify(user.totp_secret, form.code.data, now()):
-            user.totp_enabled = True
-            user.save(only=[User.totp_enabled])
+        step = totp.verify(user.totp_secret, form.code.data, now())
+        if step is not None:
+            User.update(totp_enabled=True, totp_last_step=step).where(User.id == user.id).execute()
             _log("totp_enrolled", user.username)
             flash("两步验证已开启，以后登录时需要输入验证码", "success")
             return redirect(url_for("admin.index"))

@@ -3,6 +3,9 @@
 The secret is kept sealed in User.totp_secret (models/sealed.py); it counts once the user has entered a
 code from their authenticator app (User.totp_enabled). A role can require it (Role.require_totp).
 """
+import datetime
+import hmac
+
 import pyotp
 
 ISSUER = "客户资料管理与分析平台"
@@ -26,12 +29,25 @@ def qr_svg(text):
     return segno.make(text, error="m").svg_inline(scale=5, dark="#222", light="#fff")
 
 
-def verify(secret, code, now):
-    """Whether `code` is the code at `now` (one 30-second step either side allowed for clock drift)."""
+def matching_step(secret, code, now):
+    """The 30-second step whose code `code` is, at `now` or one step either side (clock drift); else None."""
     code = "".join((code or "").split())
     if not secret or not code.isdigit() or len(code) != 6:
-        return False
-    return pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+        return None
+    generator = pyotp.TOTP(secret)
+    for offset in (0, -1, 1):
+        moment = now + datetime.timedelta(seconds=30 * offset)
+        if hmac.compare_digest(generator.at(moment), code):
+            return generator.timecode(moment)
+    return None
+
+
+def verify(secret, code, now, last_step=None):
+    """The step of a right code not used before (a step after `last_step`), else None: a code works once."""
+    step = matching_step(secret, code, now)
+    if step is None or (last_step is not None and step <= last_step):
+        return None
+    return step
 
 
 def code_at(secret, now):

@@ -306,3 +306,26 @@ def test_admin_disables_two_step_login(app, login, clock):
     assert entry.username == "admin" and entry.record_id == str(user.id)
     client = app.test_client()
     assert attempt(client, "sales1", PASSWORD).location.endswith("/admin/")  # password alone again
+
+
+def test_a_code_works_once_and_drift_of_one_step(app, clock):
+    secret = totp.new_secret()
+    first = totp.verify(secret, totp.code_at(secret, T0), T0)
+    assert first is not None
+    assert totp.verify(secret, totp.code_at(secret, T0), T0, last_step=first) is None  # replayed
+    assert totp.verify(secret, totp.code_at(secret, T0), T0 + datetime.timedelta(seconds=30)) is not None
+    assert totp.verify(secret, totp.code_at(secret, T0), T0 + datetime.timedelta(seconds=95)) is None
+    assert totp.verify(secret, "12 34", T0) is None and totp.verify(None, "123456", T0) is None
+
+
+def test_a_used_code_is_refused_at_the_next_login(app, clock):
+    secret = totp.new_secret()
+    User.update(totp_secret=secret, totp_enabled=True).where(User.username == "sales1").execute()
+    code = totp.code_at(secret, T0)
+    first = app.test_client()
+    assert attempt(first, "sales1", PASSWORD).location.endswith("/login/code")
+    assert first.submit("/login/code", {"code": code}).status_code == 302 and logged_in(first)
+    second = app.test_client()
+    attempt(second, "sales1", PASSWORD)
+    assert "验证码不正确" in second.submit("/login/code", {"code": code}).get_data(as_text=True)
+    assert not logged_in(second)
