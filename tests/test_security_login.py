@@ -191,6 +191,8 @@ def test_idle_session_ends_with_a_message(login, clock):
     assert "长时间未操作，请重新登录" in client.get(response.location).get_data(as_text=True)
     assert not logged_in(client)
     assert "session_expired" in actions("sales1")
+    back = client.submit(response.location, {"username": "sales1", "password": PASSWORD}, form_url="/login")
+    assert back.location.startswith("/admin/customer/")  # back to the page asked for
 
 
 def test_idle_timeout_is_configurable(app, login, clock):
