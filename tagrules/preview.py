@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 
 import access
 from access.scope import scope_query
+from peewee import Case, Table, fn
+
 from models import Customer, db, is_sqlite
 
-from . import figures as figures_, metrics, policy
+from . import conditions, figures as figures_, metrics, policy
 from .conditions import Invalid, parse
-from .engine import drop, holds, keep, matching, room_for_sets
+from .engine import drop, keep, room_for_sets
 from .metrics import in_
 
 LIMIT = 50  # customers listed per group
 OLDEST_DAYS = 3650
 SHOWN = ("code", "name", "status")
-NOW_TABLE, PAST_TABLE = "tagrule_preview_now", "tagrule_preview_past"  # temporary, per connection
+MATCHES_TABLE = "tagrule_preview_matches"  # temporary, per connection: id, hit_now, hit_past
 FIGURES_TABLE = "tagrule_preview_figures"
 
 
@@ -73,27 +75,48 @@ def preview(condition, user=None, today=None, past=None, limit=LIMIT):
         scoped = scope_query(Customer, scoped, user, grant)
     now_day, past_day_ = metrics.Day(today, live=True), metrics.Day(past, live=False)
     columns = tuple(c for c in SHOWN if grant is None or grant.visible("customer", c))
-    # Both days' per-customer figures in one pass (tagrules.figures: a column per figure and day), then each
-    # day's customers computed once into a temporary table, then counted, compared and listed from there.
-    # Reads only; a deferred transaction on SQLite, so the preview never holds the write lock.
+    # Both days' per-customer figures in one pass (tagrules.figures: a column per figure and day), then the
+    # customers either day matches, with a flag per day, kept once in a temporary table; the four counts are
+    # one query over it and the lists read it (each day's customers were a table of their own, counted four
+    # times).  Reads only; a deferred transaction on SQLite, so the preview never holds the write lock.
     with (db.atomic("DEFERRED") if is_sqlite() else db.atomic()):
         room_for_sets()
         figures = figures_.build([tree], [now_day, past_day_], within=scoped, name=FIGURES_TABLE,
                                  restrict_passes=False)
-        now_t = keep(matching(tree, now_day, within=scoped, figures=figures), NOW_TABLE)
-        past_t = keep(matching(tree, past_day_, within=scoped, figures=figures), PAST_TABLE)
-        now_ids, past_ids = now_t.select(now_t.id), past_t.select(past_t.id)
-        gained = now_t.select(now_t.id).where(~holds(past_t, now_t.id))
-        lost = past_t.select(past_t.id).where(~holds(now_t, past_t.id))
-        result = Preview(today=today, past=past, now_count=now_ids.count(db), past_count=past_ids.count(db),
-                         gained_count=gained.count(db), lost_count=lost.count(db),
-                         now_rows=_rows(now_ids, grant, limit), gained_rows=_rows(gained, grant, limit),
-                         lost_rows=_rows(lost, grant, limit), columns=columns)
-        drop(NOW_TABLE)  # on an error the transaction's rollback takes them
-        drop(PAST_TABLE)
+        keep(_both_days(tree, now_day, past_day_, scoped, figures), MATCHES_TABLE)
+        matches = Table(MATCHES_TABLE, ("id", "hit_now", "hit_past"))
+        now_, past_ = matches.hit_now == 1, matches.hit_past == 1
+        counts = matches.select(fn.COUNT(Case(None, [(now_, 1)])), fn.COUNT(Case(None, [(past_, 1)])),
+                                fn.COUNT(Case(None, [(now_ & ~past_, 1)])),
+                                fn.COUNT(Case(None, [(past_ & ~now_, 1)]))).tuples().execute(db)[0]
+
+        def ids(where):
+            return matches.select(matches.id).where(where)
+
+        result = Preview(today=today, past=past, now_count=counts[0], past_count=counts[1],
+                         gained_count=counts[2], lost_count=counts[3],
+                         now_rows=_rows(ids(now_), grant, limit), gained_rows=_rows(ids(now_ & ~past_), grant, limit),
+                         lost_rows=_rows(ids(past_ & ~now_), grant, limit), columns=columns)
+        drop(MATCHES_TABLE)  # on an error the transaction's rollback takes them
         if figures is not None:
             figures.drop()
     return result
+
+
+def _both_days(tree, now_day, past_day_, scoped, figures):
+    """A query of (id, hit_now, hit_past) of the customers in `scoped` the tree matches on either day, reading
+    both days' figures from one table (joined once) where it has them."""
+    now_c = metrics.existing(now_day) & conditions.compile(tree, now_day, figures)
+    past_c = metrics.existing(past_day_) & conditions.compile(tree, past_day_, figures)
+    query = Customer.select(Customer.id, Case(None, [(now_c, 1)], 0).alias("hit_now"),
+                            Case(None, [(past_c, 1)], 0).alias("hit_past"))
+    joined = figures is not None and (figures.serves(tree, now_day) or figures.serves(tree, past_day_))
+    if joined:
+        query = query.join(figures.table, on=(figures.table.id == Customer.id))
+    query = query.where(now_c | past_c)
+    if not (joined and figures.within is scoped):  # the figures hold only the scope's customers
+        query = query.where(in_(Customer.id, scoped))
+    return query
 
 
 def _rows(ids, grant, limit):
