@@ -159,6 +159,8 @@ def refresh(as_of, trigger="cli", username=None, now=None):
             timings[table] = round(time.perf_counter() - mark, 3)
         mark = time.perf_counter()
         with db.atomic():
+            if not is_sqlite():  # two refreshes at once swap in turn (SQLite's write lock does the same)
+                _execute("SELECT pg_advisory_xact_lock(hashtext('dashboard.rollup'))", [])
             rows = {}
             for table, columns, _select, _params in plan:
                 _execute(f"DELETE FROM {table}", [])
