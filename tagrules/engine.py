@@ -24,8 +24,10 @@ SQLite write lock; a transaction-scoped advisory lock on PostgreSQL), and should
 episode still meet, the unique key keeps one.  A customer who starts matching late is caught by the
 next evaluation whatever happened before, since every evaluation compares all (or the changed) customers.
 
-At scale (bench/daily.py, 1M customers / 10M orders): a full sweep keeps each rule's matching customers in a
-temporary table for its transaction (keep()), so the condition runs once for both the episodes to open and
+At scale (bench/daily.py, 1M customers / 10M orders): a full sweep (and a check of an import or of more than
+QUICK_MAX customers) first computes the per-customer figures every rule compares, once, in one temporary
+table (tagrules.figures: one grouped pass per records table), and each rule reads it instead of running its
+own subqueries; it keeps each rule's matching customers in a temporary table for its transaction (keep()), so the condition runs once for both the episodes to open and
 those to close; on PostgreSQL every rule's transaction raises work_mem (room_for_sets()), without which
 `NOT IN (subquery)` over hundreds of thousands of ids loses its hashed plan and never finishes.  The check
 after a change to a few customers (_evaluate_quickly) asks once which rules match them, which episodes they
