@@ -16,8 +16,11 @@ def _secret(name):
     return name in SECRET_COLUMNS or name.endswith("_digest")
 
 
-def _plain(value):
-    if isinstance(value, (datetime.date, datetime.datetime, decimal.Decimal)):
+def _plain(value, field):
+    if isinstance(value, decimal.Decimal):  # money as stored, two places: SQLite hands 88.00 back as 88
+        places = getattr(field, "decimal_places", None)
+        return f"{value:.{places}f}" if places is not None else str(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
         return str(value)
     if isinstance(value, bytes):
         return None
@@ -32,7 +35,7 @@ def deleted_values(row, masked=()):
         if _secret(name) or field.primary_key:
             continue
         value = row.__data__.get(name)
-        values[name] = access.mask(value) if name in masked and value not in (None, "") else _plain(value)
+        values[name] = access.mask(value) if name in masked and value not in (None, "") else _plain(value, field)
     return values
 
 

@@ -1,0 +1,145 @@
+"""系统管理 → 审计日志: the audit trail, read-only, filtered by user, table, record, action and date range;
+and the role screen's record of a policy change (before and after).
+
+Who may open it is the policy's `auditlog` key (系统管理员 by default).  The filters use the indexes of
+audit_log (at, username, action, model, and model + record_id: models/audit.py).  Nothing here writes
+the trail: the database refuses updates and deletes of it (models/audit.py, docs/audit.md).
+"""
+import datetime
+import json
+
+from flask import g
+from flask_admin.contrib.peewee.filters import DateBetweenFilter, FilterEqual, FilterLike
+from flask_admin.model import filters as base_filters
+from markupsafe import Markup, escape
+
+import audittrail
+from access.defaults import POLICY_KEYS
+from models import AuditLog
+
+from .labels import VIEW_NAMES
+from .secured import PolicyModelView
+
+# Values of audit_log.model written by code paths that are not one screen's records.
+OTHER_MODELS = {"database": "数据库（备份与恢复）", "job": "后台任务", "dashboard": "首页", "auditlog": "审计日志"}
+
+
+def model_options():
+    names = VIEW_NAMES["zh"]
+    return [(key, f"{names.get(key, key)}（{key}）") for key in POLICY_KEYS] + list(OTHER_MODELS.items())
+
+
+def _next_day(day):
+    return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time())
+
+
+def _start(day):
+    return datetime.datetime.combine(day, datetime.time())
+
+
+class AtBetween(DateBetweenFilter):
+    """时间 介于 two dates, both days included (the column holds times: the end day runs to midnight)."""
+
+    def apply(self, query, value):
+        start, end = value
+        return query.filter((self.column >= _start(start)) & (self.column < _next_day(end)))
+
+    def operation(self):
+        return "介于（含首尾两天）"
+
+
+class AtFrom(FilterEqual, base_filters.BaseDateFilter):
+    def apply(self, query, value):
+        return query.filter(self.column >= _start(value))
+
+    def operation(self):
+        return "起始于"
+
+
+class AtUntil(FilterEqual, base_filters.BaseDateFilter):
+    def apply(self, query, value):
+        return query.filter(self.column < _next_day(value))
+
+    def operation(self):
+        return "截至（含当天）"
+
+
+class Exactly(FilterEqual):
+    def operation(self):
+        return "等于"
+
+
+class Containing(FilterLike):
+    def operation(self):
+        return "包含"
+
+
+def _changes(view, context, model, name):
+    """变更内容 as readable text: key: old → new, or key: value for a delete's values."""
+    text = model.changes
+    if not text:
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list) and len(value) == 2:
+            old, new = ("" if v is None else v for v in value)
+            parts.append(f"{key}: {old} → {new}")
+        else:
+            parts.append(f"{key}: {'' if value is None else value}")
+    shown = "；".join(str(p) for p in parts)
+    if len(shown) > 300:
+        return Markup('<span title="{}">{}…</span>').format(shown, shown[:300])
+    return escape(shown)
+
+
+class AuditLogView(PolicyModelView):
+    list_columns = ("at", "username", "action", "model", "record_id", "rows", "changes", "ip")
+    detail_columns = list_columns
+    form_fields = ()
+    search_kinds = {"username": "exact", "record_id": "exact"}
+    sortable_columns = ("at", "username", "action")
+    column_default_sort = ("id", True)
+    filter_columns = (
+        ("username", Exactly(AuditLog.username, "用户")),
+        ("model", Exactly(AuditLog.model, "表", options=model_options)),
+        ("record_id", Exactly(AuditLog.record_id, "记录")),
+        ("action", Exactly(AuditLog.action, "操作")),
+        ("action", Containing(AuditLog.action, "操作")),
+        ("at", AtBetween(AuditLog.at, "日期")),
+        ("at", AtFrom(AuditLog.at, "日期")),
+        ("at", AtUntil(AuditLog.at, "日期")),
+    )
+    column_formatters = {"changes": _changes}
+
+    def _configure(self, grant):
+        super()._configure(grant)
+        self.can_create = self.can_edit = False
+        self.can_delete = False  # the trail is append-only; the database refuses deletes anyway
+
+
+class AuditsPolicy:
+    """For the role screen: an edit records the role's whole policy before and after (its fields, each
+    model's permissions and each column rule, inline rows included), a delete the policy it had."""
+
+    def update_model(self, form, model):
+        g.policy_before = audittrail.role_policy(model.id)
+        return super().update_model(form, model)
+
+    def _changes(self, before, after):
+        return audittrail.policy_changes(g.pop("policy_before", {}), audittrail.role_policy(after.get("id")))
+
+    def on_model_delete(self, model):
+        g.policy_before = audittrail.role_policy(model.id)
+        super().on_model_delete(model)
+
+    def deleted_values(self, model):
+        return g.pop("policy_before", None) or super().deleted_values(model)
+
+
+__all__ = ["AuditLogView", "AuditsPolicy"]
