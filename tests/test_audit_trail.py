@@ -28,6 +28,7 @@ def entry(at, action="update", username="admin", model="customer", record_id="1"
 
 def refused(sql, params=()):
     """True when the database refuses `sql` (and the refusal rolled back, nothing changed)."""
+    sql = sql.replace("?", db.obj.param)  # psycopg's placeholder is %s
     try:
         with db.atomic():
             db.execute_sql(sql, params)
@@ -64,7 +65,7 @@ def test_a_permit_allows_deleting_only_entries_older_than_its_moment_and_cannot_
         with db.atomic() as txn:
             permit = AuditPermit.create(before=datetime.datetime(2021, 1, 1))
             assert refused("UPDATE audit_permit SET before = ?", (datetime.datetime(2030, 1, 1),))
-            db.execute_sql("DELETE FROM audit_log WHERE id = ?", (old.id,))
+            db.execute_sql(f"DELETE FROM audit_log WHERE id = {db.obj.param}", (old.id,))
             txn.rollback()
         assert {e.id for e in AuditLog.select()} == {old.id, young.id}
         assert permit.id and AuditPermit.select().count() == 0
