@@ -19,11 +19,12 @@ import datetime
 import json
 from dataclasses import dataclass, field
 
+import audittrail
 from access.grant import MASKED
 from models import AuditLog, Customer, FollowUp, Order, db, standardise
 
 from . import findings as registry
-from .scan import SENSITIVE, TITLE_COLUMNS, context, grant_of, matching, reachable
+from .scan import SENSITIVE, context, grant_of, matching, reachable
 
 CHUNK = 5000  # ids per statement: well under SQLite's and PostgreSQL's bound-parameter limits
 
@@ -187,14 +188,14 @@ def delete(key, user=None, ids=None, everything=False, today=None, stale_days=No
     if dry_run or not targets:
         return outcome
     model, key_name = item.model, item.policy_key
-    columns = [c for c in dict.fromkeys(TITLE_COLUMNS.get(key_name, ()) + item.columns) if c in model._meta.fields]
-    fields = [model.id] + [getattr(model, c) for c in columns]
+    # Every column deleted, as [value, None]; sensitive ones and those the grant does not show in clear
+    # masked (audittrail.deleted_values), secrets and digests left out.
+    masked = audittrail.values.masked_columns(model, key_name, SENSITIVE, grant)
     with db.atomic():
         entries = []
         for chunk in _chunks(targets):
-            for row in model.select(*fields).where(model.id.in_(chunk)).tuples():
-                entries.append((row[0], {c: [_shown(v, _hidden(grant, key_name, c)), None]
-                                         for c, v in zip(columns, row[1:])}))
+            for row in model.select().where(model.id.in_(chunk)):
+                entries.append((row.id, {c: [v, None] for c, v in audittrail.deleted_values(row, masked).items()}))
         _delete_rows(model, targets)
         _audit(getattr(user, "username", None) or "system", ip, "delete", key_name, entries,
                {"action": "quality-delete", "key": key, "changes": {"finding": [key, None]}})

@@ -288,3 +288,14 @@ def test_the_audit_screen_is_within_the_policy(login):
     assert login("sales").get("/admin/auditlog/").status_code == 403
     assert login("admin").get("/admin/auditlog/").status_code == 200
     assert login("admin").get("/admin/auditlog/edit/?id=1").status_code in (302, 403, 404)
+
+
+def test_the_data_quality_batch_delete_records_every_column_masked(app, users, make_customer):
+    import quality
+
+    customer = make_customer(mobile="13８12345678", contact="李四", id_number=ID_NUMBER, bank_account=BANK)
+    quality.delete("invalid-mobile", users["admin"], ids=[customer.id], today=datetime.date(2026, 12, 7))
+    changes = json.loads(AuditLog.get((AuditLog.action == "delete") & (AuditLog.record_id == str(customer.id))).changes)
+    assert changes["contact"] == ["李四", None] and changes["name"] == [customer.name, None]
+    assert changes["id_number"] == [access.mask(ID_NUMBER), None] and changes["bank_account"] == [access.mask(BANK), None]
+    assert not any(k.endswith("_digest") for k in changes)
