@@ -6,7 +6,9 @@ audit_log (at, username, action, model, and model + record_id: models/audit.py).
 the trail: the database refuses updates and deletes of it (models/audit.py, docs/audit.md).
 """
 import datetime
+import decimal
 import json
+import re
 
 from flask import g
 from flask_admin.contrib.peewee.filters import DateBetweenFilter, FilterEqual, FilterLike
@@ -45,7 +47,7 @@ class AtBetween(DateBetweenFilter):
         return query.filter((self.column >= _start(start)) & (self.column < _next_day(end)))
 
     def operation(self):
-        return "介于（含首尾两天）"
+        return "介于"  # both days included
 
 
 class AtFrom(FilterEqual, base_filters.BaseDateFilter):
@@ -74,6 +76,41 @@ class Containing(FilterLike):
         return "包含"
 
 
+# What the actions written by the platform mean; the screen shows "删除（delete）", the filters take the key.
+ACTION_NAMES = {
+    "create": "新建", "update": "修改", "delete": "删除", "export": "导出", "import": "导入", "import-undo": "撤销导入",
+    "login": "登录", "logout": "退出", "login_failed": "登录失败", "login_locked": "登录锁定", "login_refused": "拒绝登录",
+    "totp_failed": "验证码错误", "totp_enrolled": "启用两步验证", "password_changed": "修改密码", "session_expired": "会话超时",
+    "reveal": "查看明文",
+    "reveal_refused": "查看明文被拒", "totp_disabled": "关闭两步验证", "merge": "合并客户", "merge-undo": "撤销合并",
+    "tag": "添加标签", "untag": "移除标签", "retire": "停用标签", "run": "运行", "send": "发送", "backup": "备份",
+    "restore": "恢复", "purge": "清理文件", "retention": "审计日志到期清理", "refresh": "刷新", "auto-status": "自动状态",
+    "auto-tag": "规则加标签", "auto-untag": "规则去标签", "pause": "暂停", "resume": "恢复订阅",
+}
+MONEY = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def _named(names, key):
+    return f"{names[key]}（{key}）" if key in names else (key or "")
+
+
+def _model_name(view, context, model, name):
+    return _named({**VIEW_NAMES["zh"], **OTHER_MODELS}, model.model)
+
+
+def _action_name(view, context, model, name):
+    return _named(ACTION_NAMES, model.action)
+
+
+def _readable(value):
+    """Amounts with thousands separators (1250000.00 -> 1,250,000.00); None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and MONEY.match(value):
+        return f"{decimal.Decimal(value):,.2f}"
+    return value
+
+
 def _changes(view, context, model, name):
     """变更内容 as readable text: key: old → new, or key: value for a delete's values."""
     text = model.changes
@@ -88,10 +125,10 @@ def _changes(view, context, model, name):
     parts = []
     for key, value in data.items():
         if isinstance(value, list) and len(value) == 2:
-            old, new = ("" if v is None else v for v in value)
+            old, new = (_readable(v) for v in value)
             parts.append(f"{key}: {old} → {new}")
         else:
-            parts.append(f"{key}: {'' if value is None else value}")
+            parts.append(f"{key}: {_readable(value)}")
     shown = "；".join(str(p) for p in parts)
     if len(shown) > 300:
         return Markup('<span title="{}">{}…</span>').format(shown, shown[:300])
@@ -115,7 +152,7 @@ class AuditLogView(PolicyModelView):
         ("at", AtFrom(AuditLog.at, "日期")),
         ("at", AtUntil(AuditLog.at, "日期")),
     )
-    column_formatters = {"changes": _changes}
+    column_formatters = {"changes": _changes, "model": _model_name, "action": _action_name}
 
     def _configure(self, grant):
         super()._configure(grant)
