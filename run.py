@@ -84,6 +84,30 @@ def restore_command(path, force):
     click.echo(f"已恢复 / restored: {backup.describe(manifest)}，行数与清单一致")
 
 
+@cli.command("rotate-key")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100000),
+              help="rows per transaction")
+@click.option("--pause", default=0.0, type=click.FloatRange(0, 3600), help="seconds to wait between batches")
+@click.option("--status", "status_only", is_flag=True, help="only show what is not yet under FIELD_KEY")
+def rotate_key(batch_size, pause, status_only):
+    """Re-encrypt every sealed value and digest under FIELD_KEY (FIELD_KEY_OLD: the previous key); resumable."""
+    import keyrotation
+
+    if status_only:
+        state = keyrotation.progress()
+        left = keyrotation.remaining()
+        click.echo(f"当前密钥 {keyrotation.sealed.current_key_id()}：" + ("已完成" if state and state.get("finished_at")
+                   else "进行中" if state else "未开始"))
+        for target in keyrotation.TARGETS:
+            click.echo(f"  {target.label}：{left[target.name]:,} 行未使用当前密钥")
+        return
+    try:
+        keyrotation.rotate(batch_size=batch_size, pause=pause, username="cli",
+                           echo=lambda line: click.echo(line, err=True))
+    except keyrotation.RotationError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @cli.command("create-user")
 @click.argument("username")
 @click.option("--role", required=True, help="role name, e.g. admin / manager / sales / service")

@@ -24,7 +24,7 @@ def connect():
             overrides["FIELD_KEY"] = handle.read().strip()
     config = settings.load(overrides)
     # Notebooks never show encrypted columns, but a model instance read whole would unseal them.
-    sealed.configure(settings.field_key_bytes(config))
+    sealed.configure(*settings.field_keys(config))
     return models.bind(config["DATABASE_URL"])
 
 

@@ -32,7 +32,7 @@ def configure(config=None):
     and keep the database settings tasks pass on (DATABASE_URL, FIELD_KEY)."""
     config = config or {}
     tasks._settings.clear()
-    tasks._settings.update({key: config[key] for key in ("DATABASE_URL", "FIELD_KEY") if config.get(key)})
+    tasks._settings.update({key: config[key] for key in ("DATABASE_URL", "FIELD_KEY", "FIELD_KEY_OLD") if config.get(key)})
     queue.configure(queue_url(config))
     return queue
 

@@ -92,7 +92,7 @@ def load_config():
     from models import sealed
 
     config = settings.load()
-    sealed.configure(settings.field_key_bytes(config))
+    sealed.configure(*settings.field_keys(config))
     models.bind(config["DATABASE_URL"])
     return config
 

@@ -16,7 +16,7 @@ from . import outputs, progress, provenance, registry
 
 OUT_DIR = os.path.join(registry.ROOT, "reports_out")
 SUPPRESS_BELOW = 5  # groups smaller than this are hidden in scoped reports, so one customer cannot be singled out
-DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY")
+DATABASE_KEYS = ("DATABASE_URL", "FIELD_KEY", "FIELD_KEY_OLD")
 # A notebook prints its key numbers for mail as one line SUMMARY={json}; readers of the HTML never see it.
 SUMMARY_PREFIX = outputs.SUMMARY_PREFIX
 # os.environ is process-wide: two runs in one process must not swap each other's database settings.

@@ -72,6 +72,8 @@ def load(overrides=None, env=None):
         "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
         "SECRET_KEY": env.get("SECRET_KEY"),
         "FIELD_KEY": env.get("FIELD_KEY"),  # base64 master key for encrypted columns
+        # During a key rotation (run.py rotate-key): the previous key(s), comma separated; they only open values.
+        "FIELD_KEY_OLD": env.get("FIELD_KEY_OLD") or None,
         "DEFAULT_LANGUAGE": env.get("DEFAULT_LANGUAGE", "zh"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -125,3 +127,16 @@ def field_key_bytes(config):
         return base64.b64decode(config["FIELD_KEY"], validate=True)
     except ValueError as error:
         raise ConfigError("FIELD_KEY must be base64 (32 random bytes)") from error
+
+
+def field_keys(config):
+    """(FIELD_KEY's bytes, [FIELD_KEY_OLD's bytes, ...]): the key that seals and the ones that only open
+    values during a key rotation (docs/operations.md, Key rotation)."""
+    old = []
+    for text in (config.get("FIELD_KEY_OLD") or "").split(","):
+        if text.strip():
+            try:
+                old.append(base64.b64decode(text.strip(), validate=True))
+            except ValueError as error:
+                raise ConfigError("FIELD_KEY_OLD must be base64 (comma separated for several keys)") from error
+    return field_key_bytes(config), old

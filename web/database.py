@@ -2,7 +2,7 @@
 import models
 from models import db, sealed
 
-from settings import field_key_bytes
+from settings import field_keys
 
 
 def _connect():
@@ -16,7 +16,7 @@ def _close(exc):
 
 
 def init_app(app):
-    sealed.configure(field_key_bytes(app.config))
+    sealed.configure(*field_keys(app.config))
     models.bind(app.config["DATABASE_URL"])
     app.before_request(_connect)
     app.teardown_request(_close)
