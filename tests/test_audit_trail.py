@@ -281,6 +281,7 @@ def test_the_audit_screen_filters_by_user_table_record_action_and_dates(login):
     assert shown("flt0_0=manager&flt1_5=2026-03-01+to+2026-03-31") == {a.id}
     bad = admin.get("/admin/auditlog/?flt0_5=2026-13-01+to+2026-03-31")
     assert bad.status_code == 200 and all(_row_of(bad.get_data(as_text=True), e) for e in (a, b, c))
+    assert "无效的筛选器值" in bad.get_data(as_text=True)
 
 
 def test_the_audit_screen_is_within_the_policy(login):
