@@ -368,7 +368,7 @@ class Customers(Kind):
                 if not _same(current.get(name), new):
                     changes[name] = (current.get(name), new)
             for name, new in sensitive.items():
-                if getattr(customer, name + "_digest") != sealed.digest(new):
+                if getattr(customer, name + "_digest") not in sealed.digests(new):  # any configured key (rotation)
                     changes[name] = (None, new)
                     changes[name + "_digest"] = (getattr(customer, name + "_digest"), sealed.digest(new))
             if not changes:

@@ -214,3 +214,16 @@ def test_sealed_values_name_their_key_and_older_values_still_open(keys):
         sealed.unseal(old_token)
     with pytest.raises(sealed.UnknownKey):
         sealed.unseal(legacy)
+
+
+def test_an_import_during_a_rotation_sees_an_unchanged_id_number_as_unchanged(app, keys, tmp_path, make_customer):
+    import intake
+
+    sealed.configure(OLD)
+    with app.app_context():
+        customer = make_customer(owner="sales1", name="导入轮换客户", id_number=id_number(1))
+        path = tmp_path / "客户.csv"
+        path.write_text(f"客户编号,客户名称,身份证号\n{customer.code},导入轮换客户,{id_number(1)}\n", encoding="utf-8")
+        sealed.configure(NEW, [OLD])  # the digest stored is the old key's
+        report = intake.import_file(str(path), "customers")
+        assert report.written and report.counts()["unchanged"] == 1, report.counts()
