@@ -31,7 +31,7 @@ Figures are built inside the caller's transaction (engine.evaluate, preview) and
 """
 from dataclasses import dataclass, field
 
-from peewee import JOIN, SQL, Case, Table, fn
+from peewee import JOIN, SQL, Case, NodeList, Table, Value, fn
 
 from models import Customer, db, is_sqlite
 
@@ -125,11 +125,23 @@ def _pass(model, keyed, within):
         for part in parts:
             condition = part if condition is None else (condition & part)
         columns.append(_aggregate(figure, condition, at).alias(name))
-    where = (at >= low) & (at < high)
-    if within is not None:
-        where &= in_(customer, within)
+    if within is not None:  # some customers' records: through the (customer, time) index
+        where = (at >= low) & (at < high) & in_(customer, within)
+        return model.select(customer.alias("cid"), *columns).where(where).group_by(customer)
+    if is_sqlite():  # every customer's: a scan of the table (see _unindexed)
+        bare = _unindexed(at)
+        where = (bare >= Value(low, converter=at.db_value)) & (bare < Value(high, converter=at.db_value))
+        return model.select(customer.alias("cid"), *columns).where(where).group_by(_unindexed(customer))
+    return model.select(customer.alias("cid"), *columns).where((at >= low) & (at < high)).group_by(customer)
 
-    return model.select(customer.alias("cid"), *columns).where(where).group_by(customer)
+
+def _unindexed(column):
+    """SQLite: `+column`, the same value, which the planner does not answer from an index.  Reading a year of
+    10M orders through the ordered_at index fetches 3.3M rows from the table one by one: 39-60 s against 11 s
+    for a scan of the whole table (bench data at 1M customers); a 150-day window 10 s against 5 s; a 60-day
+    window of follow-ups 0.9 s against 1.2 s (the one case the index wins, by little).  PostgreSQL chooses a
+    bitmap scan in time order itself."""
+    return NodeList((SQL("+"), column), glue="")
 
 
 def build(trees, days, within=None, name=NAME, restrict_passes=True):
