@@ -227,3 +227,14 @@ def test_an_import_during_a_rotation_sees_an_unchanged_id_number_as_unchanged(ap
         sealed.configure(NEW, [OLD])  # the digest stored is the old key's
         report = intake.import_file(str(path), "customers")
         assert report.written and report.counts()["unchanged"] == 1, report.counts()
+
+
+def test_the_duplicate_check_finds_the_same_id_number_under_either_key(app, keys, make_customer):
+    import dedup
+
+    sealed.configure(OLD)
+    with app.app_context():
+        customer = make_customer(owner="sales1", name="甲公司", id_number=id_number(2))
+        sealed.configure(NEW, [OLD])  # the stored digest is the old key's
+        [match] = dedup.probable_duplicates({"name": "完全不同的名字", "id_number": id_number(2)})
+        assert match.id == customer.id and "身份证" in match.reason
