@@ -23,7 +23,8 @@ from .labels import VIEW_NAMES
 from .secured import PolicyModelView
 
 # Values of audit_log.model written by code paths that are not one screen's records.
-OTHER_MODELS = {"database": "数据库（备份与恢复）", "job": "后台任务", "dashboard": "首页", "auditlog": "审计日志"}
+OTHER_MODELS = {"database": "数据库（备份与恢复）", "job": "后台任务", "dashboard": "首页", "auditlog": "审计日志",
+                 "sealed": "加密字段（密钥轮换）"}
 
 
 def model_options():
@@ -81,7 +82,7 @@ ACTION_NAMES = {
     "create": "新建", "update": "修改", "delete": "删除", "export": "导出", "import": "导入", "import-undo": "撤销导入",
     "login": "登录", "logout": "退出", "login_failed": "登录失败", "login_locked": "登录锁定", "login_refused": "拒绝登录",
     "totp_failed": "验证码错误", "totp_enrolled": "启用两步验证", "password_changed": "修改密码", "session_expired": "会话超时",
-    "reveal": "查看明文",
+    "reveal": "查看明文", "rotate_key": "密钥轮换",
     "reveal_refused": "查看明文被拒", "totp_disabled": "关闭两步验证", "merge": "合并客户", "merge-undo": "撤销合并",
     "tag": "添加标签", "untag": "移除标签", "retire": "停用标签", "run": "运行", "send": "发送", "backup": "备份",
     "restore": "恢复", "purge": "清理文件", "retention": "审计日志到期清理", "refresh": "刷新", "auto-status": "自动状态",
