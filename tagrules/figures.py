@@ -24,8 +24,9 @@ WHERE <window> GROUP BY customer_id HAVING ...)`: a sweep of 20 rules read a yea
 Each pass reads only the records from the earliest moment any of its figures looks at (the widest window,
 or the earliest threshold of a days-since comparison: `MAX(at)` over records from that threshold on answers
 "none since the threshold" exactly as the whole history does) to the latest day's end, so records dated after
-the day are left out and the time index serves the range.  The last record's time is read from the same pass
-rather than a pass of its own: measured in bench/daily.py (docs/tag-rules.md).
+the day are left out.  The last record's time comes from the same pass, not a pass of its own, and on SQLite
+a pass over every customer scans the table rather than the time index (_unindexed): both measured, see
+docs/tag-rules.md.
 
 Figures are built inside the caller's transaction (engine.evaluate, preview) and dropped by it.
 """
