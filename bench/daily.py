@@ -209,13 +209,13 @@ FIGURES_TABLE = (
     "SUM(CASE WHEN ordered_at >= {w180} THEN amount ELSE 0 END) AS t180, "
     "SUM(CASE WHEN ordered_at >= {w30} THEN 1 ELSE 0 END) AS n30, "
     "SUM(CASE WHEN ordered_at >= {w90} THEN 1 ELSE 0 END) AS n90, COUNT(*) AS n365, MAX(ordered_at) AS last_order "
-    "FROM orders WHERE ordered_at >= {w365} AND ordered_at < {end} GROUP BY customer_id) o ON o.customer_id = c.id "
+    "FROM orders{scan} WHERE ordered_at >= {w365} AND ordered_at < {end} GROUP BY customer_id) o ON o.customer_id = c.id "
     "LEFT JOIN (SELECT customer_id, MAX(at) AS last_followup FROM follow_up WHERE at >= {w60} AND at < {end} "
     "GROUP BY customer_id) u ON u.customer_id = c.id "
     "LEFT JOIN (SELECT customer_id, SUM(CASE WHEN kind = '投诉' AND created_at >= {w90} THEN 1 ELSE 0 END) AS k90, "
     "SUM(CASE WHEN kind = '投诉' AND created_at >= {w180} THEN 1 ELSE 0 END) AS k180, "
     "SUM(CASE WHEN kind = '投诉' THEN 1 ELSE 0 END) AS k365, MAX(created_at) AS last_feedback "
-    "FROM feedback WHERE created_at >= {w365} AND created_at < {end} GROUP BY customer_id) k ON k.customer_id = c.id")
+    "FROM feedback{scan} WHERE created_at >= {w365} AND created_at < {end} GROUP BY customer_id) k ON k.customer_id = c.id")
 FIGURES_COLUMNS = ("t365", "t180", "n30", "n90", "n365", "last_order", "last_followup", "k90", "k180", "k365",
                    "last_feedback")
 FIGURES_SQL = {
@@ -251,7 +251,9 @@ def figures_statements(rule_ids_by_name, sqlite, day=DAY):
     """The hand-written figures-once SQL: the statements that make the figures table, then one INSERT ... SELECT
     of each rule's matching customers into bench_rule_match; ([sql], [(name, sql)])."""
     values = raw_placeholders(day)
-    select = FIGURES_TABLE.format(**values)
+    # SQLite: a year of orders is read faster by a scan of the table than row by row through the time index
+    # (11 s against 39-60 s at 1M), as tagrules.figures reads it
+    select = FIGURES_TABLE.format(scan=" NOT INDEXED" if sqlite else "", **values)
     columns = ", ".join(FIGURES_COLUMNS)
     if sqlite:
         make = ["DROP TABLE IF EXISTS temp.bench_figures",
