@@ -19,7 +19,7 @@ import audittrail
 from access.defaults import POLICY_KEYS
 from models import AuditLog
 
-from .labels import VIEW_NAMES
+from .labels import VIEW_NAMES, labels_for
 from .secured import PolicyModelView
 
 # Values of audit_log.model written by code paths that are not one screen's records.
@@ -113,7 +113,7 @@ def _readable(value):
 
 
 def _changes(view, context, model, name):
-    """变更内容 as readable text: key: old → new, or key: value for a delete's values."""
+    """变更内容 as readable text: 字段: old → new, or 字段: value for a delete's values (field labels in Chinese)."""
     text = model.changes
     if not text:
         return ""
@@ -124,12 +124,14 @@ def _changes(view, context, model, name):
     if not isinstance(data, dict):
         return text
     parts = []
+    labels = labels_for(model.model or "", "zh")  # the field names users know (客户名称, not name)
     for key, value in data.items():
+        label = labels.get(key, key)
         if isinstance(value, list) and len(value) == 2:
             old, new = (_readable(v) for v in value)
-            parts.append(f"{key}: {old} → {new}")
+            parts.append(f"{label}: {old} → {new}")
         else:
-            parts.append(f"{key}: {_readable(value)}")
+            parts.append(f"{label}: {_readable(value)}")
     shown = "；".join(str(p) for p in parts)
     if len(shown) > 300:
         return Markup('<span title="{}">{}…</span>').format(shown, shown[:300])

@@ -417,7 +417,9 @@ class Expect:
 
 
 # Computed or translated cells: the subject's value as the screen words it (column -> expected text or test).
-PRESENTED = {("subscription", "report"): "客户价值（value）", ("subscription", "parameters"): "地区：华东",
+PRESENTED = {("auditlog", "model"): "客户（customer）",  # the audit screen names the table and the fields
+             ("auditlog", "changes"): "客户名称: a → b",
+             ("subscription", "report"): "客户价值（value）", ("subscription", "parameters"): "地区：华东",
              ("subscription", "schedule"): "每周一 08:00", ("subscription", "recipients"): "李销售、matrix.sub@example.com",
              ("subscription", "enabled"): "已启用", ("subscription", "last_delivery"): "从未发送",
              ("subscription", "next_run"): Expect("a Monday 08:00", lambda actual: bool(re.fullmatch(

@@ -44,6 +44,6 @@ def test_admin_filters_the_audit_log(page, live_server, password, make_customer,
     page.goto(f"{base}/admin/auditlog/?flt0_0=manager&flt1_5=2026-03-01+to+2026-03-31")
     expect(table.locator("tbody tr")).to_have_count(1)
     expect(table.locator("td.col-action")).to_have_text("删除（delete）")
-    expect(table.locator("td.col-changes")).to_contain_text("annual_revenue: 1,250,000.00")
+    expect(table.locator("td.col-changes")).to_contain_text("年营收: 1,250,000.00")
     expect(page.locator(".filters")).to_contain_text("日期")
     shot("by-user-and-dates")
