@@ -73,6 +73,13 @@ class Customer(BaseModel):
     bank_account_digest = CharField(max_length=64, null=True, index=True)
     created_at = DateTimeField(default=datetime.datetime.now, index=True)
     updated_at = DateTimeField(default=datetime.datetime.now, index=True)
+    # Consent to processing (PIPL art. 14 / GDPR art. 7): what the customer agreed to, when, and when they
+    # withdrew it; kept by staff on the customer form (privacy/, docs/privacy.md).
+    consent_purpose = CharField(max_length=200, null=True)
+    consent_at = DateField(null=True)
+    consent_withdrawn_at = DateField(null=True)
+    # Set once by privacy.erase: names, contacts and sensitive values were erased; the orders stay.
+    anonymised_at = DateTimeField(null=True)
 
     SEALED = ("id_number", "bank_account")
 

@@ -29,7 +29,7 @@ TASK_STATUSES = (("open", "待办"), ("done", "已完成"))
 # why a task was closed
 CLOSE_REASONS = (("followup", "已记录跟进"), ("untagged", "客户已不带该标签"), ("rule-off", "规则已停用"),
                  ("rule-deleted", "规则已删除"), ("plan-removed", "下次跟进时间已清除"), ("manual", "手动完成"),
-                 ("merged", "合并客户时关闭：与保留客户的任务重复"))
+                 ("merged", "合并客户时关闭：与保留客户的任务重复"), ("anonymised", "客户已匿名化"))
 RULE_KINDS = (("within", "N天内"), ("every", "每N天"))
 DIGEST_STATUSES = (("pending", "待发送"), ("sending", "发送中"), ("sent", "已发送"), ("failed", "失败"))
 
