@@ -533,6 +533,54 @@ def _customer_ids(codes):
     return [found[c] for c in codes]
 
 
+@cli.group("personal-data")
+def personal_data():
+    """Personal-data requests (PIPL / GDPR) for one customer: export everything held, or erase (anonymise)."""
+
+
+@personal_data.command("export")
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json", show_default=True)
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="file to write (default: CODE-个人数据.json/.xlsx in the current directory)")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="export with this user's permission, row scope and column rules, audited as them "
+                   "(default: every column in clear, audited as cli)")
+def personal_data_export(code, fmt, out, as_user):
+    """Export everything held about customer CODE (audited)."""
+    import privacy
+
+    user = _user_named(as_user)
+    try:
+        document = privacy.export(code, user, fmt=fmt)
+    except privacy.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    path = out or f"{document['customer_code']}-个人数据.{fmt}"
+    with open(path, "wb") as handle:
+        handle.write(privacy.as_json(document) if fmt == "json" else privacy.as_xlsx(document))
+    rows = sum(len(s["rows"]) for s in document["sections"])
+    click.echo(f"已导出客户 {document['customer_code']} 的个人数据：{rows:,} 行 → {path}")
+
+
+@personal_data.command("erase")
+@click.argument("code")
+@click.option("--yes", is_flag=True, help="confirm: erasing cannot be undone")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="erase with this user's permission and row scope, audited as them (default: audited as cli)")
+def personal_data_erase(code, yes, as_user):
+    """Erase (anonymise) customer CODE for good: names, contacts, sensitive values; orders kept (audited)."""
+    import privacy
+
+    if not yes:
+        raise click.UsageError("匿名化不能撤销：确认请加 --yes")
+    user = _user_named(as_user)
+    try:
+        counts = privacy.erase(code, user, confirm=code)
+    except privacy.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"已匿名化客户 {code.strip()}：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @cli.command("merge")
 @click.argument("survivor")
 @click.argument("others", nargs=-1, required=True)

@@ -36,7 +36,11 @@ INTAKE = ("importrun",)
 # rows are computed (valuation.refresh), never edited.  The money columns (annual_spend 年度消费额, ltv) follow
 # column rules like any column: hidden for 客服专员.
 VALUES = ("customervalue",)
-POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES
+# personaldata (个人数据请求, privacy/): export = 导出个人数据 (everything held about one customer, JSON/XLSX, within one's
+# row scope and column rules); delete = 匿名化 (erase names, contacts and sensitive values for good, orders kept).
+# Only 系统管理员 by default; granting it to another role is a policy edit like any other.
+PRIVACY = ("personaldata",)
+POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES + PRIVACY
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}

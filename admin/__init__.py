@@ -19,6 +19,8 @@ from .duplicates import DuplicatesView
 from .imports import ImportRunView
 from .jobs import JobsView
 from .pipeline import FunnelView, TransitionView
+from .privacy import PersonalDataView
+from .privacy import tools as privacy_tools
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
 from .tag_rules import TagRuleView
@@ -106,6 +108,9 @@ def init_app(app):
     # 客户价值分析表: the value table (admin/values.py), policy key "customervalue"; computed rows, so not in SCREENS.
     admin.add_view(CustomerValueView(CustomerValue, name=_translated(VIEW_NAMES, "customervalue"), endpoint="customervalue",
                                      category=categories["analysis"]))
+    # 个人数据请求 (admin/privacy.py): the details page's 导出个人数据 and 匿名化 post here; no menu entry.
+    admin.add_view(PersonalDataView(name=_translated(VIEW_NAMES, "personaldata"), endpoint="personaldata"))
+    app.jinja_env.globals["privacy_tools"] = privacy_tools
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

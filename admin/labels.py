@@ -35,6 +35,9 @@ ZH = {
     "recipients": "收件人", "next_run": "下次发送", "last_delivery": "最近发送",
     # tag library
     "retired_at": "停用时间",
+    # consent and erasure (privacy/)
+    "consent_purpose": "同意用途", "consent_at": "同意日期", "consent_withdrawn_at": "撤回同意日期",
+    "anonymised_at": "匿名化时间",
 }
 
 EN = {
@@ -62,6 +65,8 @@ EN = {
     "timezone": "Time zone", "recipient_users": "Recipient users", "recipient_emails": "Recipient e-mails",
     "schedule": "Schedule", "recipients": "Recipients", "next_run": "Next run", "last_delivery": "Last delivery",
     "retired_at": "Retired",
+    "consent_purpose": "Consent purpose", "consent_at": "Consent date", "consent_withdrawn_at": "Consent withdrawn",
+    "anonymised_at": "Anonymised",
 }
 
 # Where one field name means different things on different models: "model.column" keys win.
@@ -122,6 +127,7 @@ VIEW_NAMES = {
         "customervalue": "客户价值分析表",
         "task": "我的任务", "reminderrule": "提醒规则",
         "funnel": "销售漏斗", "pipelinerule": "状态流转",
+        "personaldata": "个人数据请求",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
@@ -132,6 +138,7 @@ VIEW_NAMES = {
         "customervalue": "Customer value",
         "task": "My tasks", "reminderrule": "Reminder rules",
         "funnel": "Sales funnel", "pipelinerule": "Status transitions",
+        "personaldata": "Personal data requests",
     },
 }
 

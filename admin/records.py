@@ -31,10 +31,11 @@ class CustomerView(PolicyModelView):
                     "annual_revenue", "updated_at")
     detail_columns = ("code", "name", "customer_type", "contact", "mobile", "phone", "email", "industry", "region",
                       "source", "address", "employees", "annual_revenue", "needs", "notes", "first_contact", "owner",
-                      "status", "id_number", "bank_account", "created_at", "updated_at")
+                      "status", "id_number", "bank_account", "consent_purpose", "consent_at", "consent_withdrawn_at",
+                      "anonymised_at", "created_at", "updated_at")
     form_fields = ("code", "name", "customer_type", "contact", "mobile", "phone", "email", "industry", "region",
                    "source", "address", "employees", "annual_revenue", "needs", "notes", "first_contact", "owner",
-                   "id_number", "bank_account")
+                   "id_number", "bank_account", "consent_purpose", "consent_at", "consent_withdrawn_at")
     search_kinds = {"name": "fragment", "contact": "fragment", "mobile": "mobile", "code": "prefix",
                     "email": "email", "id_number": "sealed", "bank_account": "sealed"}
     sortable_columns = ("code", "name", "first_contact", "status", "annual_revenue", "created_at", "updated_at")
@@ -139,9 +140,12 @@ class CustomerView(PolicyModelView):
         return self._fill_choices(super().edit_form(obj), obj)
 
     def validate_model(self, model, is_created):
-        message = rules.check_contact_present(model.mobile, model.phone)
+        # an anonymised customer (privacy.erase) has no contact left by design; its consent dates stay editable
+        message = None if model.anonymised_at else rules.check_contact_present(model.mobile, model.phone)
         if message:
             raise ValidationError(message)
+        if model.consent_at and model.consent_withdrawn_at and model.consent_withdrawn_at < model.consent_at:
+            raise ValidationError("撤回同意日期不能早于同意日期")
         self.check_duplicates(model, is_created)
 
     def check_duplicates(self, model, is_created):

@@ -185,7 +185,8 @@ def _open_rule_tasks(rule, now, trigger):
         since = Case(None, [(by_hand > since, by_hand)], since)
         extra = None
     key = Value(f"r{rule.id}:").concat(CT.customer.cast("text"))
-    where = (CT.tag == rule.tag_id) & CT.customer.not_in(open_)
+    # an anonymised customer (privacy.erase) keeps its rule tags but nobody is to contact it: no new tasks
+    where = (CT.tag == rule.tag_id) & CT.customer.not_in(open_) & Customer.anonymised_at.is_null()
     if extra is not None:
         where &= extra
     source = (CT.select(CT.customer, Customer.owner, Value(rule.action), Value("rule"), Value(rule.id),
