@@ -367,6 +367,8 @@ class World:
                 "owner": (str(self.users[other_owner].id), self.users[other_owner].id),
                 "id_number": ("440301199202023456", "440301199202023456"),
                 "bank_account": ("6228480000000000077", "6228480000000000077"),
+                "consent_purpose": ("改同意用途", "改同意用途"), "consent_at": ("2022-06-06", datetime.date(2022, 6, 6)),
+                "consent_withdrawn_at": ("2022-07-07", datetime.date(2022, 7, 7)),
             },
             "followup": {"at": ("2022-03-03 10:00:00", datetime.datetime(2022, 3, 3, 10, 0)), "method": ("邮件", "邮件"),
                          "content": ("改内容", "改内容"), "result": ("需跟进", "需跟进"),
