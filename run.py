@@ -581,6 +581,22 @@ def personal_data_erase(code, yes, as_user):
     click.echo(f"已匿名化客户 {code.strip()}：" + "，".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@personal_data.command("erased")
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="only erasures on or after this day")
+def personal_data_erased(since):
+    """List the customers erased (from the audit log): save it before restoring a backup, erase them again after."""
+    import datetime
+
+    import privacy
+
+    try:
+        start = datetime.datetime.strptime(since, "%Y-%m-%d") if since else None
+    except ValueError:
+        raise click.UsageError(f"--since 应为 YYYY-MM-DD，收到 {since!r}") from None
+    for at, code, username in privacy.erased(start):
+        click.echo(f"{code}\t{at:%Y-%m-%d %H:%M:%S}\t{username or ''}")
+
+
 @cli.command("merge")
 @click.argument("survivor")
 @click.argument("others", nargs=-1, required=True)

@@ -10,8 +10,8 @@ scope (a customer out of scope is not found) and the column rules (hidden column
 masked).  The customer's details page (admin/privacy.py) and `run.py personal-data` call these functions.
 See docs/privacy.md.
 """
-from .erase import erase
+from .erase import erase, erased
 from .export import as_json, as_xlsx, export
 from .policy import POLICY_KEY, PrivacyError, may_erase, may_export
 
-__all__ = ["POLICY_KEY", "PrivacyError", "as_json", "as_xlsx", "erase", "export", "may_erase", "may_export"]
+__all__ = ["POLICY_KEY", "PrivacyError", "as_json", "as_xlsx", "erase", "erased", "export", "may_erase", "may_export"]

@@ -84,3 +84,16 @@ def erase(code, user=None, confirm=None, ip=None, now=None):
                         changes=json.dumps({"code": code, "erased": list(ERASED_COLUMNS), "rows": counts,
                                             "older_audit_entries_kept": older_entries}, ensure_ascii=False))
     return counts
+
+
+def erased(since=None):
+    """[(at, code, username)] of every erase recorded in the audit log (since `since`, a datetime), oldest first:
+    what to erase again after restoring a backup taken before them (docs/backup.md)."""
+    query = AuditLog.select().where(AuditLog.action == "personal-data-erase")
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    found = []
+    for entry in query.order_by(AuditLog.at, AuditLog.id):
+        code = json.loads(entry.changes or "{}").get("code")
+        found.append((entry.at, code, entry.username))
+    return found

@@ -288,8 +288,56 @@ def test_command_line_export_and_erase_are_audited(app, subject, tmp_path):
     actions = [(e.action, e.username) for e in AuditLog.select().where(AuditLog.action.startswith("personal-data"))
                .order_by(AuditLog.id)]
     assert actions == [("personal-data-export", "cli"), ("personal-data-erase", "cli")]
+    listed = invoke(app, "personal-data", "erased", "--since", "2020-01-01")
+    assert listed.exit_code == 0 and listed.output.startswith(f"{CODE}\t") and listed.output.strip().endswith("cli")
+    assert invoke(app, "personal-data", "erased", "--since", "2999-01-01").output == ""
+    assert "--since 应为 YYYY-MM-DD" in invoke(app, "personal-data", "erased", "--since", "昨天").output
     json_out = tmp_path / "after.json"
     assert invoke(app, "personal-data", "export", CODE, "--out", str(json_out)).exit_code == 0
     document = json.loads(json_out.read_text(encoding="utf-8"))
     assert sections(document)["customer"]["rows"][0]["mobile"] is None
     assert NEW_MOBILE not in json_out.read_text(encoding="utf-8")
+
+
+def test_consent_fields_on_the_form_refuse_a_withdrawal_before_the_consent(login, make_customer):
+    customer = make_customer(owner="sales1", name="同意客户")
+    rep = login("sales")
+    url = f"/admin/customer/edit/?id={customer.id}"
+    refused = ps.submit_form(rep, url, {"consent_purpose": "营销短信", "consent_at": "2024-05-01",
+                                        "consent_withdrawn_at": "2024-04-01"})
+    assert refused.status_code == 200
+    assert "撤回同意日期不能早于同意日期" in " ".join(ps.flashed_errors(refused.get_data(as_text=True)))
+    assert Customer.get_by_id(customer.id).consent_at is None  # nothing stored
+    saved = ps.submit_form(rep, url, {"consent_purpose": "营销短信", "consent_at": "2024-05-01",
+                                      "consent_withdrawn_at": "2024-06-30"})
+    assert saved.status_code == 302
+    stored = Customer.get_by_id(customer.id)
+    assert (stored.consent_purpose, stored.consent_at, stored.consent_withdrawn_at) == (
+        "营销短信", datetime.date(2024, 5, 1), datetime.date(2024, 6, 30))
+
+
+def test_an_anonymised_customer_keeps_an_editable_consent(login, subject):
+    privacy.erase(CODE, None, confirm=CODE)
+    saved = ps.submit_form(login("admin"), f"/admin/customer/edit/?id={subject.id}",
+                           {"consent_withdrawn_at": "2024-12-01"})
+    assert saved.status_code == 302, ps.flashed_errors(saved.get_data(as_text=True))
+    assert Customer.get_by_id(subject.id).consent_withdrawn_at == datetime.date(2024, 12, 1)
+
+
+def test_an_existing_database_gets_the_new_columns_and_the_admins_the_permission(app, make_customer, make_order):
+    """init-db after an upgrade: models.add_missing_columns adds the consent columns in place (rows and their
+    orders kept), and seed_policy gives 系统管理员 the new key while no role has it yet."""
+    import models
+    from access.defaults import seed_policy
+
+    make_order(make_customer(name="老客户"), "10.00")
+    for column in ("consent_purpose", "consent_at", "consent_withdrawn_at", "anonymised_at"):
+        db.execute_sql(f"ALTER TABLE customer DROP COLUMN {column}")
+    models.add_missing_columns()
+    assert {"consent_purpose", "consent_at", "consent_withdrawn_at", "anonymised_at"} <= {
+        c.name for c in db.get_columns("customer")}
+    assert Customer.get(Customer.name == "老客户").consent_at is None and Order.select().count() == 1
+    RolePermission.delete().where(RolePermission.model == "personaldata").execute()
+    seed_policy()
+    holders = {p.role.name for p in RolePermission.select().where(RolePermission.model == "personaldata")}
+    assert holders == {"admin"}
