@@ -18,7 +18,7 @@ from intake.engine import escape  # the formula guard the import's rejected-rows
 from models import AuditLog, db
 
 from .policy import PrivacyError, find_customer, grant_of, may_export
-from .sections import SECTIONS
+from .sections import SECTIONS, load_staff_names, staff_names
 
 FORMATS = ("json", "xlsx")
 NOT_ALLOWED = "您的角色没有导出客户个人数据的权限"
@@ -58,11 +58,15 @@ def _section(section, customer, grant):
 def collect(customer, grant, username, now):
     """The export document of `customer` as `grant` may see it."""
     sections, left_out = [], []
-    for section in SECTIONS:
-        if grant is not None and not grant.can(section.policy_key, "view"):
-            left_out.append({"key": section.key, "label": section.label, "reason": "导出人的角色无权查看"})
-            continue
-        sections.append(_section(section, customer, grant))
+    token = load_staff_names()
+    try:
+        for section in SECTIONS:
+            if grant is not None and not grant.can(section.policy_key, "view"):
+                left_out.append({"key": section.key, "label": section.label, "reason": "导出人的角色无权查看"})
+                continue
+            sections.append(_section(section, customer, grant))
+    finally:
+        staff_names.reset(token)
     return {"customer_code": customer.code, "exported_at": now.isoformat(sep=" ", timespec="seconds"),
             "exported_by": username, "role": grant.label if grant is not None else "命令行（全部字段）",
             "sections": sections, "left_out_sections": left_out}

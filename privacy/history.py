@@ -6,14 +6,16 @@
   whole rows.  Merged-away customers are the same person as the survivor (that is why they were merged), so
   erasing the survivor of a merge that stands erases those rows too; a merge undone since has given them back
   as customers of their own, and only the erased customer's own row is scrubbed;
-- DuplicateScan (models/merges.py): the stored groups of the 重复客户 screen list names.
+- DuplicateScan (models/merges.py): the stored groups of the 重复客户 screen list names;
+- ImportRun (models/imports.py): the import wizard's kept report lists, for each new row that probably repeats a
+  stored customer, that customer's code and name.
 
 Each keeps its shape, so an undo still works and puts back the anonymised values: an import undo that deletes
 the customer it created still deletes it; a merge undo restores merged-away customers as anonymised ones.
 """
 import json
 
-from models import Customer, DuplicateScan, FollowUp, ImportChange, MergeRecord
+from models import DuplicateScan, FollowUp, ImportChange, ImportRun, MergeRecord
 
 PLACEHOLDER_TEXT = "（已匿名化）"
 
@@ -99,11 +101,29 @@ def _duplicate_scans(customer):
     return rows
 
 
+def _import_runs(customer):
+    """The wizard's reports that name the customer as a probable duplicate of a file row."""
+    rows = 0
+    for run in ImportRun.select().where(ImportRun.report.cast("text") ** f"%{customer.code}%"):
+        report = run.report or {}
+        changed = False
+        for duplicate in report.get("duplicates") or []:
+            for match in duplicate.get("matches") or []:
+                if match.get("code") == customer.code and match.get("name") != f"已匿名化客户 {customer.code}":
+                    match["name"] = f"已匿名化客户 {customer.code}"
+                    # the file's row that probably repeats the customer names the same person
+                    duplicate["name"] = PLACEHOLDER_TEXT
+                    changed = True
+        if changed:
+            rows += ImportRun.update(report=report).where(ImportRun.id == run.id).execute()
+    return rows
+
+
 def scrub(customer, erased_values, now):
     """Scrub every history record of `customer`; {what: rows rewritten}."""
     erased = erased_values(customer.code)
     return {"import_records": _imports(customer, erased), "merge_records": _merges(customer, erased_values, now),
-            "duplicate_scans": _duplicate_scans(customer)}
+            "duplicate_scans": _duplicate_scans(customer), "import_reports": _import_runs(customer)}
 
 
-__all__ = ["scrub", "Customer"]
+__all__ = ["scrub"]

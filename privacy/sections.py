@@ -5,10 +5,11 @@ A section names the policy key whose `view` permission it needs and whose column
 people know, and how to read its rows for one customer.  A new kind of record about customers adds one
 Section here; the JSON, the XLSX (one sheet per section) and the audit entry's counts follow.
 """
+import contextvars
 import json
 from dataclasses import dataclass
 
-from models import (AuditLog, Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportBatch, ImportChange,
+from models import (AuditLog, CustomerTag, CustomerValue, Feedback, FollowUp, ImportBatch, ImportChange,
                     MergeRecord, Order, StatusChange, Tag, Task, User)
 from models.tasks import CLOSE_REASONS, TASK_ORIGINS, TASK_STATUSES
 from models.activity import TAG_SOURCES
@@ -30,11 +31,22 @@ class Section:
     rows: object  # rows(customer) -> iterable of model instances
 
 
+# Staff names by id, read once per export (export.collect sets it): a follow-up or task row names its user.
+staff_names = contextvars.ContextVar("staff_names", default=None)
+
+
+def load_staff_names():
+    return staff_names.set({u.id: u.display_name for u in User.select(User.id, User.display_name)})
+
+
 def _user_name(user_id):
     if user_id is None:
         return None
-    user = User.get_or_none(User.id == user_id)
-    return user.display_name if user else f"#{user_id}"
+    names = staff_names.get()
+    if names is None:
+        user = User.get_or_none(User.id == user_id)
+        return user.display_name if user else f"#{user_id}"
+    return names.get(user_id, f"#{user_id}")
 
 
 def _fk(name):
@@ -169,4 +181,4 @@ AUDIT = Section("audit", "审计记录", "auditlog", (
 
 SECTIONS = (CUSTOMER, FOLLOWUPS, ORDERS, FEEDBACK, TAGS, TASKS, STATUS_CHANGES, VALUE, IMPORTS, MERGES, AUDIT)
 
-__all__ = ["Column", "SECTIONS", "Section", "audit_entries", "merges_of", "Customer"]
+__all__ = ["Column", "SECTIONS", "Section", "audit_entries", "load_staff_names", "merges_of", "staff_names"]

@@ -20,7 +20,7 @@ import tests.policy_support as ps
 from analytics import queries
 from dedup.merge import merge
 from intake import engine
-from models import (AuditLog, Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportChange, MergeRecord,
+from models import (AuditLog, Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportChange, ImportRun, MergeRecord,
                     Order, RolePermission, Role, SalesDay, StatusChange, Tag, Task, db, sealed)
 from valuation.refreshing import aggregates
 
@@ -78,6 +78,10 @@ def subject(app, users, tmp_path, make_customer, make_order):
                          refreshed_at=datetime.datetime(2025, 1, 1))
     AuditLog.create(username="sales1", action="update", model="customer", record_id=str(customer.id),
                     changes=json.dumps({"address": [None, "北京市海淀区隐私路1号"]}, ensure_ascii=False))
+    # the import wizard's kept report of a later file with a row that probably repeats the customer
+    ImportRun.create(user=users["sales1"], username="sales1", kind="customers", filename="c.csv", path="c.csv",
+                     status="checked", report={"duplicates": [{"row": 2, "name": NAME, "matches": [
+                         {"code": CODE, "name": NAME, "reason": "手机号相同", "score": 0.9}]}], "duplicate_count": 1})
     customer = Customer.get_by_id(customer.id)
     customer.merged_order_no = order_no
     return customer
@@ -239,6 +243,10 @@ def test_erase_removes_every_trace_and_keeps_the_report_totals(login, subject):
         assert value not in record.data, value
     assert data["survivor_before"]["id_number"] is None and data["merged"][0]["id_number"] is None
     assert data["merged"][0]["name"].startswith("已匿名化客户 ")
+    report = ImportRun.get().report
+    assert NAME not in json.dumps(report, ensure_ascii=False)
+    assert report["duplicates"][0]["matches"][0] == {"code": CODE, "name": f"已匿名化客户 {CODE}", "reason": "手机号相同",
+                                                     "score": 0.9}
 
     # the orders, amounts and dates are kept: every report adds up as before
     assert totals() == before
