@@ -103,6 +103,7 @@ def as_xlsx(document):
     """One sheet per section (headers in Chinese, every text cell formula-safe), after a 说明 sheet."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     about = book.active
@@ -133,12 +134,21 @@ def as_xlsx(document):
             if name in MONEY:
                 for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                     cell.number_format = "#,##0.00"
+            # wide enough for the longest value (a CJK character counts twice), within reason
+            longest = max(_width(cell.value) for (cell,) in sheet.iter_rows(min_col=index, max_col=index))
+            sheet.column_dimensions[get_column_letter(index)].width = min(60, max(10, longest + 2))
+        sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
 MONEY = ("amount", "annual_revenue", "annual_spend", "ltv")
+
+
+def _width(value):
+    text = "" if value is None else (f"{value:,.2f}" if isinstance(value, float) else str(value))
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
 def _cell(name, value):
