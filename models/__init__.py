@@ -132,6 +132,7 @@ def _with_default(field):
 def drop_tables():
     if is_sqlite():
         db.execute_sql("DROP TABLE IF EXISTS customer_fts")
+        db.execute_sql(f"DROP TABLE IF EXISTS {search.BULK}")
     db.drop_tables(ALL_MODELS, safe=True, cascade=not is_sqlite())
 
 
