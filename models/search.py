@@ -46,11 +46,16 @@ def install():
     """Create the search index for the bound database (idempotent)."""
     statements = _SQLITE_DDL if is_sqlite() else _POSTGRES_DDL
     if is_sqlite():
-        found = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'customer_fts_ai'").fetchone()
-        if found and BULK not in found[0]:  # the trigger of a version before BULK: made again below
+        found = _insert_trigger()
+        if found and BULK not in found:  # the trigger of a version before BULK: made again below
             db.execute_sql("DROP TRIGGER customer_fts_ai")
     for statement in statements:
         db.execute_sql(statement)
+
+
+def _insert_trigger():
+    found = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'customer_fts_ai'").fetchone()
+    return found[0] if found else None
 
 
 def rebuild():
@@ -90,6 +95,8 @@ def indexed_as_a_set(first_id, last_id):
         return
     if not db.in_transaction():
         raise RuntimeError("indexed_as_a_set runs inside a transaction")
+    if BULK not in (_insert_trigger() or ""):  # a database init-db has not brought up to date yet
+        install()
     db.execute_sql(f"INSERT OR IGNORE INTO {BULK} (id) VALUES (1)")
     try:
         yield
