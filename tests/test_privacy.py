@@ -349,3 +349,18 @@ def test_an_existing_database_gets_the_new_columns_and_the_admins_the_permission
     seed_policy()
     holders = {p.role.name for p in RolePermission.select().where(RolePermission.model == "personaldata")}
     assert holders == {"admin"}
+
+
+def test_reminder_rules_open_no_task_for_an_anonymised_customer(subject, make_customer):
+    """The erased customer keeps its rule tag (its orders earned it), but nobody is to contact it."""
+    from models import ReminderRule
+    from reminders.engine import sweep
+
+    tag = Tag.get(Tag.name == "高消费")
+    control = make_customer(owner="sales1", name="对照客户")
+    CustomerTag.create(customer=control, tag=tag, source="rule", created_at=datetime.datetime(2024, 1, 1))
+    ReminderRule.create(name="高消费客户回访", tag=tag, action="回访", kind="every", days=30)
+    privacy.erase(CODE, None, confirm=CODE)
+    sweep(today=AS_OF, now=datetime.datetime(2024, 12, 31, 6))
+    opened = {t.customer_id for t in Task.select().where(Task.status == "open")}
+    assert control.id in opened and subject.id not in opened
