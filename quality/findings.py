@@ -113,13 +113,15 @@ def pending():
          Customer, ("mobile", "phone"), fixable=("mobile", "phone"), group="missing", blocks_fix=True,
          message=rules.check_contact_present(None, None))
 def _missing_contact(ctx):
-    return Customer.select(Customer.id).where(blank(Customer.mobile) & blank(Customer.phone))
+    # an anonymised customer (privacy.erase) has no contact by design; a batch delete would take its orders along
+    return Customer.select(Customer.id).where(blank(Customer.mobile) & blank(Customer.phone)
+                                              & Customer.anonymised_at.is_null())
 
 
 @finding("missing-email", "缺少邮箱", "没有邮箱：报表、通知和营销邮件发不到这位客户。",
          Customer, ("email",), fixable=("email",), group="missing")
 def _missing_email(ctx):
-    return Customer.select(Customer.id).where(blank(Customer.email))
+    return Customer.select(Customer.id).where(blank(Customer.email) & Customer.anonymised_at.is_null())
 
 
 # --- invalid formats ---------------------------------------------------------------------
@@ -213,7 +215,7 @@ def _stale(ctx):
     orders = Order.select(SQL("1")).where((Order.customer == Customer.id) & (Order.ordered_at >= since))
     follow_ups = FollowUp.select(SQL("1")).where((FollowUp.customer == Customer.id) & (FollowUp.at >= since))
     return Customer.select(Customer.id).where((Customer.updated_at < since) & ~fn.EXISTS(orders)
-                                              & ~fn.EXISTS(follow_ups))
+                                              & ~fn.EXISTS(follow_ups) & Customer.anonymised_at.is_null())
 
 
 # --- probable duplicates (the dedup package's scan) --------------------------------------

@@ -364,3 +364,25 @@ def test_reminder_rules_open_no_task_for_an_anonymised_customer(subject, make_cu
     sweep(today=AS_OF, now=datetime.datetime(2024, 12, 31, 6))
     opened = {t.customer_id for t in Task.select().where(Task.status == "open")}
     assert control.id in opened and subject.id not in opened
+
+
+def test_anonymised_customers_are_no_data_quality_findings_nor_duplicates(app, make_customer, make_order):
+    """No contact, no e-mail and no recent change are what an erase leaves by design: the data-quality scan does
+    not list anonymised customers (a batch delete there would take their orders and change every total), and two
+    of them are not probable duplicates of each other for their similar placeholder names."""
+    import dedup
+    import quality
+    from quality.scan import matching
+
+    first, second = (make_customer(owner="sales1", name=n, email=f"{i}@example.com", updated_at=datetime.datetime(2020, 1, 1))
+                     for i, n in enumerate(("匿名甲", "匿名乙")))
+    kept = make_customer(owner="sales1", name="没有邮箱的客户", email=None)
+    for customer in (first, second):
+        make_order(customer, "10.00", ordered_at=datetime.datetime(2020, 1, 1))
+        privacy.erase(customer.code, None, confirm=customer.code, now=datetime.datetime(2020, 6, 1))
+    ctx = quality.context(today=AS_OF)  # stale: unchanged for a year, no orders or follow-ups since
+    for key in ("missing-contact", "missing-email", "stale"):
+        ids = {i for (i,) in matching(quality.get(key), ctx, None).tuples()}
+        assert first.id not in ids and second.id not in ids, key
+    assert kept.id in {i for (i,) in matching(quality.get("missing-email"), ctx, None).tuples()}
+    assert not [g for g in dedup.scan() if first.id in g.ids or second.id in g.ids]
