@@ -11,12 +11,31 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 
 import privacy
+from i18n import current_language
 
 from .secured import TokenForm, current_grant
 
 MIMETYPES = {"json": "application/json",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-EXPIRED = "页面已过期，请刷新页面后重试"
+TEXT = {
+    "zh": {"title": "个人数据请求", "export_label": "导出该客户的全部数据", "export": "导出个人数据",
+           "erase_label": "匿名化不能撤销；确认请输入客户编号", "erase": "匿名化",
+           "anonymised": "该客户已于 {at} 匿名化：姓名、联系方式、证件号码和备注已清除，订单保留用于统计。",
+           "erased": "客户 {code} 已匿名化：姓名、联系方式、证件和备注等已清除，订单保留。此操作不能撤销。",
+           "expired": "页面已过期，请刷新页面后重试"},
+    "en": {"title": "Personal data request", "export_label": "Export everything held about this customer",
+           "export": "Export personal data", "erase_label": "Anonymising cannot be undone; to confirm, type the code",
+           "erase": "Anonymise",
+           "anonymised": "Anonymised on {at}: names, contacts, ID numbers and notes were erased; the orders are kept "
+                         "for the figures.",
+           "erased": "Customer {code} anonymised: names, contacts, ID numbers and notes erased, orders kept. This "
+                     "cannot be undone.",
+           "expired": "The form has expired; reload the page and try again."},
+}
+
+
+def _text():
+    return TEXT[current_language()]
 
 
 def tools(customer):
@@ -27,8 +46,11 @@ def tools(customer):
     can_export, can_erase = privacy.may_export(grant), privacy.may_erase(grant)
     if not (can_export or can_erase):
         return None
-    return {"export": can_export, "erase": can_erase and customer.anonymised_at is None,
-            "anonymised_at": customer.anonymised_at, "form": TokenForm(), "code": customer.code}
+    text = _text()
+    anonymised = (text["anonymised"].format(at=f"{customer.anonymised_at:%Y-%m-%d %H:%M}")
+                  if customer.anonymised_at else None)
+    return {"export": can_export, "erase": can_erase and customer.anonymised_at is None, "anonymised": anonymised,
+            "form": TokenForm(), "code": customer.code, "text": text}
 
 
 class PersonalDataView(BaseView):
@@ -55,7 +77,7 @@ class PersonalDataView(BaseView):
     def export_view(self):
         customer_id = request.form.get("customer_id", "")
         if not TokenForm(request.form).validate():
-            flash(EXPIRED, "error")
+            flash(_text()["expired"], "error")
             return self._back(customer_id)
         fmt = request.form.get("format", "json")
         try:
@@ -71,7 +93,7 @@ class PersonalDataView(BaseView):
     def erase_view(self):
         customer_id = request.form.get("customer_id", "")
         if not TokenForm(request.form).validate():
-            flash(EXPIRED, "error")
+            flash(_text()["expired"], "error")
             return self._back(customer_id)
         code = request.form.get("code", "")
         try:
@@ -79,5 +101,5 @@ class PersonalDataView(BaseView):
         except privacy.PrivacyError as error:
             flash(str(error), "error")
             return self._back(customer_id)
-        flash(f"客户 {code} 已匿名化：姓名、联系方式、证件和备注等已清除，订单保留。此操作不能撤销。", "success")
+        flash(_text()["erased"].format(code=code.strip()), "success")
         return self._back(customer_id)

@@ -262,6 +262,9 @@ def test_erase_removes_every_trace_and_keeps_the_report_totals(login, subject):
     assert "已于" in again and "匿名化" in again  # not twice; nothing to undo
     details = admin.get(f"/admin/customer/details/?id={customer.id}").get_data(as_text=True)
     assert 'id="anonymised-note"' in details and 'id="personal-data-erase"' not in details
+    admin.get("/lang/en")  # the card follows the interface language
+    english = admin.get(f"/admin/customer/details/?id={customer.id}").get_data(as_text=True)
+    assert "Personal data request" in english and "Export personal data" in english and "Anonymised on" in english
 
 
 def test_erase_needs_the_permission_and_the_scope(login, subject, users):
