@@ -36,13 +36,12 @@ import reminders
 import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
+from intake.files import spreadsheet_safe
 from models import AuditLog, Customer, db
 from web.security import csp_nonce
 
 from . import row_actions, searching
 from .labels import labels_for
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 # Money with two decimals and times to the minute; datetime precedes date (it is a subclass).
 _READABLE = {
@@ -369,10 +368,8 @@ class PolicyModelView(ModelView):
 
     def get_export_value(self, model, name):
         value = super().get_export_value(model, name)
-        text = "" if value is None else str(value)
-        if text.startswith(FORMULA_STARTS):
-            text = "'" + text  # a spreadsheet must not run a cell as a formula
-        return text
+        # no formula a spreadsheet would run, no control character an XLSX cell cannot hold
+        return spreadsheet_safe("" if value is None else str(value))
 
     @expose("/export/<export_type>/")
     def export(self, export_type):

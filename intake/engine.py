@@ -28,7 +28,7 @@ from models import standardise
 
 from . import columns, files, kinds
 from .columns import REASON_HEADER, MappingError
-from .files import FORMULA_STARTS, FileRefused
+from .files import FileRefused, spreadsheet_safe
 from .seen import SeenKeys
 
 log = logging.getLogger("intake")
@@ -596,11 +596,9 @@ def _check(spec, rows, ctx, mapped, refused):
 
 # --- rejected rows as XLSX --------------------------------------------------------------------
 
-def escape(value):
-    """A cell a spreadsheet must not run as a formula gets a leading apostrophe (as admin exports)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+# A cell a spreadsheet must not run as a formula gets a leading apostrophe, control characters dropped
+# (intake.files.spreadsheet_safe, which admin exports use too).
+escape = spreadsheet_safe
 
 
 class _ErrorSink:

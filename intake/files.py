@@ -36,7 +36,10 @@ SAMPLE_BYTES = 64 * 1024
 CHUNK = 1024 * 1024
 DELIMITERS = ",\t;|"
 DELIMITER_NAMES = {",": "逗号", "\t": "制表符", ";": "分号", "|": "竖线"}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # as admin/secured.py escapes exports
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (see spreadsheet_safe)
+# Control characters no XLSX cell can hold (openpyxl refuses them: the rejected-rows file and the admin's
+# XLSX export of a value that had one failed); tab, newline and carriage return are allowed.
+UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 csv.field_size_limit(16 * 1024 * 1024)  # one cell of a long 备注 may exceed the 128 KB default
@@ -52,6 +55,19 @@ class FileRefused(ValueError):
 
 def _size_text(size):
     return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size:,} 字节"
+
+
+def spreadsheet_safe(value):
+    """A text as it may go into a cell of a file people open in a spreadsheet (CSV or XLSX), the one guard
+    every export and the import's rejected-rows file use: control characters a cell cannot hold are dropped,
+    and a text a spreadsheet would run as a formula (= + - @, a leading tab or CR) gets an apostrophe
+    (unescape takes it off again when such a file is imported).  Other values are returned as they are."""
+    if not isinstance(value, str):
+        return value
+    value = UNWRITABLE.sub("", value)
+    if value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def unescape(value):
