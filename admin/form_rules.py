@@ -1,5 +1,8 @@
 """WTForms adapters for the shared field rules in models.validation."""
-from wtforms.validators import Optional, ValidationError
+import decimal
+
+import peewee
+from wtforms.validators import Optional, StopValidation, ValidationError
 
 from models import Customer, standardise
 from models import validation as rules
@@ -54,6 +57,38 @@ def score_range(form, field):
 def positive(form, field):
     if field.data is not None and field.data < 0:
         raise ValidationError("不能为负数")
+
+
+def storable(model_field):
+    """A validator that keeps a number inside what its column stores, or None for other columns.
+
+    WTForms takes 1e309, NaN, Infinity or forty nines as numbers; saved, they failed in the database
+    (PostgreSQL: out of range; SQLite: integer overflow) or, stored in SQLite, made the record's edit page fail
+    to show them.  StopValidation: later checks (such as `positive`) never compare a NaN."""
+    if isinstance(model_field, peewee.DecimalField) and model_field.max_digits:
+        whole = model_field.max_digits - (model_field.decimal_places or 0)
+        limit = decimal.Decimal(10) ** whole
+        message = f"数值过大：整数部分最多 {whole} 位"
+    elif isinstance(model_field, peewee.BigIntegerField):
+        limit, message = 2**63, "数值超出范围"
+    elif isinstance(model_field, peewee.IntegerField) and not isinstance(model_field, peewee.AutoField):
+        limit, message = 2**31, "数值超出范围"  # PostgreSQL's integer
+    elif isinstance(model_field, peewee.FloatField):
+        limit, message = 1e300, "数值超出范围"
+    else:
+        return None
+
+    def validator(form, field):
+        value = field.data
+        if value is None:
+            return
+        if isinstance(value, decimal.Decimal) and not value.is_finite() or isinstance(value, float) and (
+                value != value or value in (float("inf"), float("-inf"))):
+            raise StopValidation("请输入有效的数字")
+        if not -limit < value < limit:
+            raise StopValidation(message)
+
+    return validator
 
 
 MOBILE = {"filters": [standardised(standardise.mobile)], "validators": [rule(rules.check_mobile)]}

@@ -10,15 +10,13 @@ import access
 from access.scope import owner_ids, scope_query
 from models import Customer, User, search
 
-from .secured import current_grant
+from .secured import current_grant, parse_id
 
 
 def _as_id(pk):
-    """A posted id, or None: a crafted non-number must find nothing, not fail in PostgreSQL."""
-    try:
-        return int(pk)
-    except (TypeError, ValueError):
-        return None
+    """A posted id, or None: a crafted non-number or too large a number must find nothing, not fail in the
+    database."""
+    return parse_id(pk)
 
 
 class ScopedCustomerLoader(QueryAjaxModelLoader):

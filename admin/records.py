@@ -19,7 +19,7 @@ from models.customers import CUSTOMER_TYPES, STATUSES
 from . import form_rules
 from . import tagging as tag_screens
 from .lookups import ScopedCustomerLoader, ScopedOwnerLoader
-from .secured import PolicyModelView, TokenForm, current_grant
+from .secured import PolicyModelView, TokenForm, current_grant, parse_id
 
 
 def _choices(kind):
@@ -196,7 +196,7 @@ class CustomerChildView(PolicyModelView):
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
-        customer_id = request.args.get("customer_id", type=int)
+        customer_id = parse_id(request.args.get("customer_id"))
         if customer_id and hasattr(form, "customer") and request.method == "GET":
             form.customer.data = self._form_ajax_refs["customer"].get_one(customer_id)
         return form

@@ -40,8 +40,22 @@ from intake.files import spreadsheet_safe
 from models import AuditLog, Customer, db
 from web.security import csp_nonce
 
-from . import row_actions, searching
+from . import form_rules, row_actions, searching
 from .labels import labels_for
+
+# The largest integer both databases take as a parameter (SQLite's and PostgreSQL's 64-bit integers).
+LARGEST_ID = 2**63 - 1
+
+
+def parse_id(value):
+    """A record id from a URL or form, or None when it cannot be one: not a number, or a number no
+    integer column holds (?id=999...9 must find nothing, not fail converting it in the database)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if -LARGEST_ID <= number <= LARGEST_ID else None
+
 
 # Money with two decimals and times to the minute; datetime precedes date (it is a subclass).
 _READABLE = {
@@ -175,9 +189,7 @@ class PolicyModelView(ModelView):
         self.form_columns = [c for c in self.form_fields if writable(c)]
         labels = labels_for(self.policy_key, current_language())
         # Form classes are built from form_args, so labels go in here (per language variant).
-        self.form_args = {
-            name: {"label": labels.get(name, name), **type(self).form_args.get(name, {})} for name in self.form_columns
-        }
+        self.form_args = {name: self._field_args(name, labels) for name in self.form_columns}
         self.form_ajax_refs = {k: v for k, v in self.ajax_refs.items() if k in self.form_columns}
         self._search_kinds = {c: kind for c, kind in self.search_kinds.items() if visible(c)}
         self._search_fields = []
@@ -185,6 +197,16 @@ class PolicyModelView(ModelView):
         self.can_edit = can("edit") and bool(self.form_columns)
         self.can_delete = can("delete")
         self.can_export = can("export")
+
+    def _field_args(self, name, labels):
+        """A form field's WTForms arguments: its label, the view's form_args, and for a number the range its
+        column stores (form_rules.storable), checked first."""
+        args = {"label": labels.get(name, name), **type(self).form_args.get(name, {})}
+        model = getattr(self, "model", None)  # None while the unrestricted template is set up in __init__
+        fits = form_rules.storable(model._meta.fields.get(name)) if model is not None else None
+        if fits is not None:
+            args["validators"] = [fits, *args.get("validators", ())]
+        return args
 
     def variant(self, grant):
         key = (grant.key, current_language())
@@ -241,10 +263,7 @@ class PolicyModelView(ModelView):
         rejects with an error instead of finding nothing.
         """
         if isinstance(self.model._meta.primary_key, IntegerField):
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
+            return parse_id(value)
         return value
 
     def get_one(self, id):
@@ -297,7 +316,8 @@ class PolicyModelView(ModelView):
         if page_size:
             query = query.limit(page_size)
             if page and page > 0:  # a crafted ?page=-1 is page 1, not PostgreSQL's negative-OFFSET error
-                query = query.offset(page * page_size)
+                # ?page=999...9 is an empty page past the end, not an OFFSET too large for the database
+                query = query.offset(min(page * page_size, LARGEST_ID))
         if not execute:
             return None, query
         rows = list(query)
