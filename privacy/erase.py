@@ -11,8 +11,8 @@ In one transaction:
   rule-tag counts of the dashboard do not move; open tasks close (客户已匿名化);
 - the orders stay untouched with their amounts, dates, products and channels, linked to the anonymised customer,
   so the dashboard, the value table, RFM and every report add up as before;
-- the records that keep old values for undo are scrubbed too (history.py): import-undo records, merge records
-  and the stored duplicate-scan groups, or the erase would be a lie;
+- the records that keep old values for undo or display are scrubbed too (history.py): import-undo records, merge
+  records, the stored duplicate-scan groups and the import wizard's kept reports, or the erase would be a lie;
 - one audit entry `personal-data-erase` that names the code and what was erased, never a value.  Older audit
   entries are not changed: the audit log is append-only (docs/privacy.md says why and what that means).
 
