@@ -93,7 +93,7 @@ def load_config():
 
     config = settings.load()
     sealed.configure(*settings.field_keys(config))
-    models.bind(config["DATABASE_URL"])
+    models.bind(config["DATABASE_URL"], busy_seconds=config.get("DATABASE_BUSY_SECONDS"))
     return config
 
 

@@ -14,7 +14,7 @@ db = DatabaseProxy()
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers never block the writer
     "foreign_keys": 1,
-    "busy_timeout": 10000,  # ms; several workers share one file
+    "busy_timeout": 30000,  # ms, the default budget (models.contention): several workers share one file
     "synchronous": "normal",  # safe with WAL, much faster than FULL
     "cache_size": -64000,  # 64 MiB page cache
 }
@@ -30,15 +30,19 @@ def is_sqlite():
     return isinstance(db.obj, SqliteDatabase)
 
 
-def bind(url):
-    """Connect the proxy to `url` (sqlite:///path or postgresql://...) and return the database."""
+def bind(url, busy_seconds=None):
+    """Connect the proxy to `url` (sqlite:///path or postgresql://...) and return the database.
+    busy_seconds: how long a SQLite write waits for the write lock (models.contention; default 30)."""
     parsed = urlparse(url)
     options = {}
     if parsed.scheme.startswith("sqlite"):
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path  # sqlite:///rel or ////abs
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        options["pragmas"] = SQLITE_PRAGMAS
+        options["pragmas"] = dict(SQLITE_PRAGMAS)
+        if busy_seconds:
+            options["pragmas"]["busy_timeout"] = int(busy_seconds * 1000)
+        options["timeout"] = options["pragmas"]["busy_timeout"] / 1000  # the pragmas' own statements too
         # Transactions take the write lock at BEGIN. A deferred transaction that writes after
         # another connection committed gets "database is locked" at once (WAL's BUSY_SNAPSHOT
         # does not wait for busy_timeout); BEGIN IMMEDIATE waits its turn instead.

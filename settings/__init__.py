@@ -92,6 +92,8 @@ def load(overrides=None, env=None):
         # anything larger gets the 413 page before it is read.
         "MAX_CONTENT_LENGTH": max(32 * 1024 * 1024, import_max_bytes(env) + 1024 * 1024),
         "IMPORT_MAX_BYTES": import_max_bytes(env),
+        # How long a write waits for another's lock before the user is told 系统繁忙，请稍后重试 (models.contention).
+        "DATABASE_BUSY_SECONDS": _positive_int(env, "DATABASE_BUSY_SECONDS", 30),
     }
     config.update(overrides or {})
     relaxed = config["CRM_ENV"] in ("demo", "development", "testing")

@@ -12,10 +12,13 @@ apology and that reference, so a user can quote it and an operator find the log 
 import datetime
 import secrets
 
+import peewee
+
 from flask import current_app, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from i18n import current_language
+from models import contention
 
 PLATFORM = "客户资料管理与分析平台"  # in both languages, as the admin screens' top bar
 
@@ -28,6 +31,7 @@ TEXTS = {
         400: ("请求有误", "提交的内容无法处理，可能是表单已过期。请返回上一页刷新后重试。"),
         405: ("操作不被允许", "此页面不接受这种操作。请通过页面上的按钮或链接操作。"),
         413: ("上传的文件太大", "上传的文件超过了系统允许的大小，请拆分后分批上传。"),
+        503: (contention.BUSY_MESSAGE, contention.BUSY_DETAIL),
         "other": ("请求无法处理", "系统无法处理此请求。请返回上一页重试。"),
         "home": "返回首页",
         "back": "返回上一页",
@@ -46,6 +50,8 @@ TEXTS = {
                              "Go back, reload the page and try again."),
         405: ("Not allowed", "This page does not accept that kind of request. Use the buttons and links on the page."),
         413: ("File too large", "The uploaded file is larger than the platform accepts. Split it and upload the parts."),
+        503: ("The system is busy, please try again", "Other work was writing the same data and this request timed out "
+                                                      "waiting for it; nothing was changed. Please submit it again shortly."),
         "other": ("Request not handled", "The platform could not handle this request. Go back and try again."),
         "home": "Back to the home page",
         "back": "Go back",
@@ -98,7 +104,18 @@ def other_http_error(error):
     return _page(error.code)
 
 
+def database_error(error):
+    """A write that waited for another one past the budget (models.contention): 503, 系统繁忙，请稍后重试.
+    Its transaction never began or was rolled back, so nothing changed.  Any other database error is a 500."""
+    if not contention.is_busy(error):
+        return server_error(error)
+    current_app.logger.warning("503 busy: %s %s: %s", request.method, request.path, error)
+    body, status = _page(503)
+    return body, status, {"Retry-After": "5"}
+
+
 def init_app(app):
+    app.register_error_handler(peewee.OperationalError, database_error)
     app.register_error_handler(HTTPException, other_http_error)
     app.register_error_handler(403, forbidden)
     app.register_error_handler(404, not_found)
