@@ -81,8 +81,8 @@ def start(run, dry_run):
     from . import tasks
 
     status = "checking" if dry_run else "importing"
-    ImportRun.update(status=status, stage=None, done=0, total=None, message=None,
-                     finished_at=None).where(ImportRun.id == run.id).execute()
+    ImportRun.update(status=status, stage=None, done=0, total=None, message=None, finished_at=None, worker=None,
+                     started_at=None).where(ImportRun.id == run.id).execute()
     tasks.import_task(run.id, dry_run)
     return ImportRun.get_by_id(run.id)
 
@@ -91,6 +91,10 @@ def execute(run_id, dry_run):
     """Check or import run `run_id` (on a worker); returns the run, finished."""
     from models import User
 
+    from jobs.liveness import worker_name
+
+    # The claim is committed before the import's transaction begins, so it stays when a kill rolls that back.
+    ImportRun.update(worker=worker_name(), started_at=datetime.datetime.now()).where(ImportRun.id == run_id).execute()
     run = ImportRun.get_by_id(run_id)
     if file_gone(run):  # cleared while the run waited for a worker
         return _finish(run_id, "refused", message=FILE_GONE)

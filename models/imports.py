@@ -96,6 +96,10 @@ class ImportRun(BaseModel):
     batch_id = IntegerField(null=True)
     created_at = DateTimeField(default=datetime.datetime.now, index=True)
     finished_at = DateTimeField(null=True)
+    # Who runs it (host:pid) and since when: a worker killed mid-import leaves the run busy, and
+    # jobs.reaping fails it by these, as it does report and job runs (the import itself rolled back).
+    worker = CharField(max_length=120, null=True)
+    started_at = DateTimeField(null=True)
 
     def __str__(self):
         return f"#{self.id} {self.kind} {self.filename}"

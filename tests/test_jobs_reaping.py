@@ -41,7 +41,7 @@ def test_runs_of_a_worker_that_exited_here_fail_at_once_and_live_ones_are_left(a
         liveness.worker_name(), minute_ago)
     done = report_run(gone, minute_ago, status="success", name="done")
 
-    assert reaping.reap(NOW) == {"报表运行": 1, "后台任务": 1}
+    assert reaping.reap(NOW) == {"报表运行": 1, "后台任务": 1, "导入": 0}
 
     report = ReportRun.get_by_id(lost_report.id)
     assert (report.status, report.error_name) == ("failed", reaping.LOST)
@@ -51,7 +51,7 @@ def test_runs_of_a_worker_that_exited_here_fail_at_once_and_live_ones_are_left(a
     assert ReportRun.get_by_id(live_report.id).status == "running"
     assert JobRun.get_by_id(live_job.id).status == "running"
     assert ReportRun.get_by_id(done.id).status == "success" and ReportRun.get_by_id(done.id).error is None
-    assert reaping.reap(NOW) == {"报表运行": 0, "后台任务": 0}  # nothing twice
+    assert reaping.reap(NOW) == {"报表运行": 0, "后台任务": 0, "导入": 0}  # nothing twice
 
 
 def test_a_claim_from_another_machine_is_trusted_until_its_lease_ends(app, monkeypatch):
@@ -60,7 +60,7 @@ def test_a_claim_from_another_machine_is_trusted_until_its_lease_ends(app, monke
     old = report_run(elsewhere, NOW - datetime.timedelta(minutes=61), name="old")
     job = job_run(elsewhere, NOW - datetime.timedelta(hours=5))
 
-    assert reaping.reap(NOW) == {"报表运行": 1, "后台任务": 0}  # leases: 1 hour for reports, 6 for jobs
+    assert reaping.reap(NOW) == {"报表运行": 1, "后台任务": 0, "导入": 0}  # leases: 1 hour for reports, 6 for jobs
     assert ReportRun.get_by_id(fresh.id).status == "running"
     assert ReportRun.get_by_id(old.id).status == "failed"
 
