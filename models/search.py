@@ -22,7 +22,8 @@ _SQLITE_DDL = [
     "name, contact, mobile, content='customer', content_rowid='id', tokenize='trigram')",
     f"CREATE TABLE IF NOT EXISTS {BULK} (id INTEGER PRIMARY KEY)",
     f"CREATE TRIGGER IF NOT EXISTS customer_fts_ai AFTER INSERT ON customer WHEN NOT EXISTS (SELECT 1 FROM {BULK}) "
-    "BEGIN INSERT INTO customer_fts(rowid, name, contact, mobile) VALUES (new.id, new.name, new.contact, new.mobile); END",
+    "BEGIN INSERT INTO customer_fts(rowid, name, contact, mobile) "
+    "VALUES (new.id, new.name, new.contact, new.mobile); END",
     "CREATE TRIGGER IF NOT EXISTS customer_fts_ad AFTER DELETE ON customer BEGIN "
     "INSERT INTO customer_fts(customer_fts, rowid, name, contact, mobile) "
     "VALUES ('delete', old.id, old.name, old.contact, old.mobile); END",
@@ -54,7 +55,8 @@ def install():
 
 
 def _insert_trigger():
-    found = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'customer_fts_ai'").fetchone()
+    found = db.execute_sql("SELECT sql FROM sqlite_master "
+                           "WHERE type = 'trigger' AND name = 'customer_fts_ai'").fetchone()
     return found[0] if found else None
 
 
