@@ -174,13 +174,17 @@ FEEDBACK = Source("feedback", Feedback, Feedback.customer, Feedback.created_at)
 COMPLAINTS = Source("complaints", Feedback, Feedback.customer, Feedback.created_at, only=lambda: Feedback.kind == "投诉")
 
 
+STATUS_HISTORY = Source("status_history", StatusChange, StatusChange.customer, StatusChange.at)
+
+
 @dataclass(frozen=True)
 class Figure:
     """A per-customer figure of a source's records known on a day (dated before its end): `sum` of `column`
-    or `count` over the last `days` days (the day included), or `last`, the latest record's time."""
+    or `count` over the last `days` days (the day included), `last`, the latest record's time, or `status`,
+    the status the status history gives for the day (NULL: the history has none; the current one holds)."""
 
     source: Source
-    aggregate: str  # sum / count / last
+    aggregate: str  # sum / count / last / status
     column: str = ""  # the summed field
     days: int = 0  # the window of sum and count
 
@@ -311,6 +315,20 @@ def _status(day, op, value, days):
     return _choice_test(fn.COALESCE(before, after, Customer.status), op, value)
 
 
+# A status figure looks at the whole history: no window, so every status column answers for any comparison
+EVER = datetime.datetime(1900, 1, 1)
+
+
+def _status_figure(day, op, value, days):
+    """figure() of the status on a past day: the figure is the history's answer (tagrules.figures computes it
+    in one ranked pass over the status changes), the test falls back to the current status as _status does.
+    On a live day the current status is the answer and no figure is needed."""
+    if day.live:
+        return None
+    return Need(Figure(STATUS_HISTORY, "status"), EVER,
+                lambda col: _choice_test(fn.COALESCE(col, Customer.status), op, value))
+
+
 def _value_tier(day, op, value, days):
     """客户分层 from the value table (valuation.refresh): its latest refresh, whatever the day; a customer the
     refresh has not covered has no tier (matches != and not_in only)."""
@@ -355,7 +373,7 @@ register(Metric("customer_age", "距首次接触天数", "days", _customer_age, 
 register(Metric("employees", "员工人数", "number", _field_number(Customer.employees), unit="人",
                 help="未填写的客户不符合"))
 register(Metric("status", "客户状态", "choice", _status, choices=lambda: [s for s, _ in STATUSES],
-                help="过去日期按状态变更记录"))
+                help="过去日期按状态变更记录", figure=_status_figure))
 register(Metric("region", "所属地区", "choice", _field_choice(Customer.region), choices=_choice_names("region"),
                 help="按当前值"))
 register(Metric("industry", "所属行业", "choice", _field_choice(Customer.industry),

@@ -64,7 +64,9 @@ def world(app, make_customer, users):
         make_customer(first_contact=DAY, status="潜在客户"),
     ]
     history = [(0, "潜在客户", "意向客户", 40), (0, "意向客户", "成交客户", 10), (4, "成交客户", "流失客户", 5),
-               (1, "意向客户", "潜在客户", -2)]  # the last one after DAY: the past status comes from its from_status
+               (1, "意向客户", "潜在客户", -2),  # after DAY: the past status comes from its from_status
+               (3, None, "成交客户", -3),  # after DAY with no from_status: the current status holds
+               (2, "潜在客户", "成交客户", 15), (2, "成交客户", "意向客户", 15)]  # one moment: the later id is the last
     for index, before, after, days in history:
         StatusChange.create(customer=customers[index], from_status=before, to_status=after, reason="测试",
                             at=datetime.datetime.combine(DAY - datetime.timedelta(days=days), datetime.time(10)))
