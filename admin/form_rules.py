@@ -80,8 +80,13 @@ def storable(model_field):
 
     def validator(form, field):
         value = field.data
-        if value is None:
+        if value is None or isinstance(value, bool):
             return
+        if isinstance(value, str):  # a number column shown as a drop-down (e.g. a schedule's weekday)
+            try:
+                value = decimal.Decimal(value.strip())
+            except decimal.InvalidOperation:
+                return  # not a number at all: the field's own choices refuse it
         if isinstance(value, decimal.Decimal) and not value.is_finite() or isinstance(value, float) and (
                 value != value or value in (float("inf"), float("-inf"))):
             raise StopValidation("请输入有效的数字")

@@ -21,6 +21,7 @@ from flask_admin.helpers import get_redirect_target
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.peewee import ModelView
+from flask_admin.contrib.peewee.form import CustomModelConverter
 from flask_admin.form import SecureForm
 from flask_admin.model import typefmt
 from flask_login import current_user
@@ -28,6 +29,8 @@ from jinja2 import pass_context
 from markupsafe import Markup, escape
 from peewee import ForeignKeyField, IntegerField
 from wtforms.validators import ValidationError
+from wtfpeewee.fields import ModelSelectField
+from wtfpeewee.orm import FieldInfo
 
 import access
 import audittrail
@@ -37,7 +40,7 @@ import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from intake.files import spreadsheet_safe
-from models import AuditLog, Customer, contention, db
+from models import AuditLog, Customer, db
 from web.security import csp_nonce
 
 from . import form_rules, row_actions, searching
@@ -119,6 +122,27 @@ def audit(action_name, model=None, record_id=None, changes=None, rows=None):
     )
 
 
+class IdSelectField(ModelSelectField):
+    """A foreign key's drop-down whose posted value is looked up only when it can be an id: "<script>" or
+    forty nines posted for 角色 or 标签 failed in PostgreSQL (invalid input syntax for type integer) instead of
+    being 不是有效的选项."""
+
+    def get_model(self, pk):
+        pk = parse_id(pk)
+        return None if pk is None else super().get_model(pk)
+
+
+class IdCheckingConverter(CustomModelConverter):
+    """Flask-Admin's converter with IdSelectField for foreign keys that have no AJAX picker."""
+
+    def handle_foreign_key(self, model, field, **kwargs):
+        if getattr(self.view, "_form_ajax_refs", {}).get(field.name) or field.choices is not None:
+            return super().handle_foreign_key(model, field, **kwargs)
+        if field.null:
+            kwargs["allow_blank"] = True
+        return FieldInfo(field.name, IdSelectField(model=field.rel_model, **kwargs))
+
+
 class PolicyModelView(ModelView):
     # --- declarations, trimmed per grant -------------------------------------------
     policy_key = None  # permission key, defaults to the model name in lower case
@@ -136,6 +160,7 @@ class PolicyModelView(ModelView):
 
     # --- Flask-Admin settings shared by every screen -------------------------------
     form_base_class = SecureForm  # CSRF token on every form
+    model_form_converter = IdCheckingConverter
     simple_list_pager = True  # no COUNT(*) over the table on every list page (flask-admin #897)
     page_size = 20
     can_set_page_size = False
@@ -420,14 +445,6 @@ class PolicyModelView(ModelView):
         ]
 
     # --- writes ---------------------------------------------------------------------
-    def handle_view_exception(self, exc):
-        """A save that waited for another write past the budget (a PostgreSQL row lock; models.contention)
-        says so plainly instead of Flask-Admin's 更新记录失败 with the driver's text; it is rolled back."""
-        if contention.is_busy(exc):
-            flash(f"{contention.BUSY_MESSAGE}：{contention.BUSY_DETAIL}", "error")
-            return True
-        return super().handle_view_exception(exc)
-
     def validate_model(self, model, is_created):
         """Raise ValidationError for rules that span fields; subclasses add theirs."""
 

@@ -17,7 +17,12 @@ from flask_admin.model import BaseModelView
 from hypothesis import settings
 from hypothesis import strategies as st
 
+import datetime
+import json
+
 import models
+from demo.fixed import REFERENCE_NOW
+from models import AuditLog, Customer, CustomerTag, Feedback, FollowUp, Order, Tag, Task, User
 
 # --- hypothesis profiles: modest and reproducible in CI, HYPOTHESIS_PROFILE=thorough for a long local run ----
 settings.register_profile("badinput-ci", max_examples=30, deadline=None, derandomize=True, print_blob=True)
@@ -175,7 +180,8 @@ def messages_of(html):
     """The error messages a page shows: field errors and flashed alerts."""
     doc = BeautifulSoup(html, "html.parser")
     found = [n.get_text(" ", strip=True) for n in doc.select(
-        ".invalid-feedback, .help-block, .form-text.text-danger, .alert-danger, .alert-error, .alert-warning, .text-danger, .errors li")]
+        ".invalid-feedback, .help-block, .form-text.text-danger, .alert-danger, .alert-error, .alert-warning, .text-danger, "
+        ".errors li, h1, h1 + p")]
     return [m for m in found if m]
 
 
@@ -273,3 +279,34 @@ def build_world(app):
     report_subscriptions.seed(now=REFERENCE_NOW)
     role = models.Role.create(name=SACRIFICE, label="坏输入测试角色", row_scope="own")
     models.User.create(username=SACRIFICE, display_name="坏输入测试用户", role=role, password_hash="x")
+
+
+SERIAL = iter(range(1, 10**6))  # numbers that keep planted records apart
+
+
+def plant(payload, owner="sales1"):
+    """Called in an app context.  The payload in every text a person can type about one customer, as the app's own paths store it;
+    returns the customer."""
+    users = {u.username: u for u in User.select()}
+    n = next(SERIAL)
+    customer = Customer.create(name=payload[:100] or "空", contact=payload[:40], address=payload[:200], needs=payload,
+                               notes=payload, email=f"bad{n}@example.com", mobile=f"1390000{n:04d}",
+                               owner=users[owner], region="华北", industry="互联网", customer_type="企业",
+                               first_contact=datetime.date(2024, 3, 1))
+    # a probable duplicate of it (same name and mobile) for 重复客户
+    Customer.create(name=customer.name, mobile=customer.mobile, owner=users[owner], region="华北")
+    follow = FollowUp.create(record_no=f"BAD{n:08d}", customer=customer, at=REFERENCE_NOW - datetime.timedelta(days=2),
+                             method="电话", content=payload or "空", next_date=REFERENCE_NOW.date() + datetime.timedelta(days=1),
+                             user=users[owner])
+    Order.create(customer=customer, order_no=f"BAD{n:08d}", ordered_at=REFERENCE_NOW - datetime.timedelta(days=3),
+                 amount="1280.00", quantity=1, product=payload[:120], channel=payload[:40])
+    Feedback.create(customer=customer, kind="投诉", content=payload, created_at=REFERENCE_NOW)
+    tag = Tag.create(name=(payload[:30] or "空") + f"#{n}", category="行为")
+    CustomerTag.create(customer=customer, tag=tag)
+    Task.create(customer=customer, assignee=users[owner], title=payload[:120] or "空", origin="followup",
+                followup=follow, due_on=REFERENCE_NOW.date(), since=REFERENCE_NOW, created_by="followup",
+                open_key=f"bad-{n}")
+    AuditLog.create(username=payload[:64], action="update", model="customer", record_id=str(customer.id),
+                    changes=json.dumps({"name": [payload, "x"], "notes": [None, payload]}, ensure_ascii=False),
+                    at=REFERENCE_NOW)
+    return customer

@@ -68,6 +68,9 @@ def _check(world, role, slot, export_type, params):
 @example(request=("sales", "/admin/followup/new/", "csv", [("customer_id", "-" + "9" * 30)]))
 @example(request=("admin", "/admin/importrun/progress/", "csv", [("id", "9" * 30)]))
 @example(request=("admin", "/admin/reportrun/html/", "csv", [("id", "9" * 30)]))
+# PostgreSQL: a NUL in a search or filter failed in the driver (A string literal cannot contain NUL) on every list.
+@example(request=("sales", "/admin/customer/", "csv", [("search", "a\x00")]))
+@example(request=("admin", "/admin/auditlog/", "csv", [("flt0_0", "\x00")]))
 def test_pages_never_fail_on_bad_parameters(world, request):
     _check(world, *request)
 

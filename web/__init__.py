@@ -13,9 +13,10 @@ def create_app(overrides=None):
     import auth
     import i18n
 
-    from . import database, errors, security
+    from . import database, errors, nul_guard, security
 
     database.init_app(app)
+    nul_guard.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
