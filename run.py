@@ -25,6 +25,20 @@ class CommandLine(FlaskGroup):
         # fail in production before the keys are configured.
         return sorted(self.commands)
 
+    def invoke(self, ctx):
+        """A command whose write waited for another one past DATABASE_BUSY_SECONDS (SQLite's write lock held
+        by a long import, say) says so in a sentence instead of a traceback; its transaction was rolled back."""
+        from peewee import OperationalError
+
+        from models import contention
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as error:
+            if not contention.is_busy(error):
+                raise
+            raise click.ClickException(f"{contention.BUSY_MESSAGE}：{contention.BUSY_DETAIL}") from None
+
 
 @click.group(cls=CommandLine, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def cli():

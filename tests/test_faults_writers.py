@@ -204,3 +204,53 @@ def test_an_edit_that_waits_past_its_budget_says_busy_in_chinese_and_changes_not
     assert saved_now.status_code == 302
     with app.app_context():
         assert Customer.get_by_id(cid).notes == "锁释放后的修改"
+
+
+def test_the_command_line_waits_for_a_held_lock_and_on_sqlite_past_its_budget_says_busy(app):
+    """`run.py tag-rules` while another transaction holds what its first rule needs for 2 s: SQLite's write
+    lock, with a budget of 1 s, makes it stop with the sentence (no traceback) before it changed anything;
+    on PostgreSQL (the command line sets no lock_timeout) it waits its turn and completes."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import run
+    from tests.faults_support import AS_OF
+
+    url = app.config["DATABASE_URL"]
+    with app.app_context():
+        seeded_customers(40, seed=9, owner=User.get(User.username == "sales1").id)
+        first = min(make_rules())
+        models.db.close()
+        models.db.close_all()
+    models.bind(url, busy_seconds=1)
+    if url.startswith("sqlite"):
+        holder = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        release = lambda: holder.execute("ROLLBACK")  # noqa: E731
+    else:
+        import psycopg2
+
+        holder = psycopg2.connect(url)
+        holder.autocommit = True
+        holder.cursor().execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tagrule:{first}",))  # as apply_rule takes it
+        release = lambda: holder.cursor().execute("SELECT pg_advisory_unlock_all()")  # noqa: E731
+    timer = threading.Timer(2.0, release)
+    timer.start()
+    try:
+        began = time.monotonic()
+        result = CliRunner().invoke(run.cli, ["tag-rules", "--as-of", AS_OF.isoformat()],
+                                    obj=ScriptInfo(create_app=lambda: app))
+        took = time.monotonic() - began
+    finally:
+        timer.join()
+        holder.close()
+    with app.app_context():
+        applied = AuditLog.select().where(AuditLog.action == "rule-apply").count()
+        models.db.close()
+    if url.startswith("sqlite"):
+        assert result.exit_code == 1 and BUSY in result.output, result.output
+        assert "Traceback" not in result.output and "locked" not in result.output
+        assert 1 <= took < 2 and applied == 0  # gave up after its budget, having changed nothing
+    else:
+        assert result.exit_code == 0, result.output
+        assert took >= 2 and applied > 0  # waited for the lock, then swept
