@@ -8,6 +8,7 @@ edit a client saw acknowledged is there, each with its audit entry, and none wit
 cannot get the database within its budget says 系统繁忙，请稍后重试 and changes nothing.
 
 The other kills (a worker mid-import, a sweep midway) are tests/test_faults_kills.py."""
+import datetime
 import random
 import signal
 import sqlite3
@@ -109,7 +110,9 @@ def test_many_users_edit_beside_an_import_and_a_sweep_without_an_error_and_a_kil
                 runs.start(run, dry_run=False)  # the worker: one transaction for the whole file
                 sweep = jobs.run_now("tag-rules")  # and the daily sweep beside it, on the worker's other thread
                 models.db.close()
+            edits_began = datetime.datetime.now()
             run_all([lambda c=c: c.rounds(ROUNDS) for c in clients])
+            edits_ended = datetime.datetime.now()
             with app.app_context():
                 wait_for(lambda: ImportRun.get_by_id(run.id).status != "importing"
                          and JobRun.get_by_id(sweep.id).status in ("success", "failed"),
@@ -120,6 +123,9 @@ def test_many_users_edit_beside_an_import_and_a_sweep_without_an_error_and_a_kil
                 assert_edits_kept(acknowledged, attempted)
                 done = ImportRun.get_by_id(run.id)
                 assert done.status == "done", done.message
+                swept = JobRun.get_by_id(sweep.id)
+                for work in (done, swept):  # both were writing while the users saved
+                    assert work.started_at < edits_ended and work.finished_at > edits_began
                 assert Customer.select().where(Customer.name.startswith("并发导入")).count() == IMPORT_ROWS
                 assert JobRun.get_by_id(sweep.id).status == "success"
                 assert_rules_consistent(rules)
