@@ -14,7 +14,7 @@ from urllib.parse import quote_plus
 import openpyxl
 from bs4 import BeautifulSoup
 from flask_admin.model import BaseModelView
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import datetime
@@ -25,14 +25,22 @@ from demo.fixed import REFERENCE_NOW
 from models import AuditLog, Customer, CustomerTag, Feedback, FollowUp, Order, Tag, Task, User
 
 # --- hypothesis profiles: modest and reproducible in CI, HYPOTHESIS_PROFILE=thorough for a long local run ----
-settings.register_profile("badinput-ci", max_examples=30, deadline=None, derandomize=True, print_blob=True)
-settings.register_profile("thorough", max_examples=600, deadline=None, derandomize=False, print_blob=True)
+# Registered (not loaded: other modules keep their own settings); every sweep takes its settings from `profile`.
+settings.register_profile("badinput-ci", deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("thorough", settings.get_profile("badinput-ci"), derandomize=False)
 PROFILE = "thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else "badinput-ci"
+THOROUGH_FACTOR = 20  # the thorough profile draws this many times the CI examples, randomly
 
 
 def examples(ci):
-    """max_examples for one property: `ci` in CI, twenty times that with the thorough profile."""
-    return ci * 20 if PROFILE == "thorough" else ci
+    """max_examples for one property: `ci` in CI, THOROUGH_FACTOR times that with the thorough profile."""
+    return ci * THOROUGH_FACTOR if PROFILE == "thorough" else ci
+
+
+def profile(ci):
+    """The settings of one property: the profile's, with `ci` examples in CI (more when thorough)."""
+    return settings(settings.get_profile(PROFILE), max_examples=examples(ci))
 
 
 # --- nasty input ---------------------------------------------------------------------------

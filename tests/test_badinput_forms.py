@@ -13,7 +13,7 @@ HYPOTHESIS_PROFILE=thorough for a long run).  SQLite and PostgreSQL (DATABASE_UR
 import re
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import models
@@ -129,8 +129,7 @@ def _shown_escaped(client, location, endpoint, url, field, value):
             assert not found, f"{field}={value!r} saved through {url} shows as markup on {target}: {found}"
 
 
-@settings(max_examples=bs.examples(40), deadline=None, derandomize=bs.PROFILE != "thorough",
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@bs.profile(40)
 @given(submission=submissions())
 # Bugs found by the sweep: numbers beyond what the column stores were accepted (1e309 / forty nines: the edit page
 # then failed rendering the stored value, PostgreSQL refused the save); NaN failed the 不能为负数 check; a customer

@@ -19,7 +19,7 @@ import re
 import openpyxl
 import pytest
 from peewee import fn
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import intake
@@ -151,8 +151,7 @@ def _row(**cells):
     return [cells.get(f"c{i}") for i in range(20)]
 
 
-@settings(max_examples=bs.examples(15), deadline=None, derandomize=bs.PROFILE != "thorough",
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@bs.profile(15)
 @given(upload=files)
 # Bug: a rejected cell with a control character (ESC) crashed writing the rejected-rows XLSX (IllegalCharacterError).
 @example(upload=("customers", "csv", False, [_row(c17="\x1b[31m")]))
@@ -161,8 +160,7 @@ def test_import_cells_are_reported_and_rejects_write_nothing(world, upload):
     _check(world, *upload)
 
 
-@settings(max_examples=bs.examples(5), deadline=None, derandomize=bs.PROFILE != "thorough",
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@bs.profile(5)
 @given(upload=files)
 @example(upload=("customers", "csv", False, [_row(c1="<script>alert(1)</script>", c17="\x1b[31m")]))
 def test_the_wizard_never_fails_on_bad_cells(world, login, queue_inline, import_dirs, upload):

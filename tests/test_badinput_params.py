@@ -10,7 +10,7 @@ search, filter, sort, page, page_size and id parameters and parameters the page 
 Fixed demo data; hypothesis derandomized (HYPOTHESIS_PROFILE=thorough for a long run).  SQLite and PostgreSQL."""
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import models
@@ -58,8 +58,7 @@ def _check(world, role, slot, export_type, params):
         assert not found, f"{url} as {role} reflects markup: {found}"
 
 
-@settings(max_examples=bs.examples(60), deadline=None, derandomize=bs.PROFILE != "thorough",
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@bs.profile(60)
 @given(request=requests)
 # Bugs found by the sweep: ids, pages and the customer_id of a new follow-up beyond 64 bits failed converting
 # them in the database (OverflowError on SQLite) on every details, edit, list and report page.
