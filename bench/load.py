@@ -216,7 +216,7 @@ def drop_schema(url, schema):
 
 
 def plan_users(url, count, seed):
-    """For each of the first `count` users of the roster: the customers in their row scope that they will
+    """The database brought up to date (init-db); for each of the first `count` users of the roster: the customers in their row scope that they will
     look up (a sample of id, code, name, mobile), and what their role may do; asked of `access` as the
     screens ask it.  Also the audit log's highest id, so the run's entries can be counted afterwards."""
     app = app_for(url)
@@ -224,6 +224,9 @@ def plan_users(url, count, seed):
         from access.policy import grant_for
         from access.scope import owner_ids
         from models import AuditLog, Customer, User, db
+        from web.setup import init_db
+
+        init_db()  # as every deploy runs it: a kept data set made by older code gets the columns added since
 
         rows = list(Customer.select(Customer.id, Customer.code, Customer.name, Customer.mobile, Customer.owner)
                     .where(Customer.mobile.is_null(False)).order_by(Customer.id).tuples())
@@ -330,12 +333,13 @@ class FormFields(HTMLParser):
 class Browser:
     """One user: a kept-alive connection, cookies, and the actions with their checks."""
 
-    def __init__(self, base, plan, seed, think):
+    def __init__(self, base, plan, seed, think, run=0):
         parsed = urllib.parse.urlparse(base)
         self.host, self.port = parsed.hostname, parsed.port
         self.plan = plan
         self.rng = random.Random(seed)
         self.think = think
+        self.run = run  # the audit log's last id before the run: names this run in the notes it writes
         self.cookies = {}
         self.connection = None
         self.records = []  # (action, ms, error or None)
@@ -444,6 +448,8 @@ class Browser:
         # First every step the role may take once, in a random order (as a user finding their way round),
         # so that even a run of a few seconds exercises each action; then by the weights.
         tour = self.rng.sample(names, len(names))
+        if self.think:  # users do not all click in the same instant when the clock starts
+            time.sleep(self.rng.uniform(0, 2 * self.think))
         while time.monotonic() < deadline:
             step = tour.pop() if tour else self.rng.choices(names, weights)[0]
             customer = self.rng.choice(self.plan["customers"])
@@ -488,7 +494,9 @@ class Browser:
         if not any(name == "csrf_token" for name, _ in fields) or not any(name == "notes" for name, _ in fields):
             self.fail("edit_form", f"edit form of {customer['id']} without its CSRF token or 备注")
         self.edits += 1
-        note = f"压测 {self.plan['username']} 第 {self.edits} 次修改"
+        # The run's number in the note: a kept data set (PostgreSQL's schema) would otherwise get the same note on
+        # the same customer as the run before (same seed), which changes nothing and is audited as no change.
+        note = f"压测 {self.run} {self.plan['username']} 第 {self.edits} 次修改"
         form = [(name, note if name == "notes" else value) for name, value in fields]
         response, text = self.timed("edit_save", "POST", path, form, expect=302)
         location = response.getheader("Location") or ""
@@ -530,7 +538,7 @@ def run_load(url, backend, args, think, log_dir):
     log_path = os.path.join(log_dir, f"load_server_{backend.lower()}_think{think:g}.log")
     load_before = os.getloadavg()
     with serving(url, log_path, threads=args.threads, field_key=FIELD_KEY) as (base, server):
-        browsers = [Browser(base, plan, args.seed * 7919 + n, think) for n, plan in enumerate(plans)]
+        browsers = [Browser(base, plan, args.seed * 7919 + n, think, run=mark) for n, plan in enumerate(plans)]
         ready = threading.Barrier(len(browsers) + 1)
         clock = {}
 
@@ -551,6 +559,7 @@ def run_load(url, backend, args, think, log_dir):
         ready.wait()
         progress(f"{backend}: {len(browsers)} users logged in; {args.seconds} s of load, think time {think:g} s")
         server_cpu, own = cpu_seconds(server.pid), resource.getrusage(resource.RUSAGE_SELF)
+        log_start = os.path.getsize(log_path)  # the queue depths of the run, not of the logins before it
         started = time.monotonic()
         clock["deadline"] = started + args.seconds
         ready.wait()
@@ -563,6 +572,9 @@ def run_load(url, backend, args, think, log_dir):
     load_after = os.getloadavg()
     with open(log_path, encoding="utf-8", errors="replace") as handle:
         server_log = handle.read()
+    with open(log_path, "rb") as handle:
+        handle.seek(log_start)
+        run_log = handle.read().decode("utf-8", "replace")
     records = [r for b in browsers for r in b.records]
     saved = sum(b.saved for b in browsers)
     audited = audited_edits(url, mark, [p["username"] for p in plans])
@@ -586,7 +598,7 @@ def run_load(url, backend, args, think, log_dir):
     return {
         "backend": backend, "customers": args.customers, "users": len(browsers), "seconds": args.seconds,
         "wall_s": wall, "threads": args.threads, "think_s": think, "queue_depth_max": max(
-            (int(n) for n in re.findall(r"Task queue depth is (\d+)", server_log)), default=0),
+            (int(n) for n in re.findall(r"Task queue depth is (\d+)", run_log)), default=0),
         "roles": {role: sum(1 for p in plans if p["role"] == role) for role in ("admin", "manager", "sales", "service")},
         "requests": len(timed), "per_s": len(timed) / wall, "errors": len(problems),
         "error_samples": sorted(set(problems))[:10], "actions": actions,
@@ -647,7 +659,18 @@ def main(argv=None):
     parser.add_argument("--schema", default=None, help="PostgreSQL scratch schema (default load_<N>_s<seed>)")
     parser.add_argument("--drop-schema", action="store_true", help="drop the PostgreSQL scratch schema afterwards")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--from-json", default=None, metavar="PATH",
+                        help="no run: the table of results saved by earlier runs (bench/results/load.json; several: comma "
+                             "separated, one table)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = []
+        for path in args.from_json.split(","):
+            with open(path, encoding="utf-8") as handle:
+                results += json.load(handle)
+        if args.write_docs:
+            write_docs(markdown(results), section=SECTION)
+        return results
     thinks = [float(t) for t in args.think.split(",")]
     if not 1 <= args.users <= len(roster()):
         parser.error(f"--users: 1 to {len(roster())}")

@@ -24,7 +24,7 @@ def _listening(port):
 def serving(database_url, log_path, threads=8, secret_key="load-secret", field_key=None, ready_timeout=60, **env):
     """`run.py serve --threads N` on a free port of 127.0.0.1 in production mode (CRM_ENV=production: the
     keys must be given, nothing is generated); yields (base URL, process).  Its output goes to `log_path`.
-    On exit it is stopped as an operator would (SIGINT, as Ctrl-C), killed if it has not gone in 15 s."""
+    On exit it is stopped as a service manager would (SIGTERM), killed if it has not gone in 15 s."""
     if field_key is None:
         raise ValueError("field_key: the production server refuses to start without FIELD_KEY")
     port = free_port()
@@ -45,7 +45,7 @@ def serving(database_url, log_path, threads=8, secret_key="load-secret", field_k
         yield f"http://127.0.0.1:{port}", process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
