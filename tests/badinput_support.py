@@ -78,6 +78,13 @@ def has_chinese(text):
     return bool(CJK.search(text or ""))
 
 
+def says_chinese(response):
+    """A response's message is in Chinese: its HTML or text, or its JSON (which escapes non-ASCII)."""
+    if response.mimetype == "application/json":
+        return has_chinese(json.dumps(response.get_json(silent=True), ensure_ascii=False))
+    return has_chinese(response.get_data().decode("utf-8", "replace"))
+
+
 # --- screens ---------------------------------------------------------------------------------
 def admin_views(app):
     return list(app.extensions["crm_admin"]._views)
@@ -107,6 +114,12 @@ def get_routes(app):
             continue
         routes.append(rule.rule)
     return sorted(set(routes))
+
+
+def post_routes(app):
+    """Every POST-only route under /admin (actions, deletes, reveal, toggles, imports, merges...)."""
+    return sorted({rule.rule for rule in app.url_map.iter_rules()
+                   if rule.rule.startswith("/admin/") and "POST" in rule.methods and "GET" not in rule.methods})
 
 
 # --- forms as a browser fills them -------------------------------------------------------
