@@ -63,7 +63,12 @@ def remembered(kind, headers):
     from models import ImportMapping
 
     row = ImportMapping.get_or_none((ImportMapping.kind == kind) & (ImportMapping.header_signature == signature(headers)))
-    return row.mapping if row else None
+    if row is None:
+        return None
+    mapping = row.mapping
+    while isinstance(mapping, str):  # remembered twice before the fix in remember(): JSON of the JSON text
+        mapping = json.loads(mapping)
+    return mapping
 
 
 def remember(kind, headers, by_header):
@@ -74,7 +79,9 @@ def remember(kind, headers, by_header):
     now = datetime.datetime.now()
     ImportMapping.insert(kind=kind, header_signature=signature(headers), mapping=by_header, updated_at=now).on_conflict(
         conflict_target=[ImportMapping.kind, ImportMapping.header_signature],
-        update={ImportMapping.mapping: ImportMapping.mapping.db_value(by_header), ImportMapping.updated_at: now},
+        # the value as it is: peewee converts it with the field's db_value (converting it here too stored the
+        # JSON text as a JSON string, and the next file with these headers failed in propose())
+        update={ImportMapping.mapping: by_header, ImportMapping.updated_at: now},
     ).execute()
 
 
