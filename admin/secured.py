@@ -40,7 +40,7 @@ import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from intake.files import spreadsheet_safe
-from models import AuditLog, Customer, db
+from models import AuditLog, Customer, contention, db
 from web.security import csp_nonce
 
 from . import form_rules, row_actions, searching
@@ -445,6 +445,14 @@ class PolicyModelView(ModelView):
         ]
 
     # --- writes ---------------------------------------------------------------------
+    def handle_view_exception(self, exc):
+        """A save that waited for another write past the budget (a PostgreSQL row lock; models.contention)
+        says so plainly instead of Flask-Admin's 更新记录失败 with the driver's text; it is rolled back."""
+        if contention.is_busy(exc):
+            flash(f"{contention.BUSY_MESSAGE}：{contention.BUSY_DETAIL}", "error")
+            return True
+        return super().handle_view_exception(exc)
+
     def validate_model(self, model, is_created):
         """Raise ValidationError for rules that span fields; subclasses add theirs."""
 
