@@ -131,6 +131,17 @@ class IdSelectField(ModelSelectField):
         pk = parse_id(pk)
         return None if pk is None else super().get_model(pk)
 
+    def pre_validate(self, form):
+        # A nullable key's filter sets the miss back as data, and wtfpeewee then looks the raw text up (用户's
+        # 上级经理 = "<script>" failed in PostgreSQL the same way): only an id is looked up.
+        data = self.data
+        if data is not None and not isinstance(data, self.model):
+            pk = parse_id(data)
+            if pk is None or not self.query.where(self.model._meta.primary_key == pk).exists():
+                raise ValidationError(self.gettext("Not a valid choice."))
+            return
+        super().pre_validate(form)
+
 
 class IdCheckingConverter(CustomModelConverter):
     """Flask-Admin's converter with IdSelectField for foreign keys that have no AJAX picker."""

@@ -305,29 +305,41 @@ def build_world(app):
 SERIAL = iter(range(1, 10**6))  # numbers that keep planted records apart
 
 
+def _fits(model, column, text, empty="空"):
+    """`text` as the app's own paths can store it in the column: cut to its length, without NUL (no request or
+    import lets one in: web/nul_guard.py; PostgreSQL cannot store it) and with lone surrogates as U+FFFD (what
+    a request's invalid UTF-8 decodes to)."""
+    text = text.replace("\x00", "").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    limit = getattr(model._meta.fields[column], "max_length", None)
+    return (text[:limit] if limit else text) or empty
+
+
 def plant(payload, owner="sales1"):
-    """Called in an app context.  The payload in every text a person can type about one customer, as the app's own paths store it;
-    returns the customer."""
+    """The payload in every text a person can type about one customer, as the app's own paths store it
+    (called in an app context); returns the customer."""
     users = {u.username: u for u in User.select()}
     n = next(SERIAL)
-    customer = Customer.create(name=payload[:100] or "空", contact=payload[:40], address=payload[:200], needs=payload,
-                               notes=payload, email=f"bad{n}@example.com", mobile=f"1390000{n:04d}",
-                               owner=users[owner], region="华北", industry="互联网", customer_type="企业",
-                               first_contact=datetime.date(2024, 3, 1))
+    customer = Customer.create(name=_fits(Customer, "name", payload), contact=_fits(Customer, "contact", payload),
+                               address=_fits(Customer, "address", payload), needs=_fits(Customer, "needs", payload),
+                               notes=_fits(Customer, "notes", payload), email=f"bad{n}@example.com",
+                               mobile=f"1390000{n:04d}", owner=users[owner], region="华北", industry="互联网",
+                               customer_type="企业", first_contact=datetime.date(2024, 3, 1))
     # a probable duplicate of it (same name and mobile) for 重复客户
     Customer.create(name=customer.name, mobile=customer.mobile, owner=users[owner], region="华北")
     follow = FollowUp.create(record_no=f"BAD{n:08d}", customer=customer, at=REFERENCE_NOW - datetime.timedelta(days=2),
-                             method="电话", content=payload or "空", next_date=REFERENCE_NOW.date() + datetime.timedelta(days=1),
-                             user=users[owner])
+                             method="电话", content=_fits(FollowUp, "content", payload),
+                             next_date=REFERENCE_NOW.date() + datetime.timedelta(days=1), user=users[owner])
     Order.create(customer=customer, order_no=f"BAD{n:08d}", ordered_at=REFERENCE_NOW - datetime.timedelta(days=3),
-                 amount="1280.00", quantity=1, product=payload[:120], channel=payload[:40])
-    Feedback.create(customer=customer, kind="投诉", content=payload, created_at=REFERENCE_NOW)
-    tag = Tag.create(name=(payload[:30] or "空") + f"#{n}", category="行为")
+                 amount="1280.00", quantity=1, product=_fits(Order, "product", payload),
+                 channel=_fits(Order, "channel", payload))
+    Feedback.create(customer=customer, kind="投诉", content=_fits(Feedback, "content", payload), created_at=REFERENCE_NOW)
+    tag = Tag.create(name=_fits(Tag, "name", payload)[:30] + f"#{n}", category="行为")
     CustomerTag.create(customer=customer, tag=tag)
-    Task.create(customer=customer, assignee=users[owner], title=payload[:120] or "空", origin="followup",
+    Task.create(customer=customer, assignee=users[owner], title=_fits(Task, "title", payload), origin="followup",
                 followup=follow, due_on=REFERENCE_NOW.date(), since=REFERENCE_NOW, created_by="followup",
                 open_key=f"bad-{n}")
-    AuditLog.create(username=payload[:64], action="update", model="customer", record_id=str(customer.id),
-                    changes=json.dumps({"name": [payload, "x"], "notes": [None, payload]}, ensure_ascii=False),
-                    at=REFERENCE_NOW)
+    clean = _fits(AuditLog, "changes", payload)
+    AuditLog.create(username=_fits(AuditLog, "username", payload), action="update", model="customer",
+                    record_id=str(customer.id), at=REFERENCE_NOW,
+                    changes=json.dumps({"name": [clean, "x"], "notes": [None, clean]}, ensure_ascii=False))
     return customer

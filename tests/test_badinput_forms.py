@@ -144,6 +144,7 @@ def _shown_escaped(client, location, endpoint, url, field, value):
 # (invalid input syntax for type integer); a NUL in any field failed in the driver (A string literal cannot
 # contain NUL).
 @example(submission=("admin", ("user", "new"), "role", "<script>alert(1)</script>"))
+@example(submission=("admin", ("user", "edit"), "manager", "<script>alert(1)</script>"))
 @example(submission=("admin", ("customertag", "edit"), "tag", "9" * 30))
 @example(submission=("manager", ("customer", "new"), "notes", "a\x00b"))
 def test_forms_never_fail_and_rejects_change_nothing(world, submission):
