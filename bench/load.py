@@ -21,15 +21,17 @@ production mode with its own keys.  The load generator is this process: one thre
 kept-alive HTTP/1.1 connection (the standard library's http.client: a browser also keeps its connection),
 its own cookies and CSRF tokens, timing each request from sending it to the last byte of the answer.
 Why a bounded script rather than locust: on this 2-core machine the generator takes CPU from the server it
-measures, so it must cost little per request and say what it cost; http.client with a blocked thread per user
-spends about a tenth of what the server spends on a request, the report shows the generator's and the server's
-CPU seconds, and the mix, the checks of every answer and the audit cross-check are plain code here (locust
-would add gevent's monkey-patching and its own web stack to the project's dependencies for the same loop).
+measures and adds its own delay to every time it reports, so it must cost little per request and say what it
+cost.  Against the same server, threads blocked in http.client spent 0.19 ms of CPU per request, locust's
+FastHttpUser 0.29 ms and its HttpUser 0.82 ms, and the server answered 818 requests a second to the threads
+against 552 and 280 to locust (docs/benchmarks.md, "Load"); in the real mix this generator uses about 6 % of
+one core while the server uses all of one.  The report shows both CPU figures.  Locust would also bring gevent,
+ZeroMQ and a Flask of its own into the dependencies for the same loop and the same hand-written checks.
 
 Each user, after logging in and one untimed list page, loops until the deadline: pick an action by the weights
 (WEIGHTS, after a first round of each step once; an action the role may not do, e.g. export for a sales rep, is
-never picked for it), run it, check the
-answer, then think for a random 0..2x --think seconds (seeded per user; --think 0: no pause, saturation).
+never picked for it), run it, check the answer, then think for a random 0..2x --think seconds (seeded per user,
+also before the first step; --think 0: no pause, saturation).
 An error is any connection failure, any status other than the one expected, any answer holding
 "database is locked" or a traceback, and any page without its expected content: the list's rows, the
 searched customer's code (mobile) or rows (name), the customer's code on its details page, the edit form's
@@ -457,8 +459,8 @@ class Browser:
                 getattr(self, "do_" + step)(customer)
             except Failed:
                 pass
-            if self.think:
-                time.sleep(self.rng.uniform(0, 2 * self.think))
+            if self.think:  # no pause past the deadline: the run's wall time is its 60 s and the last answers
+                time.sleep(max(0.0, min(self.rng.uniform(0, 2 * self.think), deadline - time.monotonic())))
 
     def do_list(self, customer):
         pages = max(1, min(5, self.plan["in_scope"] // 20))
@@ -558,6 +560,7 @@ def run_load(url, backend, args, think, log_dir):
             thread.start()
         ready.wait()
         progress(f"{backend}: {len(browsers)} users logged in; {args.seconds} s of load, think time {think:g} s")
+        run_at = time.strftime("%Y-%m-%d %H:%M")
         server_cpu, own = cpu_seconds(server.pid), resource.getrusage(resource.RUSAGE_SELF)
         log_start = os.path.getsize(log_path)  # the queue depths of the run, not of the logins before it
         started = time.monotonic()
@@ -596,7 +599,7 @@ def run_load(url, backend, args, think, log_dir):
     logins = [r[1] for r in records if r[0] == "login" and r[1] is not None]
     timed = [r for r in records if r[0] in ACTIONS]
     return {
-        "backend": backend, "customers": args.customers, "users": len(browsers), "seconds": args.seconds,
+        "backend": backend, "run_at": run_at, "customers": args.customers, "users": len(browsers), "seconds": args.seconds,
         "wall_s": wall, "threads": args.threads, "think_s": think, "queue_depth_max": max(
             (int(n) for n in re.findall(r"Task queue depth is (\d+)", run_log)), default=0),
         "roles": {role: sum(1 for p in plans if p["role"] == role) for role in ("admin", "manager", "sales", "service")},
@@ -619,7 +622,7 @@ def fmt(value, digits=0):
 def markdown(results):
     first = results[0]
     lines = [
-        f"Run {time.strftime('%Y-%m-%d %H:%M')}: {first['users']} users ({', '.join(f'{n} {r}' for r, n in first['roles'].items())}) "
+        f"Runs {first.get('run_at', '?')} to {results[-1].get('run_at', '?')}: {first['users']} users ({', '.join(f'{n} {r}' for r, n in first['roles'].items())}) "
         f"for {first['seconds']:g} s per run, {first['customers']:,} customers, `run.py serve` (waitress) with "
         f"{first['threads']} threads; think time: a random pause of 0 to twice the mean between a user's steps "
         "(`bench/load.py`). The machine is shared with other engineers' work: the load average is noted per run.", "",
@@ -632,11 +635,12 @@ def markdown(results):
                          f"| {a['per_s']:.1f} | {fmt(a['p50_ms'])} | {fmt(a['p95_ms'])} | {fmt(a['max_ms'])} |")
         lines.append(f"| {r['backend']} | {r['think_s']:g} | **all** | {r['requests']:,} | **{r['errors']}** "
                      f"| {r['per_s']:.1f} | | | |")
-    lines += ["", "| database | think s | load average before → after | server CPU s (of wall s) | load generator CPU s "
+    lines += ["", "| database | think s | started | load average before → after | server CPU s (of wall s) | load generator CPU s "
               "| waitress queue depth, max | saves / audited 备注 changes | rows exported | login p50 ms |",
-              "|---|---:|---|---:|---:|---:|---|---:|---:|"]
+              "|---|---:|---|---|---:|---:|---:|---|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['backend']} | {r['think_s']:g} | {r['load_before']:.2f} → {r['load_after']:.2f} "
+        lines.append(f"| {r['backend']} | {r['think_s']:g} | {r.get('run_at', '?')[-5:]} "
+                     f"| {r['load_before']:.2f} → {r['load_after']:.2f} "
                      f"| {r['server_cpu_s']:.1f} ({r['wall_s']:.1f}) | {r['generator_cpu_s']:.1f} | {r['queue_depth_max']} "
                      f"| {r['saves']:,} / {r['audited_saves']:,} | {r['exported_rows']:,} | {fmt(r['login_p50_ms'])} |")
     for r in results:
