@@ -75,7 +75,7 @@ def _details_pages(app):
     with app.app_context():
         for view in bs.model_views(app):
             key = view.model._meta.primary_key
-            for (record,) in view.model.select(key).order_by(key.desc()).limit(3).tuples():
+            for (record,) in view.model.select(key).order_by(key.desc()).limit(2).tuples():
                 found += [f"/admin/{view.endpoint}/details/?id={record}", f"/admin/{view.endpoint}/edit/?id={record}"]
     return found
 
@@ -106,9 +106,11 @@ def _assert_exports_safe(app, client):
 def test_no_page_shows_stored_data_as_markup(world, role):
     app, clients, _tmp = world
     client = clients[role]
-    shown = [url for url in _pages(app) + _details_pages(app) if _assert_no_markup(client, url)]
+    # the records' own pages for the widest and the narrowest scope; every screen for each role
+    records = _details_pages(app) if role in ("admin", "sales") else []
+    shown = [url for url in _pages(app) + records if _assert_no_markup(client, url)]
     # the probes are on the pages (as text), so the check above had something to find
-    assert any("/admin/customer/details/" in url for url in shown) or role == "service", shown
+    assert any("/admin/customer/details/" in url for url in shown) or not records, shown
     assert "/admin/followup/" in shown and "/admin/tasks/" in shown or role == "service", shown
 
 
