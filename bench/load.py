@@ -459,6 +459,9 @@ class Browser:
                 getattr(self, "do_" + step)(customer)
             except Failed:
                 pass
+            except Exception as error:  # noqa: BLE001 - an answer the checks could not even read is an error too
+                action = "edit_form" if step == "edit" else step
+                self.records.append((action, None, f"{self.plan['username']}: {type(error).__name__}: {error}"))
             if self.think:  # no pause past the deadline: the run's wall time is its 60 s and the last answers
                 time.sleep(max(0.0, min(self.rng.uniform(0, 2 * self.think), deadline - time.monotonic())))
 
@@ -541,14 +544,16 @@ def run_load(url, backend, args, think, log_dir):
     load_before = os.getloadavg()
     with serving(url, log_path, threads=args.threads, field_key=FIELD_KEY) as (base, server):
         browsers = [Browser(base, plan, args.seed * 7919 + n, think, run=mark) for n, plan in enumerate(plans)]
-        ready = threading.Barrier(len(browsers) + 1)
+        ready = threading.Barrier(len(browsers) + 1, timeout=300)  # a hung login fails the run instead of hanging it
         clock = {}
 
         def user(browser):
             try:
                 browser.login()
-            except Failed:
+            except Exception as error:  # noqa: BLE001 - Failed is recorded already; anything else is recorded here
                 browser.dead = True
+                if not isinstance(error, Failed):
+                    browser.records.append(("login", None, f"{browser.plan['username']}: {type(error).__name__}: {error}"))
             ready.wait()
             ready.wait()  # the clock is set between the two waits
             if not browser.dead:
