@@ -12,6 +12,7 @@ Fixed demo data (demo.fixed.REFERENCE_NOW, seed 7); hypothesis runs derandomized
 HYPOTHESIS_PROFILE=thorough for a long run).  SQLite and PostgreSQL (DATABASE_URL)."""
 import re
 
+import peewee
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -97,6 +98,8 @@ def _check(world, role, slot, field_slot, value):
     assert not bs.injected_markup(html), (url, field, value, bs.injected_markup(html))
     if response.status_code in (301, 302, 303):
         _shown_escaped(client, response.location, endpoint, url, field, value)
+        if watched:
+            _stored_as_shown(app, client, model, record, url, field, value)
         return
     with app.app_context():
         after = bs.snapshot(watched)
@@ -114,6 +117,33 @@ def _pick(targets, slot, field_slot):
         endpoint, kind, url, record, fields = targets[slot % len(targets)]
     field = field_slot if isinstance(field_slot, str) else fields[field_slot % len(fields)]
     return endpoint, kind, url, record, fields, field
+
+
+def _stored_as_shown(app, client, model, record, url, field, value):
+    """After an accepted edit of a text column: the edit form shows exactly what is stored (escaping that
+    broke the text, or a value stored differently from what the form shows, would differ), and what is stored
+    is the submitted text or its standardised form (never empty for a non-blank text)."""
+    column = model._meta.fields.get(field)
+    if not isinstance(column, (peewee.CharField, peewee.TextField)) or "Sealed" in type(column).__name__:
+        return
+    with app.app_context():
+        row = model.get_or_none(model._meta.primary_key == record)
+    stored = None if row is None else row.__data__.get(field)
+    if not isinstance(stored, str):
+        return
+    page = client.get(url)
+    if page.status_code != 200:  # the edit moved the record out of this role's scope
+        return
+    shown = dict(bs.Form(page.get_data(as_text=True)).values).get(field)
+    if shown is None:
+        return
+    if shown.startswith("\r\n"):  # WTForms writes a newline after <textarea>, which browsers drop
+        shown = shown[2:]
+    elif shown.startswith("\n"):
+        shown = shown[1:]
+    assert shown == stored, f"{field}={value!r} stored as {stored!r} but the edit form shows {shown!r}"
+    if value.strip() and "\x00" not in value:
+        assert stored, f"{field}={value!r} accepted but stored empty"
 
 
 def _shown_escaped(client, location, endpoint, url, field, value):
