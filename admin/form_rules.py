@@ -1,7 +1,6 @@
 """WTForms adapters for the shared field rules in models.validation."""
 import decimal
 
-import peewee
 from wtforms.validators import Optional, StopValidation, ValidationError
 
 from models import Customer, standardise
@@ -60,22 +59,13 @@ def positive(form, field):
 
 
 def storable(model_field):
-    """A validator that keeps a number inside what its column stores, or None for other columns.
+    """A validator that keeps a number inside what its column stores (models.validation.number_out_of_range,
+    which the import checks too), or None for other columns.
 
     WTForms takes 1e309, NaN, Infinity or forty nines as numbers; saved, they failed in the database
     (PostgreSQL: out of range; SQLite: integer overflow) or, stored in SQLite, made the record's edit page fail
     to show them.  StopValidation: later checks (such as `positive`) never compare a NaN."""
-    if isinstance(model_field, peewee.DecimalField) and model_field.max_digits:
-        whole = model_field.max_digits - (model_field.decimal_places or 0)
-        limit = decimal.Decimal(10) ** whole
-        message = f"数值过大：整数部分最多 {whole} 位"
-    elif isinstance(model_field, peewee.BigIntegerField):
-        limit, message = 2**63, "数值超出范围"
-    elif isinstance(model_field, peewee.IntegerField) and not isinstance(model_field, peewee.AutoField):
-        limit, message = 2**31, "数值超出范围"  # PostgreSQL's integer
-    elif isinstance(model_field, peewee.FloatField):
-        limit, message = 1e300, "数值超出范围"
-    else:
+    if not rules.stores_numbers(model_field):
         return None
 
     def validator(form, field):
@@ -87,10 +77,8 @@ def storable(model_field):
                 value = decimal.Decimal(value.strip())
             except decimal.InvalidOperation:
                 return  # not a number at all: the field's own choices refuse it
-        if isinstance(value, decimal.Decimal) and not value.is_finite() or isinstance(value, float) and (
-                value != value or value in (float("inf"), float("-inf"))):
-            raise StopValidation("请输入有效的数字")
-        if not -limit < value < limit:
+        message = rules.number_out_of_range(model_field, value)
+        if message:
             raise StopValidation(message)
 
     return validator

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 
 from models import AuditLog, Customer, FollowUp, ImportBatch, ImportChange, Order, StatusChange, User, db, sealed
-from models import standardise
+from models import standardise, validation
 
 from . import columns, files, kinds
 from .columns import REASON_HEADER, MappingError
@@ -469,7 +469,25 @@ def _chunks(table, mapped, skip=None):
 
 def _cell_cleaner(field_spec, ctx):
     """value -> stored value for one column (raises standardise.StandardError): the field's own
-    function where it needs nothing else, so a cell costs one call."""
+    function where it needs nothing else, so a cell costs one call; a number column's value is also
+    checked against what the column stores (models.validation.number_out_of_range, as the admin's forms)."""
+    clean = _plain_cleaner(field_spec, ctx)
+    model = getattr(ctx.kind, "model", None)
+    column = model._meta.fields.get(field_spec.column or field_spec.name) if model is not None else None
+    if not validation.stores_numbers(column):
+        return clean
+
+    def clean_in_range(value):
+        cleaned = clean(value)
+        message = validation.number_out_of_range(column, cleaned)
+        if message:  # 1E20 as an order's 金额 failed writing in PostgreSQL (numeric field overflow)
+            raise standardise.StandardError(f"{message}：{value}")
+        return cleaned
+
+    return clean_in_range
+
+
+def _plain_cleaner(field_spec, ctx):
     if field_spec.choice:
         value_map = ctx.value_maps.get(field_spec.name, {})
         list_kind = field_spec.choice

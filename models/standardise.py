@@ -211,7 +211,7 @@ def amount(value):
         if found is not None:  # what the general path makes of it, with one match instead of seven replaces
             whole, fraction = found.groups()
             number = decimal.Decimal(whole.replace(",", "") + fraction if fraction else whole.replace(",", ""))
-            return number.quantize(_CENTS, rounding=decimal.ROUND_HALF_UP)
+            return _cents(number, value)
     if isinstance(value, decimal.Decimal):
         number = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -229,7 +229,16 @@ def amount(value):
             raise StandardError(f"金额无法识别：{value}（可写作 1234.50、1,234.50 或 ¥1,234）") from None
     if not number.is_finite():
         raise StandardError(f"金额无法识别：{value}")
-    return number.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
+    return _cents(number, value)
+
+
+def _cents(number, value):
+    """`number` with two places; a number with more digits than a Decimal holds (1E26, forty nines) failed
+    in quantize with InvalidOperation, which stopped a whole import, and is now a cell's reason."""
+    try:
+        return number.quantize(_CENTS, rounding=decimal.ROUND_HALF_UP)
+    except decimal.InvalidOperation:
+        raise StandardError(f"金额过大：{value}") from None
 
 
 def integer(value):

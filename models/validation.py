@@ -3,7 +3,10 @@
 Each checker returns None when the value is fine, otherwise a message in Chinese
 that names the problem, so every entry path reports the same reason.
 """
+import decimal
 import re
+
+import peewee
 
 from .standardise import EMAIL_RE, MOBILE_RE, PHONE_RE, halfwidth
 
@@ -52,3 +55,34 @@ def check_contact_present(mobile, phone):
     if not mobile and not phone:
         return "手机号码和电话至少填写一项"
     return None
+
+
+def number_out_of_range(model_field, value):
+    """A message when number `value` is beyond what `model_field`'s column stores (a Decimal column's whole
+    digits, PostgreSQL's integer and bigint), else None; None for columns that are not numbers.  Beyond them a
+    save failed in PostgreSQL, or SQLite stored a value its pages then failed to show."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(model_field, peewee.DecimalField) and model_field.max_digits:
+        whole = model_field.max_digits - (model_field.decimal_places or 0)
+        limit, message = decimal.Decimal(10) ** whole, f"数值过大：整数部分最多 {whole} 位"
+    elif isinstance(model_field, peewee.BigIntegerField):
+        limit, message = 2**63, "数值超出范围"
+    elif isinstance(model_field, peewee.IntegerField) and not isinstance(model_field, peewee.AutoField):
+        limit, message = 2**31, "数值超出范围"  # PostgreSQL's integer
+    elif isinstance(model_field, peewee.FloatField):
+        limit, message = 1e300, "数值超出范围"
+    else:
+        return None
+    if isinstance(value, decimal.Decimal) and not value.is_finite() or isinstance(value, float) and (
+            value != value or value in (float("inf"), float("-inf"))):
+        return "请输入有效的数字"
+    return None if -limit < value < limit else message
+
+
+def stores_numbers(model_field):
+    """Whether number_out_of_range checks this column."""
+    if isinstance(model_field, peewee.DecimalField):
+        return bool(model_field.max_digits)
+    return isinstance(model_field, peewee.FloatField) or (
+        isinstance(model_field, peewee.IntegerField) and not isinstance(model_field, peewee.AutoField))
