@@ -84,6 +84,15 @@ def storable(model_field):
     return validator
 
 
+def chosen(form, field):
+    """A drop-down of a column that must hold one of its choices: an empty submit is refused.
+
+    wtfpeewee makes a column with a default Optional(), so a crafted empty value skipped the check of the
+    choices and was stored ('' as 标签's 来源, shown as 手工 afterwards)."""
+    if field.data in ("", None):
+        raise StopValidation("请选择一项")
+
+
 MOBILE = {"filters": [standardised(standardise.mobile)], "validators": [rule(rules.check_mobile)]}
 EMAIL = {"filters": [standardised(standardise.email)], "validators": [rule(rules.check_email)]}
 PHONE = {"filters": [standardised(standardise.phone)], "validators": [rule(rules.check_phone)]}

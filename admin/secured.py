@@ -235,13 +235,16 @@ class PolicyModelView(ModelView):
         self.can_export = can("export")
 
     def _field_args(self, name, labels):
-        """A form field's WTForms arguments: its label, the view's form_args, and for a number the range its
-        column stores (form_rules.storable), checked first."""
+        """A form field's WTForms arguments: its label, the view's form_args, and checked first: for a number
+        the range its column stores (form_rules.storable), for a column of choices that one is chosen."""
         args = {"label": labels.get(name, name), **type(self).form_args.get(name, {})}
         model = getattr(self, "model", None)  # None while the unrestricted template is set up in __init__
-        fits = form_rules.storable(model._meta.fields.get(name)) if model is not None else None
+        column = model._meta.fields.get(name) if model is not None else None
+        fits = form_rules.storable(column)
         if fits is not None:
             args["validators"] = [fits, *args.get("validators", ())]
+        if column is not None and column.choices and not column.null and "" not in dict(column.choices):
+            args["validators"] = [form_rules.chosen, *args.get("validators", ())]
         return args
 
     def variant(self, grant):
