@@ -19,6 +19,14 @@ CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 BUSY = "系统繁忙，请稍后重试"
 
 
+def customers_csv(rows, name, mobile_prefix, month):
+    """An import file of `rows` new customers (名称 `name`0…, mobiles `mobile_prefix`00000000…, first contact
+    in 2024-`month`), as bytes for intake.runs.upload."""
+    lines = ["客户名称,手机号码,所属行业,首次接触时间"]
+    lines += [f"{name}{i}有限公司,{mobile_prefix}{i:08d},IT,2024-{month:02d}-{i % 28 + 1:02d}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 def seeded_customers(count, seed, owner):
     """`count` customers of `owner` with 0-6 orders each over the year before AS_OF, made in bulk from a
     fixed seed; returns {customer id: [(ordered_at, amount), ...]}."""

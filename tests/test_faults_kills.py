@@ -22,19 +22,10 @@ from intake import runs
 from jobs import reaping
 from models import AuditLog, Customer, ImportBatch, ImportChange, ImportRun, User
 from tests.conftest import database_url
-from tests.faults_support import (AS_OF, assert_rules_consistent, assert_swept_exactly, expected_matches, make_rules,
-                                  seeded_customers)
+from tests.faults_support import (AS_OF, assert_rules_consistent, assert_swept_exactly, customers_csv, expected_matches,
+                                  make_rules, seeded_customers)
 
 ROWS = 16_000
-
-
-def import_file(tmp_path):
-    path = tmp_path / "中途导入.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("客户名称,手机号码,所属行业,首次接触时间\n")
-        for i in range(ROWS):
-            handle.write(f"中途导入{i}有限公司,135{i:08d},IT,2024-02-{i % 28 + 1:02d}\n")
-    return path
 
 
 def import_writing(url):
@@ -68,7 +59,7 @@ def test_a_worker_killed_mid_import_writes_nothing_its_run_is_failed_and_the_imp
     jobs.configure(app.config)
     with app.app_context():
         admin = User.get(User.username == "admin")
-        run = runs.upload(import_file(tmp_path).read_bytes(), "中途导入.csv", "customers", admin)
+        run = runs.upload(customers_csv(ROWS, "中途导入", 135, 2), "中途导入.csv", "customers", admin)
         before = counts()
         models.db.close()
     try:

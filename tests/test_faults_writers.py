@@ -23,23 +23,14 @@ from intake import runs
 from jobs.worker import in_process
 from models import AuditLog, Customer, ImportRun, JobRun, User
 from tests.conftest import database_url
-from tests.faults_support import (BUSY, WebUser, assert_edits_kept, assert_rules_consistent, make_rules, saved,
-                                  seeded_customers)
+from tests.faults_support import (BUSY, WebUser, assert_edits_kept, assert_rules_consistent, customers_csv,
+                                  make_rules, saved, seeded_customers)
 from tests.policy_support import flashed_errors, form_values
 
 CLIENTS = ("admin", "admin", "manager", "manager", "sales1", "sales1")
 PER_CLIENT = 4  # customers each client edits, one after the other, ROUNDS times
 ROUNDS = 3
 IMPORT_ROWS = 6000
-
-
-def import_file(tmp_path, rows):
-    path = tmp_path / "并发导入.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("客户名称,手机号码,所属行业,首次接触时间\n")
-        for i in range(rows):
-            handle.write(f"并发导入{i}有限公司,136{i:08d},IT,2024-01-{i % 28 + 1:02d}\n")
-    return path
 
 
 def edits_audited():
@@ -95,7 +86,7 @@ def test_many_users_edit_beside_an_import_and_a_sweep_without_an_error_and_a_kil
         history = seeded_customers(1500, seed=7, owner=User.get(User.username == "sales1").id)
         rules = make_rules()
         admin = User.get(User.username == "admin")
-        run = runs.upload(import_file(tmp_path, IMPORT_ROWS).read_bytes(), "并发导入.csv", "customers", admin)
+        run = runs.upload(customers_csv(IMPORT_ROWS, "并发导入", 136, 1), "并发导入.csv", "customers", admin)
         models.db.close()
     targets = sorted(history)[:len(CLIENTS) * PER_CLIENT]
     attempted, acknowledged = {}, {}
