@@ -52,7 +52,7 @@ import sys
 import time
 
 from bench.timing import peak_rss_mb, progress
-from bench.workspace import DATA, FIELD_KEY, RESULTS, write_docs
+from bench.workspace import DATA, FIELD_KEY, RESULTS, pg_autocommit, scoped_url, write_docs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAY = datetime.date(2026, 12, 7)  # demo.fixed.REFERENCE_DAY: every date is fixed, never today
@@ -506,10 +506,6 @@ def sqlite_path(customers, seed):
     return os.path.join(DATA, f"daily_{customers}_s{seed}.db")
 
 
-def scoped_url(url, schema):
-    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}%2Cpublic"  # public: pg_trgm
-
-
 def _meta(connect):
     try:
         return connect()
@@ -548,18 +544,10 @@ def ensure_sqlite(customers, seed):
     return path, {"orders": spent["orders"], "built_s": spent["total"], "phases": spent, "reused": False}
 
 
-def _pg(url):
-    import psycopg2
-
-    con = psycopg2.connect(url)
-    con.autocommit = True
-    return con
-
-
 def ensure_postgres(url, customers, seed, schema=None):
     """The scratch schema of the data set in `url`'s database, made once; (scoped URL, info)."""
     schema = schema or f"daily_{customers}_s{seed}"
-    con = _pg(url)
+    con = pg_autocommit(url)
     try:
         cursor = con.cursor()
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
@@ -578,7 +566,7 @@ def ensure_postgres(url, customers, seed, schema=None):
         con.close()
     progress(f"PostgreSQL: building {customers:,} customers / {10 * customers:,} orders into schema {schema}")
     spent = spawn("build", scoped_url(url, schema + "_partial"), customers, seed)
-    con = _pg(url)
+    con = pg_autocommit(url)
     try:
         con.cursor().execute(f"ALTER SCHEMA {schema}_partial RENAME TO {schema}")
     finally:
@@ -588,7 +576,7 @@ def ensure_postgres(url, customers, seed, schema=None):
 
 
 def drop_schema(url, schema):
-    con = _pg(url)
+    con = pg_autocommit(url)
     try:
         con.cursor().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     finally:
@@ -600,7 +588,7 @@ def drop_schema(url, schema):
 def raw_connection(target):
     """A plain connection: sqlite3 with the app's pragmas, or psycopg2 (autocommit) on the scoped URL."""
     if "://" in target:
-        return _pg(target)
+        return pg_autocommit(target)
     import sqlite3
 
     from models.base import SQLITE_PRAGMAS

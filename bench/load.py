@@ -56,7 +56,7 @@ import urllib.parse
 from html.parser import HTMLParser
 
 from bench.timing import progress
-from bench.workspace import DATA, FIELD_KEY, RESULTS, write_docs
+from bench.workspace import DATA, FIELD_KEY, RESULTS, pg_autocommit, scoped_url, write_docs
 
 SECTION = "load"
 DATA_VERSION = "load-2"  # bump when the generated data or users change, so kept files and schemas are rebuilt
@@ -172,24 +172,12 @@ def ensure_sqlite(customers, seed):
     return run_copy
 
 
-def scoped_url(url, schema):
-    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}%2Cpublic"  # public: pg_trgm
-
-
-def _pg(url):
-    import psycopg2
-
-    con = psycopg2.connect(url)
-    con.autocommit = True
-    return con
-
-
 def ensure_postgres(url, customers, seed, schema=None):
     """The scratch schema of the data set in `url`'s database (made once); (scoped URL, schema)."""
     import psycopg2
 
     schema = schema or f"load_{customers}_s{seed}"
-    con = _pg(url)
+    con = pg_autocommit(url)
     try:
         cursor = con.cursor()
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
@@ -210,7 +198,7 @@ def ensure_postgres(url, customers, seed, schema=None):
 
 
 def drop_schema(url, schema):
-    con = _pg(url)
+    con = pg_autocommit(url)
     try:
         con.cursor().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     finally:

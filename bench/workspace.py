@@ -22,3 +22,17 @@ def write_docs(markdown, section="list_page"):
         text = text.rstrip() + "\n\n" + block + "\n"
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def scoped_url(url, schema):
+    """`url` (postgresql://...) with its search_path set to a benchmark's scratch `schema`, then public (pg_trgm)."""
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}%2Cpublic"
+
+
+def pg_autocommit(url):
+    """A psycopg2 connection in autocommit, for a benchmark's DDL (its scratch schemas)."""
+    import psycopg2
+
+    con = psycopg2.connect(url)
+    con.autocommit = True
+    return con

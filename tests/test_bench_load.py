@@ -38,7 +38,7 @@ def test_the_load_bench_runs_every_action_without_an_error(scratch):
     assert result["saves"] == done["edit_save"]["requests"] == result["audited_saves"]
     assert result["exported_rows"] > 0 and result["server_cpu_s"] > 0
     if postgres:  # the scratch schema is dropped
-        con = bench._pg(os.environ["DATABASE_URL"])
+        con = bench.pg_autocommit(os.environ["DATABASE_URL"])
         cursor = con.cursor()
         cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (f"bench_load_test_{os.getpid()}",))
         assert cursor.fetchone()[0] == 0
