@@ -36,6 +36,14 @@ class ConfigError(RuntimeError):
     pass
 
 
+def _count(env, name, default):
+    """A whole number of at least 0 from `env`."""
+    value = (env.get(name) or "").strip()
+    if value == "0":
+        return 0
+    return _positive_int(env, name, default)
+
+
 def _positive_int(env, name, default):
     value = (env.get(name) or "").strip()
     if not value:
@@ -94,6 +102,8 @@ def load(overrides=None, env=None):
         "IMPORT_MAX_BYTES": import_max_bytes(env),
         # How long a write waits for another's lock before the user is told 系统繁忙，请稍后重试 (models.contention).
         "DATABASE_BUSY_SECONDS": _positive_int(env, "DATABASE_BUSY_SECONDS", 30),
+        # Reverse proxies in front of run.py serve whose X-Forwarded-For / -Proto are believed (web.security).
+        "TRUSTED_PROXY_HOPS": _count(env, "TRUSTED_PROXY_HOPS", 0),
     }
     config.update(overrides or {})
     relaxed = config["CRM_ENV"] in ("demo", "development", "testing")

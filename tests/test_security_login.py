@@ -112,6 +112,33 @@ def test_five_failures_from_one_address_lock_that_address(app, clock):
     assert attempt(elsewhere, "manager", PASSWORD).status_code == 302
 
 
+def test_behind_a_trusted_proxy_the_forwarded_address_is_locked(app, clock):
+    """With TRUSTED_PROXY_HOPS=1 the lockout counts the address the proxy forwards: a guesser behind the proxy
+    is locked, a colleague behind the same proxy still logs in, and the audit log names the real address."""
+    from web.security import trust_proxies
+
+    app.config["TRUSTED_PROXY_HOPS"] = 1
+    trust_proxies(app)
+    guesser, colleague = client_from(app, "10.0.0.2"), client_from(app, "10.0.0.2")  # both via the proxy
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.8"
+    for n in range(5):
+        attempt(guesser, f"name{n}", "wrong-password")
+    assert LOCKED in attempt(guesser, "manager", PASSWORD).get_data(as_text=True)
+    assert attempt(colleague, "manager", PASSWORD).status_code == 302
+    assert {e.ip for e in AuditLog.select().where(AuditLog.action == "login_failed")} == {"198.51.100.7"}
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(app, clock):
+    """By default X-Forwarded-For is anyone's to write: changing it on every guess does not escape the lock."""
+    guesser = client_from(app, "192.0.2.9")
+    for n in range(5):
+        guesser.environ_base["HTTP_X_FORWARDED_FOR"] = f"203.0.113.{n}"
+        attempt(guesser, f"name{n}", "wrong-password")
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.99"
+    assert LOCKED in attempt(guesser, "manager", PASSWORD).get_data(as_text=True) and not logged_in(guesser)
+
+
 def test_lockout_state_counts_only_the_window(app):
     with app.app_context():
         for minute in (0, 1, 2, 3, 4):

@@ -82,6 +82,20 @@ def add_headers(response):
     return response
 
 
+def trust_proxies(app):
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, the client's address and scheme are the ones the proxies
+    tell (the last `hops` entries of X-Forwarded-For / -Proto, werkzeug's ProxyFix): the per-address login
+    lockout and the audit log's ip then see the real client, not the proxy, which would lock everyone out
+    together.  With 0 (the default) the headers are ignored: anyone could write them, choose any address
+    and dodge the per-address lockout."""
+    hops = app.config.get("TRUSTED_PROXY_HOPS", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def init_app(app):
+    trust_proxies(app)
     app.after_request(add_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
