@@ -40,7 +40,7 @@ import tagrules
 from access.scope import customer_in_scope, owner_ids, scope_query
 from i18n import current_language
 from intake.files import spreadsheet_safe
-from models import AuditLog, Customer, contention, db
+from models import AuditLog, Customer, constraints, contention, db
 from web.security import csp_nonce
 
 from . import form_rules, row_actions, searching
@@ -465,7 +465,27 @@ class PolicyModelView(ModelView):
         if contention.is_busy(exc):
             flash(f"{contention.BUSY_MESSAGE}：{contention.BUSY_DETAIL}", "error")
             return True
+        kind = constraints.broken(exc)
+        if kind is not None:  # the database refused the save: say which rule, not the driver's text
+            flash(self._constraint_message(kind, constraints.unique_columns(exc)), "error")
+            return True
         return super().handle_view_exception(exc)
+
+    def _constraint_message(self, kind, columns):
+        if kind == "unique":
+            fields = self._field_names(columns)
+            if fields:
+                return f"保存失败：已有{'、'.join(fields)}相同的记录，请修改后再提交。"
+            return "保存失败：与已有记录重复，请修改后再提交。"
+        if kind == "foreign_key":
+            return "保存失败：所选的关联记录不存在或已被删除，请刷新页面后重新选择。"
+        return "保存失败：有必填项没有填写，请补全后再提交。"
+
+    def _field_names(self, columns):
+        """The screen's labels of table columns (a foreign key's column, e.g. customer_id, by its field)."""
+        fields = {field.column_name: name for name, field in self.model._meta.fields.items()}
+        labels = self.column_labels
+        return [str(labels.get(fields.get(column, column), fields.get(column, column))) for column in columns]
 
     def validate_model(self, model, is_created):
         """Raise ValidationError for rules that span fields; subclasses add theirs."""

@@ -191,3 +191,19 @@ def test_every_form_is_swept(world):
     assert {"customer", "order", "followup", "feedback", "tag", "user", "role", "subscription", "tagrule"} <= endpoints
     assert {kind for endpoint, kind, *_ in targets["admin"] if endpoint == "customer"} == {"new", "edit"}
     assert targets["sales"], "sales opens no form"
+
+
+def test_a_duplicate_is_refused_in_the_users_words_not_the_drivers(login):
+    """A save the database refuses for a unique key (a 列表项 whose 类别 and 名称 exist) names the fields in
+    Chinese, without the driver's text (UNIQUE constraint failed / duplicate key value), and adds nothing."""
+    from models import Choice
+
+    client = login("admin")
+    choice = Choice.select().order_by(Choice.id).first()
+    before = Choice.select().count()
+    page = client.submit("/admin/choice/new/", {"kind": choice.kind, "name": choice.name, "sort_order": "1"},
+                         follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "保存失败：已有" in text and "相同的记录" in text, text[-3000:]
+    assert "UNIQUE" not in text and "duplicate key" not in text and "constraint" not in text
+    assert Choice.select().count() == before
