@@ -260,6 +260,9 @@ def _csv_rows(table):
             except csv.Error as error:
                 raise FileRefused(f"第 {row_no + 1} 行无法读取：{error}") from None
             row_no += 1
+            if any("\x00" in value for value in values):  # binary content past the sample _open looked at
+                raise FileRefused(f"第 {row_no} 行含有二进制内容（NUL 字符），这不是正常的文本文件，无法作为 CSV 导入。"
+                                  "请确认选择了正确的文件，或在 Excel 中另存为 CSV（UTF-8）。")
             yield row_no, values
 
 

@@ -163,6 +163,11 @@ def _row(**cells):
 @example(upload=("orders", "csv", False, [_row(c3="1E26")]))
 @example(upload=("orders", "xlsx", True, [_row(), _row(c3="100000000000000000000")]))
 @example(upload=("customers", "csv", False, [_row(c11="99999999999")]))
+# Bug (CI on PostgreSQL): a NUL past the sample the file type is told from went to the database, which cannot
+# store one (COPY: invalid byte sequence 0x00; a lookup: A string literal cannot contain NUL); now the file is
+# refused naming the line.
+@example(upload=("customers", "csv", False, [_row(c1="长" * 25000), _row(c1="甲\x00乙")]))
+@example(upload=("orders", "csv", True, [_row(c13="长" * 25000), _row(c0="\x00")]))
 def test_import_cells_are_reported_and_rejects_write_nothing(world, upload):
     _check(world, *upload)
 
