@@ -36,15 +36,8 @@ class ConfigError(RuntimeError):
     pass
 
 
-def _count(env, name, default):
-    """A whole number of at least 0 from `env`."""
-    value = (env.get(name) or "").strip()
-    if value == "0":
-        return 0
-    return _positive_int(env, name, default)
-
-
-def _positive_int(env, name, default):
+def _whole_number(env, name, default, least=1):
+    """A whole number of at least `least` from `env` (`default` when unset); ConfigError otherwise."""
     value = (env.get(name) or "").strip()
     if not value:
         return default
@@ -52,8 +45,8 @@ def _positive_int(env, name, default):
         number = int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number < 1:
-        raise ConfigError(f"{name} must be at least 1, got {number}")
+    if number < least:
+        raise ConfigError(f"{name} must be at least {least}, got {number}")
     return number
 
 
@@ -93,17 +86,17 @@ def load(overrides=None, env=None):
         # Login hardening (auth/, credentials/; docs/security.md): a request after SESSION_IDLE_MINUTES
         # without one logs out; LOGIN_MAX_FAILURES failed logins within LOGIN_LOCK_MINUTES lock the
         # account name and the client address for that long.
-        "SESSION_IDLE_MINUTES": _positive_int(env, "SESSION_IDLE_MINUTES", 30),
-        "LOGIN_MAX_FAILURES": _positive_int(env, "LOGIN_MAX_FAILURES", 5),
-        "LOGIN_LOCK_MINUTES": _positive_int(env, "LOGIN_LOCK_MINUTES", 15),
+        "SESSION_IDLE_MINUTES": _whole_number(env, "SESSION_IDLE_MINUTES", 30),
+        "LOGIN_MAX_FAILURES": _whole_number(env, "LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_MINUTES": _whole_number(env, "LOGIN_LOCK_MINUTES", 15),
         # A request may carry an import file up to IMPORT_MAX_BYTES (plus the form around it);
         # anything larger gets the 413 page before it is read.
         "MAX_CONTENT_LENGTH": max(32 * 1024 * 1024, import_max_bytes(env) + 1024 * 1024),
         "IMPORT_MAX_BYTES": import_max_bytes(env),
         # How long a write waits for another's lock before the user is told 系统繁忙，请稍后重试 (models.contention).
-        "DATABASE_BUSY_SECONDS": _positive_int(env, "DATABASE_BUSY_SECONDS", 30),
+        "DATABASE_BUSY_SECONDS": _whole_number(env, "DATABASE_BUSY_SECONDS", 30),
         # Reverse proxies in front of run.py serve whose X-Forwarded-For / -Proto are believed (web.security).
-        "TRUSTED_PROXY_HOPS": _count(env, "TRUSTED_PROXY_HOPS", 0),
+        "TRUSTED_PROXY_HOPS": _whole_number(env, "TRUSTED_PROXY_HOPS", 0, least=0),
     }
     config.update(overrides or {})
     relaxed = config["CRM_ENV"] in ("demo", "development", "testing")
