@@ -572,6 +572,13 @@ def _cleaners(spec, ctx, mapped, refused):
     return out
 
 
+def check_rows(spec, rows, ctx, mapped, refused=None):
+    """Clean and check rows that come from elsewhere than a file (sync/: JSON items) with the very code an
+    import runs, so a value is accepted or refused alike whichever way it arrives.  `mapped` needs `headers`
+    and `fields` ({index: field name}); `refused`: {field: reason} of columns the user may not write."""
+    _check(spec, rows, ctx, mapped, refused or {})
+
+
 def _check(spec, rows, ctx, mapped, refused):
     """Clean every mapped cell, then the kind's checks over the chunk."""
     if ctx.cleaners is None:

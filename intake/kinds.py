@@ -87,6 +87,14 @@ def _customer_code(value):
     return cleaned
 
 
+def _record_no(value):
+    # the column holds 20 characters: a longer one failed writing in PostgreSQL (value too long)
+    cleaned = standardise.code(value)
+    if cleaned and len(cleaned) > 20:
+        raise standardise.StandardError(f"记录ID过长：最多 20 个字符，实际 {len(cleaned)} 个")
+    return cleaned
+
+
 def _new_code(value):
     cleaned = standardise.code(value)
     message = rules.check_code(cleaned)
@@ -412,7 +420,7 @@ def sealed_raw(customer_id):
 # --- follow-ups -----------------------------------------------------------------------------
 
 FOLLOWUP_FIELDS = (
-    Field("record_no", "记录ID", standardise.code, synonyms=("记录编号", "跟进编号", "记录号", "跟进记录ID"),
+    Field("record_no", "记录ID", _record_no, synonyms=("记录编号", "跟进编号", "记录号", "跟进记录ID"),
           example="20240115001", hint="留空则自动编号；填写则用于匹配已导入的记录"),
     Field("customer_code", "客户编号", standardise.code, required=True, synonyms=("customer", "客户代码", "客户ID"),
           example="HB-IT-2024-001", hint="填写系统中已有客户的编号"),

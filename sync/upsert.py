@@ -1,0 +1,174 @@
+"""One sync call: check every item, write the good ones in one transaction, record and audit what changed,
+then run what an import runs after it commits (status pipeline, tag rules, follow-up tasks, dashboard).
+
+A call that writes something is recorded as an import batch (ImportBatch, file name "API：<source>", with an
+ImportChange per created or updated record), so the hooks the importer calls take the same batch and
+intake.undo can take the call back like an import.  Each created or changed record also gets its own audit
+entry (create / update, its fields as [old, new], and "via": the source).  A call that changes nothing
+writes nothing: no batch, no audit entry.
+"""
+import json
+import logging
+from dataclasses import dataclass, field
+
+import peewee
+
+from intake import bulk, kinds
+from intake.engine import Context
+from intake.kinds import take_turns
+from models import AuditLog, ImportBatch, ImportChange, db
+
+from .items import MAX_ITEMS, errors_of, rows_of
+from .writing import FollowUpWriter, OrderWriter
+
+log = logging.getLogger("sync")
+
+
+class SyncRefused(ValueError):
+    """The whole call is refused (too many items, no permission, not a list); the message says why."""
+
+    def __init__(self, message, status=422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SyncKind:
+    name: str  # the import kind (intake.kinds)
+    key: str  # the natural key every item must carry
+    writer: object
+
+
+# a registry: the kinds a sync call takes, by the import kind's name
+KINDS = {
+    "orders": SyncKind("orders", "order_no", OrderWriter()),
+    "followups": SyncKind("followups", "record_no", FollowUpWriter()),
+}
+
+
+@dataclass
+class Result:
+    kind: str
+    items: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0  # items with at least one error
+    errors: list = field(default_factory=list)  # ItemError, in item order
+    written: bool = False  # something was committed
+    partial: bool = False
+    batch_id: int = None  # the import batch recording the call (None when nothing changed)
+
+    @property
+    def ok(self):
+        return self.rejected == 0
+
+    def as_dict(self):
+        return {"items": self.items, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "rejected": self.rejected, "written": self.written, "partial": self.partial,
+                "batch_id": self.batch_id, "errors": [error.as_dict() for error in self.errors]}
+
+
+def _grant(user):
+    if user is None:
+        return None, None
+    import access
+
+    grant = access.grant_for(user)
+    return grant, access.owner_ids(user, grant)
+
+
+def upsert(kind, items, user, source, partial=False, ip=None, now=None):
+    """Create or update the records `items` name by their natural key, as `user` (None: the system, full
+    access); `source` names the caller in the audit log and the batch (the API token's name).  All or
+    nothing unless `partial`.  Returns a Result; raises SyncRefused when the call as a whole is refused."""
+    sync_kind = KINDS.get(kind)
+    if sync_kind is None:
+        raise SyncRefused(f"未知的同步类型：{kind}（可用：{'、'.join(KINDS)}）")
+    spec = kinds.get(kind)
+    if not isinstance(items, list):
+        raise SyncRefused("items 应为一个数组")
+    if len(items) > MAX_ITEMS:
+        raise SyncRefused(f"一次最多 {MAX_ITEMS:,} 项，本次 {len(items):,} 项：请分批发送", status=413)
+    grant, allowed = _grant(user)
+    if grant is not None and not (grant.can(spec.policy_key, "create") or grant.can(spec.policy_key, "edit")):
+        raise SyncRefused(f"您的角色（{grant.label}）不能同步{spec.label}：没有新建或修改{spec.label}的权限",
+                          status=403)
+    label = f"API：{source}"[:255]
+    ctx = Context(spec, user, grant, allowed, None, getattr(user, "id", None), None, label, False)
+    if now is not None:
+        ctx.now = now
+    result = Result(kind=kind, items=len(items), partial=partial)
+    try:
+        with db.atomic() as transaction:
+            take_turns(f"sync.{kind}")  # PostgreSQL: two calls of a kind check and write one after the other
+            rows = rows_of(spec, items, ctx, sync_kind.key)
+            result.errors = errors_of(rows)
+            result.rejected = sum(1 for row in rows if row.errors)
+            valid = [row for row in rows if not row.errors]
+            if result.rejected and not partial:
+                transaction.rollback()
+                return result
+            changes = sync_kind.writer.write(valid, ctx) if valid else None
+            for row in valid:
+                setattr(result, row.outcome, getattr(result, row.outcome) + 1)
+            if changes is None or not (changes.created or changes.updated):
+                return result
+            result.batch_id = _record(sync_kind, spec, changes, result, user, label, partial, ip, ctx.now)
+            result.written = True
+    except peewee.IntegrityError:
+        # an import or a form wrote one of these keys between our check and our write (PostgreSQL); nothing
+        # of the call is kept and the caller sends it again
+        log.warning("同步 %s：写入时与其他写入冲突，已回滚", kind)
+        raise SyncRefused("有其他写入同时修改了这些记录，本次未写入任何数据：请重新发送", status=409) from None
+    _after_commit(result.batch_id, user)
+    return result
+
+
+def _record(sync_kind, spec, changes, result, user, label, partial, ip, now):
+    """The import batch, its ImportChange rows and the audit entries of what the call changed; the batch id."""
+    username = getattr(user, "username", None) or "system"
+    writer = sync_kind.writer
+    counts = {"rows": result.items, "created": result.created, "updated": result.updated,
+              "unchanged": result.unchanged, "rejected": result.rejected}
+    batch = ImportBatch.create(kind=spec.name, user=getattr(user, "id", None), username=getattr(user, "username", None),
+                               filename=label, mapping=None, options={"source": label, "partial": partial},
+                               status="done", created_at=now, **counts)
+    created_ids = [record_id for record_id, _ in changes.created]
+    bulk.record_created(batch.id, writer.model_key, writer.model, created_ids, writer.NEW)
+    if changes.updated:
+        bulk.insert(ImportChange, ["batch", "model", "record_id", "action", "before", "after"],
+                    [(batch.id, writer.model_key, record_id, "updated", before, after)
+                     for record_id, before, after in changes.updated])
+    entries = []
+    for record_id, after in changes.created:
+        document = {name: [None, value] for name, value in after.items() if value is not None}
+        entries.append((now, username, "create", writer.model_key, str(record_id),
+                        json.dumps({**document, "via": label}, ensure_ascii=False), ip))
+    for record_id, before, after in changes.updated:
+        document = {name: [before[name], after[name]] for name in after}
+        entries.append((now, username, "update", writer.model_key, str(record_id),
+                        json.dumps({**document, "via": label}, ensure_ascii=False), ip))
+    bulk.insert(AuditLog, ["at", "username", "action", "model", "record_id", "changes", "ip"], entries)
+    AuditLog.create(at=now, username=username, action="sync", model=spec.policy_key, record_id=str(batch.id),
+                    rows=result.created + result.updated, ip=ip,
+                    changes=json.dumps({"via": label, "kind": spec.name, "batch": batch.id, **counts},
+                                       ensure_ascii=False))
+    return batch.id
+
+
+def _after_commit(batch_id, user):
+    """What an import runs after it commits, for the records the call wrote (set-based over its batch): status
+    transitions first (a status they move is an input of the tag rules), tag rules, follow-up tasks, and a
+    queued refresh of the dashboard's roll-ups.  Each never raises; the daily sweeps catch up."""
+    if batch_id is None:
+        return
+    import pipeline
+    import reminders
+    import tagrules
+    from dashboard.tasks import queue_refresh
+
+    pipeline.after_import(batch_id)
+    tagrules.after_import(batch_id)
+    reminders.after_import(batch_id)
+    queue_refresh(username=getattr(user, "username", None) or "system")
