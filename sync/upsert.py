@@ -78,10 +78,11 @@ def _grant(user):
     return grant, access.owner_ids(user, grant)
 
 
-def upsert(kind, items, user, source, partial=False, ip=None, now=None):
+def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=None):
     """Create or update the records `items` name by their natural key, as `user` (None: the system, full
     access); `source` names the caller in the audit log and the batch (the API token's name).  All or
-    nothing unless `partial`.  Returns a Result; raises SyncRefused when the call as a whole is refused."""
+    nothing unless `partial`.  `now` stamps the records, `today` is the day the hooks evaluate (default: the
+    clock's; tests pass fixed ones).  Returns a Result; raises SyncRefused when the call as a whole is refused."""
     sync_kind = KINDS.get(kind)
     if sync_kind is None:
         raise SyncRefused(f"未知的同步类型：{kind}（可用：{'、'.join(KINDS)}）")
@@ -121,7 +122,7 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None):
         # of the call is kept and the caller sends it again
         log.warning("同步 %s：写入时与其他写入冲突，已回滚", kind)
         raise SyncRefused("有其他写入同时修改了这些记录，本次未写入任何数据：请重新发送", status=409) from None
-    _after_commit(result.batch_id, user)
+    _after_commit(result.batch_id, user, today)
     return result
 
 
@@ -157,7 +158,7 @@ def _record(sync_kind, spec, changes, result, user, label, partial, ip, now):
     return batch.id
 
 
-def _after_commit(batch_id, user):
+def _after_commit(batch_id, user, today=None):
     """What an import runs after it commits, for the records the call wrote (set-based over its batch): status
     transitions first (a status they move is an input of the tag rules), tag rules, follow-up tasks, and a
     queued refresh of the dashboard's roll-ups.  Each never raises; the daily sweeps catch up."""
@@ -168,7 +169,7 @@ def _after_commit(batch_id, user):
     import tagrules
     from dashboard.tasks import queue_refresh
 
-    pipeline.after_import(batch_id)
-    tagrules.after_import(batch_id)
+    pipeline.after_import(batch_id, today=today)
+    tagrules.after_import(batch_id, today=today)
     reminders.after_import(batch_id)
     queue_refresh(username=getattr(user, "username", None) or "system")

@@ -6,6 +6,7 @@ an item may change.  Each returns the Changes it made, which the caller records 
 and in the audit log.
 """
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from intake import bulk
 from intake.kinds import _plain, _same
@@ -51,6 +52,14 @@ class Writer:
         """{column: value} of the record a new row creates."""
         raise NotImplementedError
 
+    def shown(self, name, value):
+        """A value as the audit and undo records keep it: money with its places (SQLite gives 1280.50 back as
+        1280.5), times as text."""
+        places = getattr(self.model._meta.fields[name], "decimal_places", None)
+        if isinstance(value, Decimal) and places is not None:
+            value = value.quantize(Decimal(1).scaleb(-places))
+        return _plain(value)
+
     def given(self, row):
         """{column: value} of the stored columns an existing row sets (an absent field keeps its value)."""
         raise NotImplementedError
@@ -82,8 +91,8 @@ class Writer:
             row.outcome = "updated"
             merged = {**current, **{name: new for name, (old, new) in changed.items()}}
             updates.append((*[merged[name] for name in self.STORED], record.id))
-            changes.updated.append((record.id, {name: _plain(old) for name, (old, new) in changed.items()},
-                                    {name: _plain(new) for name, (old, new) in changed.items()}))
+            changes.updated.append((record.id, {name: self.shown(name, old) for name, (old, new) in changed.items()},
+                                    {name: self.shown(name, new) for name, (old, new) in changed.items()}))
         _update_many(self.model, self.STORED, updates)
         return changes
 
