@@ -40,7 +40,10 @@ VALUES = ("customervalue",)
 # row scope and column rules); delete = 匿名化 (erase names, contacts and sensitive values for good, orders kept).
 # Only 系统管理员 by default; granting it to another role is a policy edit like any other.
 PRIVACY = ("personaldata",)
-POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES + PRIVACY
+# customreport (自定义报表): view = the builder and its reports (also needs `customer` view); create = save a report;
+# delete = delete one's own; export = the result as CSV.  Which measures: reportbuilder.policy, from the column rules.
+BUILDER = ("customreport",)
+POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES + PRIVACY + BUILDER
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}
@@ -63,7 +66,7 @@ ROLES = {
                         "quality": "view edit delete", "duplicates": "view edit", "importrun": "view create",
                         "tagging": "view create delete", "tagrule": "view", "task": "view edit", "reminderrule": "view",
                         "funnel": "view", "pipelinerule": "view",
-                        "customervalue": "view export"},
+                        "customervalue": "view export", "customreport": "view create delete export"},
         "columns": dict(SENSITIVE_MASKED),
     },
     "sales": {
@@ -73,7 +76,8 @@ ROLES = {
         "permissions": {**{m: "view create edit" for m in RECORDS}, "customertag": "view create edit delete",
                         "tag": "view", "choice": "view", "reportrun": "view create", "subscription": "view create edit",
                         "quality": "view", "duplicates": "view", "importrun": "view create",
-                        "tagging": "view create delete", "task": "view edit", "customervalue": "view", "funnel": "view"},
+                        "tagging": "view create delete", "task": "view edit", "customervalue": "view", "funnel": "view",
+                        "customreport": "view create delete"},
         "columns": {**SENSITIVE_MASKED, ("customer", "owner"): "readonly"},
     },
     "service": {
@@ -90,6 +94,7 @@ ROLES = {
             "choice": "view",
             "tagging": "view",  # filters by tags; tags nothing
             "customervalue": "view",  # tiers and order counts; the money columns are hidden below
+            "customreport": "view",  # counts only: the builder offers no measure on the hidden money columns
         },
         "columns": {
             **SENSITIVE_MASKED,

@@ -18,6 +18,7 @@ from .merges import DuplicateScan, MergeRecord
 from .pipeline import PipelineEvent, PipelineTransition
 from .quality import QualityRun
 from .reports import ReportRun
+from .saved_reports import SavedReport
 from .rollups import ROLLUPS, CustomerMix, CustomersNew, DashboardRefresh, FunnelCohort, RuleTagCount, SalesDay, StageCount, TopCustomer, TopValue
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
@@ -62,6 +63,7 @@ ALL_MODELS = [
     Task,
     TaskDigest,
     DashboardRefresh,
+    SavedReport,
     *ROLLUPS,
 ]
 

@@ -6,7 +6,9 @@ def init_db():
     import access.defaults
     import models
     import models.starter
+    import reportbuilder.templates
 
     models.create_tables()
     models.starter.seed_choices()
     access.defaults.seed_policy()
+    reportbuilder.templates.seed()  # the builder's quick reports, as data

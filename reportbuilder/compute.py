@@ -1,0 +1,183 @@
+"""A spec as one grouped SQL statement, run where the analyses run (analytics.engines: DuckDB over a SQLite
+file, PostgreSQL itself), in the viewer's row scope.
+
+The orders of the period are grouped per customer (and per month or quarter for an order-time dimension)
+first, so the join with the customers sees one row per customer, not one per order; measures over orders
+are sums of those groups.  With a customer dimension every customer in scope counts (a LEFT JOIN: 客户数 is
+every customer of the group, 订单数 and 消费额 those of the period); with an order-time dimension a row is a
+customer who ordered in that month or quarter (客户数 is then the active customers).  The period also bounds
+customers grouped by their first contact.
+
+    result = compute.run(spec, owners=[3, 4])      # owners: access.owner_ids' answer, None = everyone's
+    result.rows -> [(label, ..., value, ...)]
+"""
+import datetime
+from dataclasses import dataclass
+
+from peewee import JOIN, SQL, fn
+
+from analytics import engines
+from models import Customer, CustomerTag, CustomerValue, Order, Tag, User
+
+from .catalog import BUCKETS, PARTS
+from .spec import MAX_ROWS, SpecError
+
+OwnerUser = User.alias("owner_user")
+
+
+@dataclass
+class Result:
+    spec: object
+    columns: list  # headers: dimension labels then measure labels
+    rows: list  # tuples: dimension labels (text) then measure values (numbers or None)
+    formats: list  # per column: "text" / count / money / percent
+
+    @property
+    def dimension_count(self):
+        return len(self.spec.rows)
+
+    def formatted_rows(self):
+        return [[format_value(value, kind) for value, kind in zip(row, self.formats)] for row in self.rows]
+
+    def as_dict(self):
+        return {"columns": self.columns, "formats": self.formats, "rows": [list(r) for r in self.rows],
+                "display": self.formatted_rows()}
+
+
+def format_value(value, kind):
+    """Text as people read it: ¥1,234.50, 1,234, 23.5%, — for nothing."""
+    if kind == "text":
+        return "" if value is None else str(value)
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"-¥{abs(value):,.2f}" if value < 0 else f"¥{value:,.2f}"
+    if kind == "count":
+        return f"{int(value):,}"
+    if kind == "percent":
+        return f"{value:.1%}"
+    return f"{value:,.2f}"
+
+
+def _day_start(day):
+    return datetime.datetime.combine(day, datetime.time())
+
+
+def _orders(spec, dialect, bucket):
+    """Orders of the period grouped per customer (and bucket): cid, n, s[, bucket]."""
+    columns = [Order.customer.alias("cid"), fn.COUNT(SQL("*")).alias("n"), fn.SUM(Order.amount).alias("s")]
+    group = [Order.customer]
+    if bucket:
+        expression = BUCKETS[bucket][dialect](Order.ordered_at)
+        columns.append(expression.alias("bucket"))
+        group.append(expression)
+    query = Order.select(*columns).where(Order.ordered_at < _day_start(spec.end + datetime.timedelta(days=1)))
+    if spec.start is not None:
+        query = query.where(Order.ordered_at >= _day_start(spec.start))
+    return query.group_by(*group).alias("o")
+
+
+def build(spec, owners, dialect):
+    """The peewee query of `spec` in `dialect` (a key of catalog.MONTH), and the names of its columns."""
+    dimensions, measures = spec.dimensions, spec.measure_list
+    order_time = next((d for d in dimensions if d.kind == "order_time"), None)
+    needs = set().union(*(m.needs for m in measures))
+    joins = set().union(*(set(d.joins) for d in dimensions))
+    if "value" in needs:
+        joins.add("value")
+    o = _orders(spec, dialect, order_time.bucket if order_time else None) if ("orders" in needs or order_time) else None
+
+    labels = []
+    for number, dimension in enumerate(dimensions):
+        if dimension.kind == "order_time":
+            expression = o.c.bucket
+        elif dimension.kind == "first_contact":
+            expression = BUCKETS[dimension.bucket][dialect](Customer.first_contact)
+        else:
+            expression = dimension.expression(dialect, o)
+        labels.append((f"d{number}", expression))
+    part_names = []
+    for measure in measures:
+        part_names += [p for p in measure.parts if p not in part_names]
+    columns = [expression.alias(name) for name, expression in labels]
+    columns += [PARTS[name](o).alias(name) for name in part_names]
+
+    query = Customer.select(*columns)
+    if o is not None:
+        query = query.join(o, JOIN.INNER if order_time else JOIN.LEFT_OUTER, on=(o.c.cid == Customer.id))
+    if "value" in joins:
+        query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER, on=(CustomerValue.customer == Customer.id))
+    if "owner" in joins:
+        query = query.switch(Customer).join(OwnerUser, JOIN.LEFT_OUTER, on=(OwnerUser.id == Customer.owner))
+    if "tag" in joins:
+        query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
+                 .join(Tag, on=(Tag.id == CustomerTag.tag)))
+    if owners is not None:
+        query = query.where(Customer.owner.in_(list(owners)))
+    for key, values in spec.filters.items():
+        from .catalog import DIMENSIONS
+
+        query = query.where(DIMENSIONS[key].condition(values))
+    if any(d.kind == "first_contact" for d in dimensions):
+        query = query.where(Customer.first_contact <= spec.end)
+        if spec.start is not None:
+            query = query.where(Customer.first_contact >= spec.start)
+    query = query.group_by(*[expression for _, expression in labels])
+    if spec.limit:
+        sort = PARTS[measures[0].parts[0]](o)
+        query = query.order_by(sort.desc(), *[expression for _, expression in labels]).limit(spec.limit)
+    else:
+        query = query.limit(MAX_ROWS + 1)
+    return query, [name for name, _ in labels], part_names
+
+
+def run(spec, owners=None, engine=None):
+    """The Result of `spec` over the customers of `owners` (None: everyone's; [] none)."""
+    engine = engine or engines.current()
+    query, label_names, part_names = build(spec, owners, engine.dialect)
+    frame = engine.fetch(query)
+    if len(frame) > MAX_ROWS:
+        raise SpecError([f"结果超过 {MAX_ROWS:,} 行，请增加筛选条件，或设置只显示前 N 行"])
+    dimensions, measures = spec.dimensions, spec.measure_list
+    rows = []
+    for record in frame.itertuples(index=False):
+        values = record._asdict()
+        labels = [_label(values[name], dimension) for name, dimension in zip(label_names, dimensions)]
+        parts = {name: _number(values[name]) for name in part_names}
+        rows.append(tuple(labels) + tuple(measure.value(parts) for measure in measures))
+    if not spec.limit:
+        rows.sort(key=lambda row: _sort_key(row, dimensions))
+    return Result(spec=spec, columns=[d.label for d in dimensions] + [m.label for m in measures], rows=rows,
+                  formats=["text"] * len(dimensions) + [m.format for m in measures])
+
+
+def _number(value):
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN from pandas for an empty SUM
+            return None
+    except TypeError:
+        pass
+    return value
+
+
+def _label(value, dimension):
+    if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
+        return dimension.empty_label
+    return str(value)
+
+
+def _sort_key(row, dimensions):
+    """Time in order, statuses and tiers in their order, other groups by the first measure, largest first."""
+    key = []
+    for number, dimension in enumerate(dimensions):
+        label = row[number]
+        if dimension.is_time:
+            key.append((1, label) if label == dimension.empty_label else (0, label))
+        elif dimension.order:
+            key.append(dimension.order.index(label) if label in dimension.order else len(dimension.order))
+        else:
+            first = row[len(dimensions)]
+            key.append((-(first or 0), label) if number == 0 else (label,))
+    return key
