@@ -40,10 +40,14 @@ VALUES = ("customervalue",)
 # row scope and column rules); delete = 匿名化 (erase names, contacts and sensitive values for good, orders kept).
 # Only 系统管理员 by default; granting it to another role is a policy edit like any other.
 PRIVACY = ("personaldata",)
+# apitoken (API令牌, the REST API's tokens, api/): view = the tokens of the users in one's row scope (their owner's
+# scope, as report runs); create = issue a token for such a user (shown once); delete = revoke one.  A token
+# acts as its user: what it reaches is that user's grant, never more.  Only 系统管理员 by default.
+API = ("apitoken",)
 # customreport (自定义报表): view = the builder and its reports (also needs `customer` view); create = save a report;
 # delete = delete one's own; export = the result as CSV.  Which measures: reportbuilder.policy, from the column rules.
 BUILDER = ("customreport",)
-POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES + PRIVACY + BUILDER
+POLICY_KEYS = ALL_MODELS + TOOLS + INTAKE + VALUES + PRIVACY + API + BUILDER
 
 FULL = "view create edit delete export"
 SENSITIVE_MASKED = {("customer", "id_number"): "masked", ("customer", "bank_account"): "masked"}

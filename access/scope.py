@@ -7,8 +7,8 @@ Records without a user (runs by the system) are reached only with the "all" scop
 Models listed in neither are not row-scoped (managed lists, tags, users): their
 permissions alone decide.
 """
-from models import (Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportRun, Order, ReportRun, StatusChange,
-                    Subscription, Task, User)
+from models import (ApiToken, Customer, CustomerTag, CustomerValue, Feedback, FollowUp, ImportRun, Order, ReportRun,
+                    StatusChange, Subscription, Task, User)
 
 # model -> field holding the customer id (None for Customer itself)
 OWNER_PATHS = {
@@ -25,6 +25,7 @@ USER_PATHS = {
     ReportRun: ReportRun.user,
     Subscription: Subscription.owner,
     ImportRun: ImportRun.user,
+    ApiToken: ApiToken.user,  # API令牌: a token belongs to the user it acts as
 }
 
 

@@ -128,6 +128,7 @@ VIEW_NAMES = {
         "task": "我的任务", "reminderrule": "提醒规则",
         "funnel": "销售漏斗", "pipelinerule": "状态流转",
         "personaldata": "个人数据请求",
+        "apitoken": "API令牌",
     },
     "en": {
         "customer": "Customers", "followup": "Follow-ups", "order": "Orders", "feedback": "Feedback",
@@ -139,6 +140,7 @@ VIEW_NAMES = {
         "task": "My tasks", "reminderrule": "Reminder rules",
         "funnel": "Sales funnel", "pipelinerule": "Status transitions",
         "personaldata": "Personal data requests",
+        "apitoken": "API tokens",
     },
 }
 

@@ -30,6 +30,13 @@ IDLE_MESSAGE = "长时间未操作，请重新登录"
 WRONG_MESSAGE = "用户名或密码错误"
 PENDING = "totp_pending"  # session key: the user who gave the right password and still owes a code
 SEEN = "seen"  # session key: when this session last made a request (epoch seconds)
+# Paths no session reaches: the REST API (api/) authenticates by token only, so the session's idle logout and
+# forced password change neither run nor redirect there.
+SESSIONLESS_PREFIXES = set()
+
+
+def _sessionless():
+    return request.path.startswith(tuple(SESSIONLESS_PREFIXES)) if SESSIONLESS_PREFIXES else False
 
 
 class LoginForm(SecureForm):
@@ -226,7 +233,7 @@ def change_password():
 
 def end_idle_session():
     """A request after SESSION_IDLE_MINUTES without one logs out and says why; others mark the session seen."""
-    if request.endpoint in STATIC_ENDPOINTS or not current_user.is_authenticated:
+    if request.endpoint in STATIC_ENDPOINTS or _sessionless() or not current_user.is_authenticated:
         return None
     moment = now().timestamp()
     seen = session.get(SEEN)
@@ -244,7 +251,7 @@ def end_idle_session():
 def require_password_change():
     """Until a user replaces the password an admin gave them, every page leads to the change form; a user
     whose role requires two-step login and who has not set it up yet is led to the enrolment page."""
-    if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
+    if _sessionless() or not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None
     if current_user.must_change_password:
         return redirect(url_for("auth.change_password"))

@@ -23,6 +23,7 @@ from .rollups import ROLLUPS, CustomerMix, CustomersNew, DashboardRefresh, Funne
 from .rules import TagRule, TagRuleEpisode
 from .subscriptions import Delivery, Subscription
 from .tasks import ReminderRule, Task, TaskDigest
+from .tokens import ApiRequestWindow, ApiToken
 from .values import CustomerValue, ValueRefresh
 
 ALL_MODELS = [
@@ -63,6 +64,8 @@ ALL_MODELS = [
     Task,
     TaskDigest,
     DashboardRefresh,
+    ApiToken,
+    ApiRequestWindow,
     SavedReport,
     *ROLLUPS,
 ]

@@ -97,6 +97,9 @@ def load(overrides=None, env=None):
         "DATABASE_BUSY_SECONDS": _whole_number(env, "DATABASE_BUSY_SECONDS", 30),
         # Reverse proxies in front of run.py serve whose X-Forwarded-For / -Proto are believed (web.security).
         "TRUSTED_PROXY_HOPS": _whole_number(env, "TRUSTED_PROXY_HOPS", 0, least=0),
+        # The REST API (api/): requests one token may make per minute before it is answered 429 (counted in the
+        # database, so every server process counts together).
+        "API_RATE_PER_MINUTE": _whole_number(env, "API_RATE_PER_MINUTE", 120),
     }
     config.update(overrides or {})
     relaxed = config["CRM_ENV"] in ("demo", "development", "testing")

@@ -10,6 +10,7 @@ def create_app(overrides=None):
 
     # Imported here so that importing `web` stays cheap and models stay free of Flask.
     import admin
+    import api
     import auth
     import i18n
 
@@ -22,6 +23,7 @@ def create_app(overrides=None):
     i18n.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
+    api.init_app(app)  # the REST API under /api/v1/ (token auth, JSON errors)
 
     @app.route("/")
     def home():

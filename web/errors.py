@@ -61,6 +61,22 @@ TEXTS = {
 }
 
 
+# Surfaces that answer errors in their own format, by path prefix (the REST API: JSON, api/errors.py):
+# prefix -> handler(error) -> response.  Every handler below hands such a request over first.
+FORMATS = {}
+
+
+def answer_as(prefix, handler):
+    FORMATS[prefix] = handler
+
+
+def _own_format(error):
+    for prefix, handler in FORMATS.items():
+        if request.path.startswith(prefix):
+            return handler(error)
+    return None
+
+
 def _back_url():
     """The page the user came from, when it is a page of this site other than this one."""
     referrer = request.referrer or ""
@@ -80,15 +96,24 @@ def _page(status, back=True, **extra):
 
 
 def forbidden(error):
+    own = _own_format(error)
+    if own is not None:
+        return own
     return _page(403)
 
 
 def not_found(error):
+    own = _own_format(error)
+    if own is not None:
+        return own
     return _page(404)
 
 
 def server_error(error):
     """Log the exception with a reference and show only the reference."""
+    own = _own_format(error)
+    if own is not None:
+        return own
     now = datetime.datetime.now()
     reference = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     # Flask calls this handler inside its `except`, so logger.exception records the traceback.
@@ -99,6 +124,9 @@ def server_error(error):
 def other_http_error(error):
     """Any other HTTP error Flask or an extension raises (400, 405, 413...): the same page, its own code.
     A server-side one (5xx) is handled as a 500: no detail shown."""
+    own = _own_format(error)
+    if own is not None:
+        return own
     if error.code is None or error.code >= 500:
         return server_error(error)
     return _page(error.code)
@@ -107,6 +135,9 @@ def other_http_error(error):
 def database_error(error):
     """A write that waited for another one past the budget (models.contention): 503, 系统繁忙，请稍后重试.
     Its transaction never began or was rolled back, so nothing changed.  Any other database error is a 500."""
+    own = _own_format(error)
+    if own is not None:
+        return own
     if not contention.is_busy(error):
         return server_error(error)
     current_app.logger.warning("503 busy: %s %s: %s", request.method, request.path, error)

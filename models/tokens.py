@@ -1,0 +1,136 @@
+"""API tokens: per-user credentials for integrations (the REST API under /api/v1/, api/).
+
+A token is shown once, when it is made; only its SHA-256 digest is stored.  A token is 32 random bytes, so
+a fast digest is enough (nothing to guess from it, unlike a password) and a request finds its token by
+one indexed lookup.  A token acts as its user (same role, row scope and column rules); its scope narrows
+that to reading (`read`) or not (`write`).  It stops working when it expires, is revoked, or its user is
+inactive or locked out (the API checks those on every request, api/tokens.py).
+
+    token, clear = issue(user, "ERP 同步", days=90, scope="write", now=now)   # clear: give it to the caller
+    found = find(clear)                                                     # ApiToken or None
+    revoke(token, now)
+    hits = count_request(token.id, now, window_seconds=60)                  # the rate limit's counter
+
+The rate limit's counter is a row per token and minute in the database (ApiRequestWindow), so several
+server processes count together.
+"""
+import datetime
+import hashlib
+import secrets
+
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField
+
+from .base import BaseModel, db
+from .people import User
+
+PREFIX = "crm_"  # marks a string as one of ours (secret scanners, logs)
+SCOPES = (("read", "只读"), ("write", "读写"))
+SHOWN = 12  # leading characters kept to tell tokens apart on screens (crm_ and 8 random ones)
+
+
+def digest(clear):
+    return hashlib.sha256(clear.encode("utf-8")).hexdigest()
+
+
+class ApiToken(BaseModel):
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE", index=True)
+    name = CharField(max_length=60)  # what it is for, e.g. ERP 同步; written into the audit of its writes
+    token_hash = CharField(max_length=64, unique=True)
+    shown = CharField(max_length=SHOWN)  # the first characters, to recognise a token in a list
+    scope = CharField(max_length=8, choices=SCOPES, default="read")
+    created_at = DateTimeField(default=datetime.datetime.now)
+    created_by = CharField(max_length=60, null=True)  # username (text: survives the user's deletion)
+    expires_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    revoked_by = CharField(max_length=60, null=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.shown}…)"
+
+    @property
+    def writes(self):
+        return self.scope == "write"
+
+    def state(self, now):
+        """active / expired / revoked."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+class ApiRequestWindow(BaseModel):
+    """Requests of one token in one window (window = epoch seconds // window length)."""
+
+    token = ForeignKeyField(ApiToken, on_delete="CASCADE")
+    window = IntegerField()
+    hits = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("token", "window"), True),)
+
+
+STATE_LABELS = {"active": "有效", "expired": "已过期", "revoked": "已撤销"}
+LONGEST_DAYS = 3650
+
+
+def issue(user, name, days, scope, now, created_by=None):
+    """A new token of `user`: (ApiToken, the clear token).  The clear token is never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("请填写令牌名称")
+    if len(name) > ApiToken.name.max_length:
+        raise ValueError(f"令牌名称最多 {ApiToken.name.max_length} 个字符")
+    if scope not in dict(SCOPES):
+        raise ValueError("权限范围只能是 read（只读）或 write（读写）")
+    if not isinstance(days, int) or not 1 <= days <= LONGEST_DAYS:
+        raise ValueError(f"有效期应为 1 到 {LONGEST_DAYS} 天")
+    clear = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.create(user=user, name=name, token_hash=digest(clear), shown=clear[:SHOWN], scope=scope,
+                            created_at=now, created_by=created_by, expires_at=now + datetime.timedelta(days=days))
+    return token, clear
+
+
+def find(clear):
+    """The token whose clear text is `clear` (whatever its state), or None."""
+    if not clear or not clear.startswith(PREFIX) or len(clear) > 200:
+        return None
+    return ApiToken.get_or_none(ApiToken.token_hash == digest(clear))
+
+
+def revoke(token, now, by=None):
+    """Revoke `token` (once: a revoked token keeps its first revocation time)."""
+    if token.revoked_at is None:
+        ApiToken.update(revoked_at=now, revoked_by=by).where(
+            (ApiToken.id == token.id) & ApiToken.revoked_at.is_null()).execute()
+        token.revoked_at, token.revoked_by = now, by
+    return token
+
+
+def touch(token, now, every_seconds=60):
+    """Record the token's last use, at most once a minute (a write per request would be a write too many)."""
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= every_seconds:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
+        token.last_used_at = now
+
+
+def count_request(token_id, now, window_seconds=60):
+    """Count one request of the token in the current window; returns (hits so far, seconds left in the window).
+
+    An upsert on (token, window), then a read of the row, in one transaction: every server process counts
+    into the same row.  Older windows of the token are removed when a new window starts."""
+    epoch = int(now.timestamp())
+    window = epoch // window_seconds
+    with db.atomic():
+        (ApiRequestWindow.insert(token=token_id, window=window, hits=1)
+                    .on_conflict(conflict_target=[ApiRequestWindow.token, ApiRequestWindow.window],
+                                 update={ApiRequestWindow.hits: ApiRequestWindow.hits + 1})
+                    .execute())
+        hits = (ApiRequestWindow.select(ApiRequestWindow.hits)
+                .where((ApiRequestWindow.token == token_id) & (ApiRequestWindow.window == window)).scalar())
+        if hits == 1:
+            ApiRequestWindow.delete().where((ApiRequestWindow.token == token_id)
+                                            & (ApiRequestWindow.window < window)).execute()
+    return hits, window_seconds - epoch % window_seconds
