@@ -14,6 +14,7 @@ import os
 from i18n import compile_admin_messages, current_language
 from web.security import csp_nonce
 
+from .api_tokens import ApiTokenView  # API令牌 (admin/api_tokens.py)
 from .dashboard import HomeView  # 首页: the dashboard (admin/dashboard.py)
 from .duplicates import DuplicatesView
 from .imports import ImportRunView
@@ -111,6 +112,9 @@ def init_app(app):
     # 个人数据请求 (admin/privacy.py): the details page's 导出个人数据 and 匿名化 post here; no menu entry.
     admin.add_view(PersonalDataView(name=_translated(VIEW_NAMES, "personaldata"), endpoint="personaldata"))
     app.jinja_env.globals["privacy_tools"] = privacy_tools
+    # API令牌 (admin/api_tokens.py): the REST API's tokens, policy key "apitoken".
+    admin.add_view(ApiTokenView(name=_translated(VIEW_NAMES, "apitoken"), endpoint="apitoken",
+                                category=categories["system"]))
     app.jinja_env.globals["can"] = lambda model, action: current_user.is_authenticated and current_grant().can(
         model, action
     )

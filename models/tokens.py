@@ -6,9 +6,11 @@ one indexed lookup.  A token acts as its user (same role, row scope and column r
 that to reading (`read`) or not (`write`).  It stops working when it expires, is revoked, or its user is
 inactive or locked out (the API checks those on every request, api/tokens.py).
 
-    token, clear = issue(user, "ERP 同步", days=90, scope="write", now=now)   # clear: give it to the caller
+    token, clear = issue(user, "ERP 同步", days=90, scope="write", now=now, created_by="admin")  # clear: shown once
     found = find(clear)                                                     # ApiToken or None
-    revoke(token, now)
+    revoke(token, now, by="admin")
+
+Issuing and revoking are audited here (AuditLog, model "apitoken"), whoever asks: the admin screen or the CLI.
     hits = count_request(token.id, now, window_seconds=60)                  # the rate limit's counter
 
 The rate limit's counter is a row per token and minute in the database (ApiRequestWindow), so several
@@ -16,12 +18,13 @@ server processes count together.
 """
 import datetime
 import hashlib
+import json
 import secrets
 
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from .base import BaseModel, db
-from .people import User
+from .people import AuditLog, User
 
 PREFIX = "crm_"  # marks a string as one of ours (secret scanners, logs)
 SCOPES = (("read", "只读"), ("write", "读写"))
@@ -76,8 +79,14 @@ STATE_LABELS = {"active": "有效", "expired": "已过期", "revoked": "已撤�
 LONGEST_DAYS = 3650
 
 
-def issue(user, name, days, scope, now, created_by=None):
-    """A new token of `user`: (ApiToken, the clear token).  The clear token is never stored."""
+def _audit(action, token, by, ip, changes):
+    AuditLog.create(username=by, action=action, model="apitoken", record_id=str(token.id), ip=ip,
+                    changes=json.dumps(changes, ensure_ascii=False, default=str))
+
+
+def issue(user, name, days, scope, now, created_by=None, ip=None):
+    """A new token of `user`: (ApiToken, the clear token), audited.  The clear token is never stored; ValueError
+    (a Chinese message) for a bad name, scope or number of days."""
     name = (name or "").strip()
     if not name:
         raise ValueError("请填写令牌名称")
@@ -90,6 +99,8 @@ def issue(user, name, days, scope, now, created_by=None):
     clear = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.create(user=user, name=name, token_hash=digest(clear), shown=clear[:SHOWN], scope=scope,
                             created_at=now, created_by=created_by, expires_at=now + datetime.timedelta(days=days))
+    _audit("create", token, created_by, ip, {"user": user.username, "name": name, "scope": scope,
+                                             "expires_at": token.expires_at.isoformat(sep=" ", timespec="seconds")})
     return token, clear
 
 
@@ -100,13 +111,14 @@ def find(clear):
     return ApiToken.get_or_none(ApiToken.token_hash == digest(clear))
 
 
-def revoke(token, now, by=None):
-    """Revoke `token` (once: a revoked token keeps its first revocation time)."""
-    if token.revoked_at is None:
-        ApiToken.update(revoked_at=now, revoked_by=by).where(
-            (ApiToken.id == token.id) & ApiToken.revoked_at.is_null()).execute()
+def revoke(token, now, by=None, ip=None):
+    """Revoke `token`, audited (once: a revoked token keeps its first revocation time).  True if it was revoked now."""
+    changed = ApiToken.update(revoked_at=now, revoked_by=by).where(
+        (ApiToken.id == token.id) & ApiToken.revoked_at.is_null()).execute()
+    if changed:
         token.revoked_at, token.revoked_by = now, by
-    return token
+        _audit("revoke", token, by, ip, {"user": token.user.username, "name": token.name})
+    return bool(changed)
 
 
 def touch(token, now, every_seconds=60):
