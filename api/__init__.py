@@ -70,6 +70,7 @@ def init_app(app):
 
 # The endpoints: one module each, imported here so their routes are on `bp` before it is registered.
 from . import customers  # noqa: E402
+from . import activity, tags, values  # noqa: E402  (orders and follow-ups, customer tags, the value row)
 
 from .openapi import register as _register_description  # noqa: E402
 

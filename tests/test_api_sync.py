@@ -1,0 +1,138 @@
+"""The API's orders, follow-ups, tags and value row (issue 13 part 2): bulk upsert over the API framework, lists
+by customer, the policy per role, and the OpenAPI description of each answer."""
+import datetime
+import json
+from decimal import Decimal
+
+import pytest
+
+from models import AuditLog, CustomerTag, CustomerValue, Order, Tag, tokens
+
+NOW = datetime.datetime(2026, 12, 7, 9, 0)
+
+
+@pytest.fixture
+def api(app, users, make_customer):
+    """{role: a client whose calls carry that role's demo user's write token}, and the customers."""
+    made = {}
+    for role, username in (("admin", "admin"), ("sales", "sales1"), ("service", "service"), ("sales2", "sales2")):
+        _, clear = tokens.issue(users[username], f"ERP {username}", days=30, scope="write", now=datetime.datetime.now())
+        made[role] = {"Authorization": f"Bearer {clear}"}
+    client = app.test_client()
+
+    def call(role, method, path, body=None):
+        response = client.open(f"/api/v1{path}", method=method, headers=made[role], json=body)
+        return response.status_code, response.get_json()
+
+    return {"call": call, "mine": make_customer(owner="sales1"), "theirs": make_customer(owner="sales2"),
+            "users": users}
+
+
+def _order(code, number, **fields):
+    return {"order_no": f"ERP-{number}", "customer_code": code, "ordered_at": "2026-12-01 10:00", "amount": "¥1,280.5",
+            "quantity": 1, "product": "标准版", **fields}
+
+
+def test_bulk_orders_all_or_nothing_partial_and_resend(api):
+    call, mine, theirs = api["call"], api["mine"].code, api["theirs"].code
+    items = [_order(mine, 1), _order(mine, 2, amount="abc"), _order(theirs, 3), _order(mine, 4)]
+    status, body = call("sales", "POST", "/orders/bulk", {"items": items})
+    assert status == 422 and body["error"]["code"] == "validation_failed"
+    assert body["error"]["message"].startswith("2 项有错误，未写入任何数据")
+    assert body["error"]["errors"] == [
+        {"index": 1, "field": "amount", "value": "abc", "message": "金额无法识别：abc（可写作 1234.50、1,234.50 或 ¥1,234）"},
+        {"index": 2, "field": "customer_code", "value": theirs, "message": f"客户编号 {theirs} 不存在或不在您的数据范围内"}]
+    assert Order.select().count() == 0
+
+    status, body = call("sales", "POST", "/orders/bulk", {"items": items, "partial": True})
+    assert status == 200 and (body["created"], body["rejected"], body["written"]) == (2, 2, True)
+    assert [e["index"] for e in body["errors"]] == [1, 2]
+    assert Order.get(Order.order_no == "ERP-1").amount == Decimal("1280.50")
+    entries = AuditLog.select().where((AuditLog.action == "create") & (AuditLog.model == "order"))
+    assert entries.count() == 2 and {json.loads(e.changes)["api_token"] for e in entries} == {"ERP sales1"}
+
+    audited = AuditLog.select().count()
+    status, body = call("sales", "POST", "/orders/bulk", {"items": [items[0], items[3]]})
+    assert status == 200 and (body["created"], body["updated"], body["unchanged"], body["batch_id"]) == (0, 0, 2, None)
+    assert AuditLog.select().count() == audited
+
+    status, body = call("sales", "GET", f"/customers/{mine}/orders?limit=1")
+    assert status == 200 and body["items"][0] == {
+        "order_no": "ERP-1", "customer_code": mine, "ordered_at": "2026-12-01T10:00:00", "amount": "1280.50",
+        "quantity": 1, "product": "标准版", "channel": None}
+    status, body = call("sales", "GET", f"/customers/{mine}/orders?cursor={body['next_cursor']}")
+    assert [o["order_no"] for o in body["items"]] == ["ERP-4"] and body["next_cursor"] is None
+    assert call("sales", "GET", f"/customers/{theirs}/orders")[0] == 404  # out of scope reads as missing
+
+
+def test_bulk_calls_refused_whole(api):
+    call, mine = api["call"], api["mine"].code
+    status, body = call("service", "POST", "/orders/bulk", {"items": [_order(mine, 1)]})
+    assert status == 403 and "不能同步订单" in body["error"]["message"]
+    status, body = call("sales", "POST", "/orders/bulk", {"items": [{}] * 10_001})
+    assert status == 413 and body["error"]["code"] == "too_many_items"
+    status, body = call("sales", "POST", "/orders/bulk", {"items": "x", "colour": 1})
+    assert status == 422 and {e["field"] for e in body["error"]["errors"]} == {"items", "colour"}
+
+
+def test_follow_ups_in_bulk_and_by_customer(api):
+    call, mine = api["call"], api["mine"].code
+    items = [{"record_no": "crm-9", "customer_code": mine, "at": "2026-12-02 09:30", "method": "上门拜访",
+              "content": "演示产品", "result": "报价"}]
+    status, body = call("sales", "POST", "/followups/bulk", {"items": items})
+    assert status == 200 and body["created"] == 1
+    items[0]["content"] = "演示产品，客户要求报价单"
+    status, body = call("sales", "POST", "/followups/bulk", {"items": items})
+    assert (body["created"], body["updated"]) == (0, 1)
+    status, body = call("sales", "GET", f"/customers/{mine}/followups")
+    assert status == 200 and body["items"] == [{
+        "record_no": "CRM-9", "customer_code": mine, "at": "2026-12-02T09:30:00", "method": "拜访",
+        "content": "演示产品,客户要求报价单", "result": "已报价", "next_date": None, "user": "sales1"}]  # half-width, as imports
+
+
+def test_service_never_sees_money(api, make_order):
+    call, customer = api["call"], api["mine"]
+    make_order(customer, amount="88.00", order_no="SO-1")
+    CustomerValue.create(customer=customer, annual_spend=Decimal("88.00"), orders_12m=1, ltv=Decimal("123.45"),
+                         tier="普通客户", last_order_at=datetime.datetime(2026, 11, 2, 8, 0),
+                         as_of=datetime.date(2026, 12, 7), refreshed_at=NOW)
+    status, body = call("service", "GET", f"/customers/{customer.code}/orders")
+    assert status == 200 and "amount" not in body["items"][0] and body["items"][0]["order_no"] == "SO-1"
+    status, body = call("service", "GET", f"/customers/{customer.code}/value")
+    assert status == 200 and "annual_spend" not in body and "ltv" not in body and body["tier"] == "普通客户"
+    status, body = call("sales", "GET", f"/customers/{customer.code}/value")
+    assert (body["annual_spend"], body["ltv"], body["orders_12m"], body["last_order_at"]) == (
+        "88.00", "123.45", 1, "2026-11-02T08:00:00")
+    assert call("sales", "GET", f"/customers/{api['theirs'].code}/value")[0] == 404
+    assert call("admin", "GET", f"/customers/{api['theirs'].code}/value")[1]["error"]["code"] == "not_computed"
+
+
+def test_manual_tags_added_and_removed_rule_tags_never(api):
+    call, customer = api["call"], api["mine"]
+    Tag.create(name="价格敏感", category="偏好", source="manual")
+    rule_tag = Tag.create(name="高价值", category="价值", source="rule")
+    CustomerTag.create(customer=customer, tag=rule_tag, source="rule")
+    status, body = call("sales", "POST", f"/customers/{customer.code}/tags", {"tag": "价格敏感"})
+    assert status == 200 and sorted((t["name"], t["source"]) for t in body["items"]) == [("价格敏感", "manual"),
+                                                                                       ("高价值", "rule")]
+    summary = AuditLog.get(AuditLog.action == "batch-tag")
+    assert json.loads(summary.changes)["criteria"] == {"api_token": "ERP sales1"}
+    status, body = call("sales", "DELETE", f"/customers/{customer.code}/tags/高价值")
+    assert status == 422 and "是规则标签" in body["error"]["errors"][0]["message"]
+    status, body = call("sales", "DELETE", f"/customers/{customer.code}/tags/价格敏感")
+    assert status == 200 and [t["name"] for t in body["items"]] == ["高价值"]
+    assert call("service", "POST", f"/customers/{customer.code}/tags", {"tag": "价格敏感"})[0] == 403
+    assert call("service", "GET", f"/customers/{customer.code}/tags")[0] == 200
+    assert call("sales", "GET", f"/customers/{api['theirs'].code}/tags")[0] == 404
+
+
+def test_the_description_declares_every_answer(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    bulk = paths["/api/v1/orders/bulk"]["post"]
+    assert {"200", "401", "403", "409", "413", "422", "429"} <= set(bulk["responses"])
+    assert bulk["summary"] == "批量同步订单（按订单号新建或更新）"
+    for path in ("/api/v1/customers/{code}/orders", "/api/v1/customers/{code}/followups",
+                 "/api/v1/customers/{code}/tags", "/api/v1/customers/{code}/value", "/api/v1/followups/bulk"):
+        assert path in paths, path
+    assert "delete" in paths["/api/v1/customers/{code}/tags/{name}"]
