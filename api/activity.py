@@ -138,7 +138,7 @@ class BulkResult(BaseModel):
     unchanged: int = Field(description="与已存储的值相同、未写入的记录数")
     rejected: int = Field(description="有错误、未写入的项数（仅 partial 为 true 时可能大于 0）")
     written: bool = Field(description="本次是否写入了数据")
-    batch_id: int | None = Field(description="记录本次写入的导入批次编号（可在 客户管理 → 导入记录 中撤销）；未写入时为 null")
+    batch_id: int | None = Field(description="记录本次写入的导入批次编号（可用 run.py import-undo 撤销）；未写入时为 null")
     errors: list[FieldError] = Field(description="每个有错误的字段：index（项的序号，从 0 开始）、field、value、message")
 
 
