@@ -80,6 +80,7 @@ def create_tables():
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
         add_missing_columns()
+        drop_retired_indexes()
     search.install()
     audit.install()  # the audit log refuses UPDATE and DELETE (models/audit.py)
 
@@ -112,6 +113,19 @@ def add_missing_columns():
             hook = getattr(model, "after_column_added", None)
             if hook is not None:
                 hook(name)
+
+
+# Indexes an earlier version created that the models no longer declare: dropped from existing databases by
+# create_tables (init-db after an upgrade).  Each one only cost writes; the reason is at the field.
+RETIRED_INDEXES = (
+    "customer_tag_customer_id",  # CustomerTag.customer: the unique (customer, tag) key serves it
+    "tag_rule_episode_removed_at",  # TagRuleEpisode.removed_at: nearly all NULL, read through other keys
+)
+
+
+def drop_retired_indexes():
+    for name in RETIRED_INDEXES:
+        db.execute_sql(f"DROP INDEX IF EXISTS {name}")
 
 
 def _with_default(field):

@@ -41,7 +41,9 @@ class TagRuleEpisode(BaseModel):
     applied_at = DateTimeField()
     applied_on = DateField()  # the as-of day of the evaluation that opened it
     applied_by = CharField(max_length=16)  # sweep / change
-    removed_at = DateTimeField(null=True, index=True)
+    # no index of its own: nearly every row's is NULL, and every read of open episodes goes through the unique
+    # key (by rule) or the customer's index; the index only cost each insert of a bulk sweep (RETIRED_INDEXES)
+    removed_at = DateTimeField(null=True)
     removed_on = DateField(null=True)
     removed_by = CharField(max_length=16, null=True)
 
