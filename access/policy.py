@@ -54,13 +54,24 @@ def _load(role_id, version):
     )
 
 
+def grant_for_role(name):
+    """The grant of the role named `name` (Role.name) at the current policy version; None if there is no such
+    role.  For work done on a user's behalf where only their role travels (a report kernel's viewer_role)."""
+    role = Role.get_or_none(Role.name == name)
+    return None if role is None else _grant(role.id)
+
+
 def grant_for(user):
     """The grant of `user`'s role at the current policy version."""
+    return _grant(user.role_id)
+
+
+def _grant(role_id):
     version = current_version()
-    key = (user.role_id, version)
+    key = (role_id, version)
     grant = _cache.get(key)
     if grant is None:
-        grant = _load(user.role_id, version)
+        grant = _load(role_id, version)
         with _lock:
             # Keep only the current version's grants so stale ones cannot pile up.
             stale = [k for k in _cache if k[1] != version]

@@ -21,6 +21,7 @@ from .imports import ImportRunView
 from .jobs import JobsView
 from .pipeline import FunnelView, TransitionView
 from .privacy import PersonalDataView
+from .report_builder import ReportBuilderView
 from .privacy import tools as privacy_tools
 from .quality import QualityView
 from .tagging import TagBatchView, TagReviewView
@@ -108,6 +109,9 @@ def init_app(app):
                                   category=categories["records"]))
     # 客户价值分析表: the value table (admin/values.py), policy key "customervalue"; computed rows, so not in SCREENS.
     admin.add_view(CustomerValueView(CustomerValue, name=_translated(VIEW_NAMES, "customervalue"), endpoint="customervalue",
+                                     category=categories["analysis"]))
+    # 自定义报表 (admin/report_builder.py): the report builder, policy key "customreport".
+    admin.add_view(ReportBuilderView(name=_translated(VIEW_NAMES, "customreport"), endpoint="reportbuilder",
                                      category=categories["analysis"]))
     # 个人数据请求 (admin/privacy.py): the details page's 导出个人数据 and 匿名化 post here; no menu entry.
     admin.add_view(PersonalDataView(name=_translated(VIEW_NAMES, "personaldata"), endpoint="personaldata"))

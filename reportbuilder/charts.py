@@ -53,8 +53,8 @@ def series(result):
             "format": measure.format, "measure": measure.label}
 
 
-def png(result, title=None):
-    """The chart as PNG bytes (matplotlib, the bundled CJK font), or None for an empty result."""
+def figure(result, title=None):
+    """The chart as a matplotlib Figure (the bundled CJK font), or None for an empty result."""
     if not result.rows:
         return None
     import matplotlib
@@ -68,7 +68,7 @@ def png(result, title=None):
 
     charts.setup()
     data = series(result)
-    figure, ax = plt.subplots(figsize=(8, 4.2))
+    drawn, ax = plt.subplots(figsize=(8, 4.2))
     categories = [str(c) for c in data["categories"]]
     values_of = [[v or 0 for v in s["data"]] for s in data["series"]]
     if data["kind"] == "pie":
@@ -99,8 +99,18 @@ def png(result, title=None):
     if len(data["series"]) > 1:
         ax.legend()
     ax.set_title(title or data["measure"])
-    figure.tight_layout()
+    drawn.tight_layout()
+    return drawn
+
+
+def png(result, title=None):
+    """The chart as PNG bytes, or None for an empty result."""
+    drawn = figure(result, title)
+    if drawn is None:
+        return None
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
+    drawn.savefig(buffer, format="png", dpi=110)
+    plt.close(drawn)
     return buffer.getvalue()

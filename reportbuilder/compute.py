@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, SQL, fn
 
+import numberformat
 from analytics import engines
 from models import Customer, CustomerTag, CustomerValue, Order, Tag, User
 
@@ -45,15 +46,15 @@ class Result:
 
 
 def format_value(value, kind):
-    """Text as people read it: ¥1,234.50, 1,234, 23.5%, — for nothing."""
+    """Text as people read it (numberformat, as every screen): ¥1,234.50, 1,234, 23.5%, — for nothing."""
     if kind == "text":
         return "" if value is None else str(value)
     if value is None:
         return "—"
     if kind == "money":
-        return f"-¥{abs(value):,.2f}" if value < 0 else f"¥{value:,.2f}"
+        return numberformat.money(value)
     if kind == "count":
-        return f"{int(value):,}"
+        return numberformat.count(value)
     if kind == "percent":
         return f"{value:.1%}"
     return f"{value:,.2f}"

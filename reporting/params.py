@@ -14,7 +14,7 @@ import papermill
 from .registry import ReportError
 
 # Set by the runner from the access policy; a caller supplying them could widen their own scope.
-SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access")
+SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access", "viewer_role")
 DATE_PARAMS = ("as_of", "start", "compare_to")
 # What people call the parameters, per language: (label, input hint).  The 立即运行 form shows
 # both, mails and other summaries the label alone; a parameter not listed shows its own name.

@@ -52,3 +52,4 @@ def available():
 register("segmentation", "notebooks/segmentation.ipynb", "客户分群：按地区、行业、RFM 分层查看客户结构")
 register("lifecycle", "notebooks/lifecycle.ipynb", "客户生命周期：新增、活跃、流失与同期群留存")
 register("value", "notebooks/value.ipynb", "客户价值：消费金额、CLV 预测与价值分层")
+register("custom", "reportbuilder/report.ipynb", "自定义报表：保存的自定义报表（report_id），按每位收件人的范围与权限计算")

@@ -36,10 +36,12 @@ def scope_for(user):
 
     owner_ids: whose customers the report covers (None = everyone's); suppress_below: groups
     smaller than this are hidden; column_access: customer column -> "masked"/"hidden" where the
-    user's role may not read it in clear, for the customer lists a report prints.
+    user's role may not read it in clear, for the customer lists a report prints; viewer_role: the role
+    whose column rules decide what a report may compute at all (a saved custom report offers no money
+    measure to a role that may not see amounts; None: the system, everything).
     """
     if user is None:
-        return {"owner_ids": None, "suppress_below": 0, "column_access": {}}
+        return {"owner_ids": None, "suppress_below": 0, "column_access": {}, "viewer_role": None}
     import access
 
     grant = access.grant_for(user)
@@ -47,6 +49,7 @@ def scope_for(user):
         "owner_ids": access.owner_ids(user, grant),
         "suppress_below": 0 if grant.row_scope == "all" else SUPPRESS_BELOW,
         "column_access": {c: grant.access("customer", c) for c in LABEL_COLUMNS if not grant.clear("customer", c)},
+        "viewer_role": grant.role,
     }
 
 

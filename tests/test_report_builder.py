@@ -10,6 +10,7 @@ import models
 import reportbuilder
 from analytics import engines
 from models import AuditLog, Customer, CustomerTag, CustomerValue, Order, SavedReport, Tag, User
+import reportbuilder.delivery
 from reportbuilder import charts, saved, templates
 from reportbuilder.spec import SpecError, parse
 from tests.conftest import PASSWORD, build_app
@@ -29,6 +30,7 @@ def app(tmp_path_factory):
     D  sales2  (no industry)  潜在客户 no first contact, no orders
     """
     application = build_app(tmp_path_factory.mktemp("report-builder"))
+    application.config["REPORT_BUILDER_TODAY"] = TODAY
     with application.app_context():
         users = {u.username: u for u in User.select()}
 
@@ -224,3 +226,91 @@ def test_saving_is_owned_validated_and_audited(ctx):
     assert SavedReport.get_or_none(SavedReport.id == report.id) is None
     assert AuditLog.select().where((AuditLog.model == "customreport") & (AuditLog.action == "delete")
                                    & (AuditLog.record_id == str(report.id))).count() == 1
+
+
+def test_a_saved_report_is_a_registered_report_computed_as_each_recipient(app, ctx, tmp_path, monkeypatch):
+    """The registry's `custom` report runs a saved report with the runner's scope: a rep's run lists only their
+    customers, 客服专员's leaves the money out and says so; the mail carries the key numbers and the chart."""
+    import delivery
+    import reporting
+
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    admin, admin_grant, _ = grant_of("admin")
+    report = saved.save(admin, admin_grant, "客户消费清单", {"rows": ["customer"], "measures": ["revenue", "orders"],
+                                                          "period": LAST_12, "limit": 10}, TODAY, shared=True)
+    users = {u.username: u for u in User.select()}
+    config = {"DATABASE_URL": app.config["DATABASE_URL"], "FIELD_KEY": app.config["FIELD_KEY"]}
+    run = reporting.run_report("custom", {"report_id": report.id, "as_of": TODAY.isoformat()}, user=users["sales1"],
+                               config=config)
+    assert run.status == "success", (run.error_name, run.error)
+    assert run.params["viewer_role"] == "sales" and run.params["owner_ids"] == [users["sales1"].id]
+    with open(run.html_path, encoding="utf-8") as handle:
+        rep = handle.read()
+    assert "A 客户A" in rep and "¥600.00" in rep and "B 客户B" in rep and "¥50.50" in rep
+    assert "C 客户C" not in rep and "¥400.00" not in rep  # sales2's customer
+    # the same computation as 客服专员 (what the kernel does with viewer_role="service"): no money, said so
+    service = reportbuilder.delivery.compute(report.id, "service", None, TODAY)
+    assert service.left_out == ["消费额"] and service.result.columns == ["客户", "订单数"]
+    assert ("C 客户C", 1) in service.result.rows
+    runs = {"sales1": (run, rep)}
+    message = delivery.compose(runs["sales1"][0], ["sales1@example.com"], "报表 <reports@example.com>")
+    body = next(part for part in message.walk() if part.get_content_type() == "text/html").get_content()
+    assert "A 客户A" in body and "订单数 3" in body and "cid:" in body
+    assert any(part.get_content_type() == "image/png" for part in message.walk())
+
+
+SCREEN = "/admin/reportbuilder/"
+INDUSTRY = "run=1&row1=industry&measures=customers&measures=revenue&period=last_12_months"
+
+
+def test_the_screen_runs_a_report_in_the_viewers_scope(login):
+    page = login("admin").get(SCREEN + "?" + INDUSTRY)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "¥1,000.00" in text and "¥50.50" in text and 'id="rb-chart"' in text
+    rep = login("sales").get(SCREEN + "?" + INDUSTRY).get_data(as_text=True)
+    assert "¥600.00" in rep and "¥1,000.00" not in rep  # sales1's customers only
+
+
+def db(app):
+    """Reads between requests in an app context of their own: a context held across requests would share its `g`
+    (the logged-in user, the grant) with them."""
+    return app.app_context()
+
+
+def test_the_screen_offers_service_no_money_and_refuses_a_crafted_request(app, login):
+    service = login("service")
+    page = service.get(SCREEN).get_data(as_text=True)
+    assert 'value="customers"' in page and 'value="revenue"' not in page and 'value="ltv"' not in page
+    with db(app):
+        before = AuditLog.select().count()
+    refused = service.get(SCREEN + "?" + INDUSTRY)
+    assert refused.status_code == 400 and "您的角色不能查看指标“消费额”" in refused.get_data(as_text=True)
+    token = service.csrf_token("/password")  # the session's token (service has no form on this screen)
+    crafted = service.post(SCREEN + "export.csv", data={"csrf_token": token, "row1": "industry", "measures": "revenue"})
+    with db(app):
+        assert crafted.status_code == 302 and AuditLog.select().count() == before  # no export, nothing written
+
+
+def test_save_open_export_and_delete_from_the_screen(app, login):
+    manager = login("manager")
+    form = {"row1": "order_month", "measures": ["customers", "revenue"], "period": "last_12_months", "chart": "line"}
+    saved_page = manager.submit(SCREEN + "save", {**form, "name": "月度消费"}, form_url=SCREEN + "?" + INDUSTRY)
+    with db(app):
+        report = SavedReport.get(SavedReport.name == "月度消费")
+    assert saved_page.status_code == 302 and saved_page.location.endswith(f"report={report.id}")
+    opened = manager.get(SCREEN + f"?report={report.id}").get_data(as_text=True)
+    assert "2026-03" in opened and "¥350.50" in opened and "订阅此报表" in opened and "p.report_id" in opened
+    exported = manager.submit(SCREEN + "export.csv", form, form_url=SCREEN + "?" + INDUSTRY)
+    lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines == ["下单月份,客户数,消费额", "2026-01,1,300.0", "2026-03,2,350.5", "2026-06,1,400.0"]
+    with db(app):
+        entry = AuditLog.select().where((AuditLog.model == "customreport") & (AuditLog.action == "export")).get()
+    assert entry.rows == 3 and entry.username == "manager"
+    assert login("sales").get(SCREEN + f"?report={report.id}").status_code == 302  # private: not sales1's
+    subscribe = manager.get(f"/admin/subscription/new/?report=custom&name=月度消费&p.report_id={report.id}")
+    assert f"report_id={report.id}" in subscribe.get_data(as_text=True)
+    deleted = manager.submit(SCREEN + "delete", {"report": report.id}, form_url=SCREEN + "?" + INDUSTRY,
+                             follow_redirects=True)
+    assert "已删除报表“月度消费”" in deleted.get_data(as_text=True)
+    with db(app):
+        assert SavedReport.get_or_none(SavedReport.id == report.id) is None

@@ -124,9 +124,9 @@ def test_a_sales_rep_runs_over_own_customers_with_small_groups_suppressed(app, r
 def test_scope_follows_the_access_policy(app, users):
     everything = {"owner_ids": None, "suppress_below": 0, "column_access": {}}
     with app.app_context():
-        assert reporting.runner.scope_for(None) == everything
-        assert reporting.runner.scope_for(users["admin"]) == everything
-        assert reporting.runner.scope_for(users["service"]) == everything
+        assert reporting.runner.scope_for(None) == {**everything, "viewer_role": None}
+        assert reporting.runner.scope_for(users["admin"]) == {**everything, "viewer_role": "admin"}
+        assert reporting.runner.scope_for(users["service"]) == {**everything, "viewer_role": "service"}
         scope = reporting.runner.scope_for(users["manager"])
         assert users["manager"].id in scope["owner_ids"] and users["sales1"].id in scope["owner_ids"]
         assert scope["suppress_below"] == 5 and scope["column_access"] == {}
