@@ -8,7 +8,11 @@ through reporting: parameters are validated before anything is stored, the run's
 comes from the caller's grant, and reporting.background puts its id on the one jobs queue, where
 a worker (`run.py worker`) executes it; the page answers at once and polls the run's progress, and
 says so when the run waits for a worker that is not running.
+PDF 下载 and Excel 下载 (export) hand the run on as a PDF for A4 and a workbook of its tables
+(exports.notebook); the run is already in the scope it was run for, and each download is audited with
+the rows it carries.
 """
+import io
 import os
 
 from flask import abort, current_app, flash, jsonify, redirect, request, send_file
@@ -17,7 +21,9 @@ from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from markupsafe import Markup
 
+import exports
 import reporting
+from exports import notebook as notebook_exports
 from i18n import current_language
 from reporting import background, params as report_params
 from reporting.runner import queue_run, rerun
@@ -53,6 +59,13 @@ def _shown(value):
     return "" if value is None else str(value)
 
 
+# kind -> (the run as (bytes, Handout), its mimetype): the downloads a run offers people to hand on
+HANDOUTS = {
+    "pdf": (notebook_exports.run_pdf, "application/pdf"),
+    "xlsx": (notebook_exports.run_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+
 class ReportAction(BaseListRowAction):
     """A row icon on the runs list: link to an output, or the re-run button."""
 
@@ -69,7 +82,10 @@ class ReportAction(BaseListRowAction):
             return ""
         if self.kind == "notebook" and not (row.finished and row.notebook_path):
             return ""
-        icon = "fa fa-file-text-o" if self.kind == "html" else "fa fa-download"
+        if self.kind in HANDOUTS and not (row.status == "success" and row.html_path):
+            return ""
+        icon = {"html": "fa fa-file-text-o", "pdf": "fa fa-file-pdf-o", "xlsx": "fa fa-file-excel-o"}.get(
+            self.kind, "fa fa-download")
         return LINK.format(url=view.get_url(f".{self.kind}_view", id=row_id), title=self.title, icon=icon)
 
 
@@ -97,6 +113,8 @@ class ReportRunView(PolicyModelView):
         actions.append(ReportAction("html", "查看报表" if zh else "View report"))
         if self.can_export:
             actions.append(ReportAction("notebook", "下载笔记本" if zh else "Download notebook"))
+            actions.append(ReportAction("pdf", "下载 PDF" if zh else "Download PDF"))
+            actions.append(ReportAction("xlsx", "下载 Excel" if zh else "Download Excel"))
         if current_grant().can(self.policy_key, "create"):
             actions.append(ReportAction("rerun", "以相同参数再次运行" if zh else "Re-run with the same parameters",
                                         token=TokenForm().csrf_token.current_token))
@@ -191,6 +209,29 @@ class ReportRunView(PolicyModelView):
         audit("export", self.policy_key, run.id, {"file": os.path.basename(run.notebook_path)}, rows=1)
         return send_file(run.notebook_path, mimetype="application/x-ipynb+json", as_attachment=True,
                          download_name=f"{run.report}-{run.run_id}.ipynb")
+
+    def _handout(self, kind):
+        """The run asked for, as a download of `kind` (pdf / xlsx), audited with its rows."""
+        self._require("export")
+        run = self.get_one(request.args.get("id"))  # within the viewer's scope of runs, or 404
+        if run.status != "success" or not run.html_path or not os.path.isfile(run.html_path):
+            abort(404)
+        try:
+            data, handout = HANDOUTS[kind][0](run)
+        except exports.EngineUnavailable as error:
+            flash(str(error), "error")
+            return redirect(self.get_url(".details_view", id=run.id))
+        audit("export", self.policy_key, run.id, {"format": kind, "report": run.report}, rows=handout.row_count)
+        return send_file(io.BytesIO(data), mimetype=HANDOUTS[kind][1], as_attachment=True,
+                         download_name=f"{handout.title or run.report}-{run.run_id}.{kind}")
+
+    @expose("/pdf/")
+    def pdf_view(self):
+        return self._handout("pdf")
+
+    @expose("/xlsx/")
+    def xlsx_view(self):
+        return self._handout("xlsx")
 
     @expose("/log/")
     def log_view(self):

@@ -1,0 +1,144 @@
+"""A Handout as an XLSX workbook people open in Excel or WPS.
+
+Sheets: 汇总 (title, notes, the summary table and a native Excel chart drawn from its cells), one
+sheet per further table, and 明细 (the underlying rows).  Numbers stay numbers with a number format
+(money ¥#,##0.00, shares 0.0%, counts #,##0), so the reader can sum and sort; every text cell goes
+through intake.files.spreadsheet_safe, the one formula guard of all exports.
+
+No pivot table: openpyxl reads and keeps pivot tables but cannot create their caches, and
+XlsxWriter 3.3.1 (the newest release this project's registry offers) has no pivot-table writer; the
+summary sheet is the pivot (rows by the report's dimensions, its measures as columns), and the 明细
+sheet is laid out so Excel's 插入 → 数据透视表 takes it as it is (one header row, no merged cells).
+"""
+import datetime
+import decimal
+import io
+
+from intake.files import spreadsheet_safe
+
+FORMATS = {"money": '"¥"#,##0.00', "percent": "0.0%", "count": "#,##0", "number": "#,##0.00", "date": "yyyy-mm-dd"}
+SUMMARY_SHEET, DETAIL_SHEET = "汇总", "明细"
+MAX_WIDTH = 50
+
+
+def _cell(value, kind):
+    """What goes into a cell: numbers as numbers (Decimal as float: openpyxl writes it as text otherwise),
+    dates as dates, everything else as formula-safe text."""
+    if value is None:
+        return None
+    if kind in ("count", "money", "percent", "number") and isinstance(value, (int, float, decimal.Decimal)) \
+            and not isinstance(value, bool):
+        return float(value) if isinstance(value, decimal.Decimal) else value
+    if kind == "date" and isinstance(value, (datetime.date, datetime.datetime)):
+        return value
+    return spreadsheet_safe(str(value))
+
+
+def _width(value):
+    text = "" if value is None else (f"{value:,.2f}" if isinstance(value, float) else str(value))
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)  # a CJK character takes two columns
+
+
+def _write_table(sheet, table, first_row, heading_font):
+    """The table's header at `first_row` and its rows below; returns the last row written."""
+    from openpyxl.utils import get_column_letter
+
+    for index, column in enumerate(table.columns, start=1):
+        cell = sheet.cell(row=first_row, column=index, value=spreadsheet_safe(column.label))
+        cell.font = heading_font
+    widths = [_width(column.label) for column in table.columns]
+    row_number = first_row
+    for row in table.rows:
+        row_number += 1
+        for index, (column, value) in enumerate(zip(table.columns, row), start=1):
+            cell = sheet.cell(row=row_number, column=index, value=_cell(value, column.kind))
+            if column.kind in FORMATS:
+                cell.number_format = FORMATS[column.kind]
+            if len(table.rows) <= 2000:  # measuring every cell of a long sheet costs more than it gives
+                widths[index - 1] = max(widths[index - 1], _width(cell.value))
+    for index, width in enumerate(widths, start=1):
+        letter = get_column_letter(index)
+        sheet.column_dimensions[letter].width = min(MAX_WIDTH, max(10, width + 2))
+    return row_number
+
+
+def _chart(handout, sheet, header_row, last_row):
+    """A native chart over the summary's cells (Excel redraws it when a cell is changed)."""
+    from openpyxl.chart import BarChart, LineChart, PieChart, Reference
+
+    chart_spec, table = handout.chart, handout.summary
+    kind = {"bar": BarChart, "line": LineChart, "pie": PieChart}[chart_spec.kind]
+    chart = kind()
+    chart.title = chart_spec.title or handout.title
+    category_index, _ = table.column(chart_spec.category)
+    keys = chart_spec.values[:1] if chart_spec.kind == "pie" else chart_spec.values
+    for key in keys:
+        index, column = table.column(key)
+        data = Reference(sheet, min_col=index + 1, min_row=header_row, max_row=last_row)
+        chart.add_data(data, titles_from_data=True)
+        if chart_spec.kind != "pie":
+            chart.y_axis.title = column.label if len(keys) == 1 else None
+            chart.y_axis.numFmt = FORMATS.get(column.kind, "General")
+    chart.set_categories(Reference(sheet, min_col=category_index + 1, min_row=header_row + 1, max_row=last_row))
+    if chart_spec.kind != "pie":
+        chart.x_axis.title = table.columns[category_index].label
+        chart.x_axis.delete = False  # openpyxl 3.1 hides the axes unless told
+        chart.y_axis.delete = False
+        if len(keys) == 1:
+            chart.legend = None
+    chart.width, chart.height = 18, 9
+    return chart
+
+
+def xlsx_bytes(handout):
+    """The workbook of `handout` (exports.document.Handout) as bytes."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    heading = Font(bold=True)
+    sheet = book.active
+    sheet.title = SUMMARY_SHEET
+    sheet.cell(row=1, column=1, value=spreadsheet_safe(handout.title)).font = Font(bold=True, size=14)
+    row = 1
+    for note in handout.notes:
+        row += 1
+        sheet.cell(row=row, column=1, value=spreadsheet_safe(str(note)))
+    header_row = row + 2
+    last_row = _write_table(sheet, handout.summary, header_row, heading)
+    if handout.chart is not None and handout.summary.rows:
+        anchor = f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}"
+        sheet.add_chart(_chart(handout, sheet, header_row, last_row), anchor)
+    elif handout.images:  # a chart drawn already (a notebook report's key chart), as a picture
+        from openpyxl.drawing.image import Image
+
+        picture = Image(io.BytesIO(handout.images[0]))
+        scale = min(1.0, 640 / picture.width)
+        picture.width, picture.height = picture.width * scale, picture.height * scale
+        sheet.add_image(picture, f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}")
+    for number, table in enumerate(handout.extra, start=1):
+        extra = book.create_sheet(_sheet_name(table.title or f"表{number}", book))
+        if table.title:
+            extra.cell(row=1, column=1, value=spreadsheet_safe(table.title)).font = Font(bold=True, size=12)
+        _write_table(extra, table, 3 if table.title else 1, heading)
+    if handout.detail is not None:
+        detail = book.create_sheet(DETAIL_SHEET)
+        _write_table(detail, handout.detail, 1, heading)
+        detail.freeze_panes = "A2"
+        if handout.detail.columns:
+            detail.auto_filter.ref = f"A1:{get_column_letter(len(handout.detail.columns))}{len(handout.detail.rows) + 1}"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet_name(title, book):
+    """A sheet name Excel accepts (31 characters, none of []:*?/\\), unique in `book`."""
+    name = "".join("_" if ch in "[]:*?/\\" else ch for ch in title)[:31] or "表"
+    base, number = name, 1
+    while name in book.sheetnames:
+        number += 1
+        suffix = f"({number})"
+        name = base[:31 - len(suffix)] + suffix
+    return name
