@@ -40,26 +40,37 @@ def _width(value):
 
 
 def _write_table(sheet, table, first_row, heading_font):
-    """The table's header at `first_row` and its rows below; returns the last row written."""
+    """The table's header at `first_row` (rows before it are empty) and its rows below, streamed into a
+    write-only sheet (column widths first: such a sheet takes them only before its rows); returns the
+    last row written."""
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
-    for index, column in enumerate(table.columns, start=1):
-        cell = sheet.cell(row=first_row, column=index, value=spreadsheet_safe(column.label))
-        cell.font = heading_font
     widths = [_width(column.label) for column in table.columns]
-    row_number = first_row
-    for row in table.rows:
-        row_number += 1
-        for index, (column, value) in enumerate(zip(table.columns, row), start=1):
-            cell = sheet.cell(row=row_number, column=index, value=_cell(value, column.kind))
-            if column.kind in FORMATS:
-                cell.number_format = FORMATS[column.kind]
-            if len(table.rows) <= 2000:  # measuring every cell of a long sheet costs more than it gives
-                widths[index - 1] = max(widths[index - 1], _width(cell.value))
+    for row in table.rows[:2000]:  # measuring every cell of a long sheet costs more than it gives
+        for index, (column, value) in enumerate(zip(table.columns, row)):
+            widths[index] = max(widths[index], _width(_cell(value, column.kind)))
     for index, width in enumerate(widths, start=1):
-        letter = get_column_letter(index)
-        sheet.column_dimensions[letter].width = min(MAX_WIDTH, max(10, width + 2))
-    return row_number
+        sheet.column_dimensions[get_column_letter(index)].width = min(MAX_WIDTH, max(10, width + 2))
+    header = []
+    for column in table.columns:
+        cell = WriteOnlyCell(sheet, spreadsheet_safe(column.label))
+        cell.font = heading_font
+        header.append(cell)
+    sheet.append(header)
+    # one styled template cell per formatted column: openpyxl looks a style up once, not per cell
+    formats = [FORMATS.get(column.kind) for column in table.columns]
+    for row in table.rows:
+        values = []
+        for column, number_format, value in zip(table.columns, formats, row):
+            value = _cell(value, column.kind)
+            if number_format and value is not None and not isinstance(value, str):
+                cell = WriteOnlyCell(sheet, value)
+                cell.number_format = number_format
+                value = cell
+            values.append(value)
+        sheet.append(values)
+    return first_row + len(table.rows)
 
 
 def _chart(handout, sheet, header_row, last_row):
@@ -91,43 +102,52 @@ def _chart(handout, sheet, header_row, last_row):
 
 
 def xlsx_bytes(handout):
-    """The workbook of `handout` (exports.document.Handout) as bytes."""
+    """The workbook of `handout` (exports.document.Handout) as bytes (streamed: write-only sheets)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    book = Workbook()
+    book = Workbook(write_only=True)
     heading = Font(bold=True)
-    sheet = book.active
-    sheet.title = SUMMARY_SHEET
-    sheet.cell(row=1, column=1, value=spreadsheet_safe(handout.title)).font = Font(bold=True, size=14)
-    row = 1
+
+    def titled(sheet, text, size):
+        cell = WriteOnlyCell(sheet, spreadsheet_safe(text))
+        cell.font = Font(bold=True, size=size)
+        sheet.append([cell])
+
+    sheet = book.create_sheet(SUMMARY_SHEET)
+    titled(sheet, handout.title, 14)
     for note in handout.notes:
-        row += 1
-        sheet.cell(row=row, column=1, value=spreadsheet_safe(str(note)))
-    header_row = row + 2
+        sheet.append([spreadsheet_safe(str(note))])
+    sheet.append([])
+    header_row = len(handout.notes) + 3
     last_row = _write_table(sheet, handout.summary, header_row, heading)
+    beside = f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}"
     if handout.chart is not None and handout.summary.rows:
-        anchor = f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}"
-        sheet.add_chart(_chart(handout, sheet, header_row, last_row), anchor)
+        sheet.add_chart(_chart(handout, sheet, header_row, last_row), beside)
     elif handout.images:  # a chart drawn already (a notebook report's key chart), as a picture
         from openpyxl.drawing.image import Image
 
         picture = Image(io.BytesIO(handout.images[0]))
         scale = min(1.0, 640 / picture.width)
         picture.width, picture.height = picture.width * scale, picture.height * scale
-        sheet.add_image(picture, f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}")
+        sheet.add_image(picture, beside)
     for number, table in enumerate(handout.extra, start=1):
         extra = book.create_sheet(_sheet_name(table.title or f"表{number}", book))
+        first = 1
         if table.title:
-            extra.cell(row=1, column=1, value=spreadsheet_safe(table.title)).font = Font(bold=True, size=12)
-        _write_table(extra, table, 3 if table.title else 1, heading)
+            titled(extra, table.title, 12)
+            extra.append([])
+            first = 3
+        _write_table(extra, table, first, heading)
     if handout.detail is not None:
         detail = book.create_sheet(DETAIL_SHEET)
-        _write_table(detail, handout.detail, 1, heading)
         detail.freeze_panes = "A2"
         if handout.detail.columns:
-            detail.auto_filter.ref = f"A1:{get_column_letter(len(handout.detail.columns))}{len(handout.detail.rows) + 1}"
+            last = get_column_letter(len(handout.detail.columns))
+            detail.auto_filter.ref = f"A1:{last}{len(handout.detail.rows) + 1}"
+        _write_table(detail, handout.detail, 1, heading)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
