@@ -167,7 +167,7 @@ def _customer(who, code, policy_key):
 
 
 @bp.get("/customers/<code>/orders")
-@operation(summary="客户的订单", tags=["订单"], query=paging.PageQuery, responses={200: OrderPage},
+@operation(summary="客户的订单", tags=["订单"], query=paging.PageQuery, responses={200: (OrderPage, "一页订单")},
            path={"code": "客户编号"}, description="按录入顺序分页（游标分页）。客服专员等角色看不到金额。")
 def customer_orders(code):
     who = caller()
@@ -184,7 +184,7 @@ def customer_orders(code):
 
 
 @bp.get("/customers/<code>/followups")
-@operation(summary="客户的跟进记录", tags=["跟进记录"], query=paging.PageQuery, responses={200: FollowUpPage},
+@operation(summary="客户的跟进记录", tags=["跟进记录"], query=paging.PageQuery, responses={200: (FollowUpPage, "一页跟进记录")},
            path={"code": "客户编号"}, description="按录入顺序分页（游标分页）。")
 def customer_followups(code):
     who = caller()
@@ -237,7 +237,7 @@ def _bulk(kind):
 
 @bp.post("/orders/bulk")
 @operation(summary="批量同步订单（按订单号新建或更新）", tags=["订单"], json=OrderBulk,
-           responses={200: BulkResult, **BULK_ERRORS},
+           responses={200: (BulkResult, "同步结果：各项计数；partial 时含有错误的项"), **BULK_ERRORS},
            description="一次最多 10,000 项，在一个事务中写入。每项按订单导入的规则清洗和校验，客户须在您的数据范围内；"
                        "对您的角色只读或隐藏的字段逐字段拒绝。默认任一项有错误则全部不写入，返回 422 并列出每个错误"
                        "（index、field、value、message）；partial 为 true 时写入正确的项，错误列在 200 的 errors 中。"
@@ -248,7 +248,7 @@ def bulk_orders():
 
 @bp.post("/followups/bulk")
 @operation(summary="批量同步跟进记录（按记录ID新建或更新）", tags=["跟进记录"], json=FollowUpBulk,
-           responses={200: BulkResult, **BULK_ERRORS},
+           responses={200: (BulkResult, "同步结果：各项计数；partial 时含有错误的项"), **BULK_ERRORS},
            description="规则与批量同步订单相同；下次跟进时间为负责人生成跟进任务，新的跟进记录关闭已有任务，"
                        "与导入跟进记录相同。")
 def bulk_followups():

@@ -86,13 +86,14 @@ def _change(operation_name, code, name):
 
 
 @bp.get("/customers/<code>/tags")
-@operation(summary="客户的标签", tags=TAGS, responses={200: CustomerTags}, path={"code": "客户编号"})
+@operation(summary="客户的标签", tags=TAGS, responses={200: (CustomerTags, "客户的全部标签")}, path={"code": "客户编号"})
 def customer_tags(code):
     return _answer(_customer(caller(), code))
 
 
 @bp.post("/customers/<code>/tags")
-@operation(summary="为客户添加手动标签", tags=TAGS, json=TagIn, responses={200: CustomerTags}, path={"code": "客户编号"},
+@operation(summary="为客户添加手动标签", tags=TAGS, json=TagIn, responses={200: (CustomerTags, "添加后客户的全部标签")},
+           path={"code": "客户编号"},
            description="只能添加标签库中未停用的手动标签；规则标签由标签规则自动添加。客户已有该标签时不做修改。记入审计日志。")
 def add_customer_tag(code):
     body = inputs.json_object()
@@ -107,7 +108,7 @@ def add_customer_tag(code):
 
 
 @bp.delete("/customers/<code>/tags/<name>")
-@operation(summary="移除客户的手动标签", tags=TAGS, responses={200: CustomerTags},
+@operation(summary="移除客户的手动标签", tags=TAGS, responses={200: (CustomerTags, "移除后客户的全部标签")},
            path={"code": "客户编号", "name": "标签名称"},
            description="只能移除手动标签；规则标签由标签规则自动移除，手动移除会被拒绝（422）。客户没有该标签时不做修改。记入审计日志。")
 def remove_customer_tag(code, name):

@@ -50,7 +50,7 @@ def _plain(value):
 
 
 @bp.get("/customers/<code>/value")
-@operation(summary="客户的价值分析行", tags=["客户价值"], responses={200: CustomerValueOut}, path={"code": "客户编号"},
+@operation(summary="客户的价值分析行", tags=["客户价值"], responses={200: (CustomerValueOut, "该客户的价值分析行")}, path={"code": "客户编号"},
            description="客户价值分析表中该客户的一行。尚未计算（价值刷新还没有运行过）时为 404。")
 def customer_value(code):
     who = caller()

@@ -1,10 +1,10 @@
 """One sync call: check every item, write the good ones in one transaction, record and audit what changed,
 then run what an import runs after it commits (status pipeline, tag rules, follow-up tasks, dashboard).
 
-A call that writes something is recorded as an import batch (ImportBatch, file name "API：<source>", with an
+A call that writes something is recorded as an import batch (ImportBatch, name 同步：<source>, with an
 ImportChange per created or updated record), so the hooks the importer calls take the same batch and
 intake.undo can take the call back like an import.  Each created or changed record also gets its own audit
-entry (create / update, its fields as [old, new], and "via": the source).  A call that changes nothing
+entry (create / update, its fields as [old, new], and the source).  A call that changes nothing
 writes nothing: no batch, no audit entry.
 """
 import json
@@ -18,6 +18,7 @@ from intake.engine import Context
 from intake.kinds import take_turns
 from models import AuditLog, ImportBatch, ImportChange, db
 
+from . import audit
 from .items import MAX_ITEMS, errors_of, rows_of
 from .writing import FollowUpWriter, OrderWriter
 
@@ -78,9 +79,10 @@ def _grant(user):
     return grant, access.owner_ids(user, grant)
 
 
-def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=None):
+def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=None, source_key="via"):
     """Create or update the records `items` name by their natural key, as `user` (None: the system, full
-    access); `source` names the caller in the audit log and the batch (the API token's name).  All or
+    access); `source` names the sender (the API token's name): each audit entry carries it under `source_key`
+    (the API's is "api_token", as its other writes) and the batch is named 同步：<source>.  All or
     nothing unless `partial`.  `now` stamps the records, `today` is the day the hooks evaluate (default: the
     clock's; tests pass fixed ones).  Returns a Result; raises SyncRefused when the call as a whole is refused."""
     sync_kind = KINDS.get(kind)
@@ -95,7 +97,7 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
     if grant is not None and not (grant.can(spec.policy_key, "create") or grant.can(spec.policy_key, "edit")):
         raise SyncRefused(f"您的角色（{grant.label}）不能同步{spec.label}：没有新建或修改{spec.label}的权限",
                           status=403)
-    label = f"API：{source}"[:255]
+    label = f"同步：{source}"[:255]
     ctx = Context(spec, user, grant, allowed, None, getattr(user, "id", None), None, label, False)
     if now is not None:
         ctx.now = now
@@ -115,7 +117,8 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
                 setattr(result, row.outcome, getattr(result, row.outcome) + 1)
             if changes is None or not (changes.created or changes.updated):
                 return result
-            result.batch_id = _record(sync_kind, spec, changes, result, user, label, partial, ip, ctx.now)
+            result.batch_id = _record(sync_kind, spec, changes, result, user, label, partial, ip, ctx.now,
+                                      {source_key: source})
             result.written = True
     except peewee.IntegrityError:
         # an import or a form wrote one of these keys between our check and our write (PostgreSQL); nothing
@@ -126,34 +129,26 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
     return result
 
 
-def _record(sync_kind, spec, changes, result, user, label, partial, ip, now):
+def _record(sync_kind, spec, changes, result, user, label, partial, ip, now, stamp):
     """The import batch, its ImportChange rows and the audit entries of what the call changed; the batch id."""
+    source = next(iter(stamp.values()))
     username = getattr(user, "username", None) or "system"
     writer = sync_kind.writer
     counts = {"rows": result.items, "created": result.created, "updated": result.updated,
               "unchanged": result.unchanged, "rejected": result.rejected}
     batch = ImportBatch.create(kind=spec.name, user=getattr(user, "id", None), username=getattr(user, "username", None),
-                               filename=label, mapping=None, options={"source": label, "partial": partial},
+                               filename=label, mapping=None, options={"source": source, "partial": partial},
                                status="done", created_at=now, **counts)
-    created_ids = [record_id for record_id, _ in changes.created]
-    bulk.record_created(batch.id, writer.model_key, writer.model, created_ids, writer.NEW)
+    bulk.record_created(batch.id, writer.model_key, writer.model, changes.created, writer.NEW)
     if changes.updated:
         bulk.insert(ImportChange, ["batch", "model", "record_id", "action", "before", "after"],
                     [(batch.id, writer.model_key, record_id, "updated", before, after)
                      for record_id, before, after in changes.updated])
-    entries = []
-    for record_id, after in changes.created:
-        document = {name: [None, value] for name, value in after.items() if value is not None}
-        entries.append((now, username, "create", writer.model_key, str(record_id),
-                        json.dumps({**document, "via": label}, ensure_ascii=False), ip))
-    for record_id, before, after in changes.updated:
-        document = {name: [before[name], after[name]] for name in after}
-        entries.append((now, username, "update", writer.model_key, str(record_id),
-                        json.dumps({**document, "via": label}, ensure_ascii=False), ip))
-    bulk.insert(AuditLog, ["at", "username", "action", "model", "record_id", "changes", "ip"], entries)
+    audit.created(writer.model, writer.model_key, writer.NEW, changes.created, now, username, stamp, ip)
+    audit.updated(writer.model_key, changes.updated, now, username, stamp, ip)
     AuditLog.create(at=now, username=username, action="sync", model=spec.policy_key, record_id=str(batch.id),
                     rows=result.created + result.updated, ip=ip,
-                    changes=json.dumps({"via": label, "kind": spec.name, "batch": batch.id, **counts},
+                    changes=json.dumps({**stamp, "kind": spec.name, "batch": batch.id, **counts},
                                        ensure_ascii=False))
     return batch.id
 

@@ -15,7 +15,7 @@ from models import FollowUp, Order, db, is_sqlite
 
 @dataclass
 class Changes:
-    created: list = field(default_factory=list)  # [(record id, {field: value})]
+    created: list = field(default_factory=list)  # ids of the records created
     updated: list = field(default_factory=list)  # [(record id, {field: old}, {field: new})]
 
 
@@ -74,8 +74,8 @@ class Writer:
                 record = self.new_record(row, ctx)
                 records.append((record_id, *[record[name] for name in self.NEW]))
                 row.record_id, row.outcome = record_id, "created"
-                changes.created.append((record_id, {name: _plain(record[name]) for name in self.NEW}))
             bulk.insert(self.model, ["id", *self.NEW], records)
+            changes.created = ids  # their undo and audit records are written from the stored rows, set-based
         updates = []
         for row in rows:
             if row.existing is None:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import access
 import sync
-from models import AuditLog, ColumnRule, Customer, CustomerTag, FollowUp, ImportBatch, Order, Role, StatusChange, Tag, Task
+from models import (AuditLog, ColumnRule, Customer, CustomerTag, FollowUp, ImportBatch, Order, Role, StatusChange, Tag,
+                    Task)
 
 NOW = datetime.datetime(2026, 12, 7, 9, 30)
 TODAY = datetime.date(2026, 12, 7)
@@ -53,7 +54,7 @@ def test_orders_are_created_then_a_resend_changes_nothing(world):
     assert (changed.created, changed.updated, changed.unchanged) == (0, 1, 2)
     entry = AuditLog.get((AuditLog.action == "update") & (AuditLog.model == "order"))
     assert entry.username == "sales1" and entry.record_id == str(Order.get(Order.order_no == "ERP-00000").id)
-    assert json.loads(entry.changes) == {"amount": ["1280.50", "990.00"], "via": "API：ERP同步"}
+    assert json.loads(entry.changes) == {"amount": ["1280.50", "990.00"], "via": "ERP同步"}
 
 
 def test_every_rejected_item_is_reported_and_nothing_is_written_unless_partial(world):
@@ -159,9 +160,14 @@ def test_a_call_is_an_import_batch_that_undo_takes_back(world):
     result = sync.upsert("orders", [_order(world["mine"].code, n) for n in range(4)], world["users"]["sales1"],
                          "ERP", now=NOW, today=TODAY)
     batch = ImportBatch.get_by_id(result.batch_id)
-    assert (batch.kind, batch.filename, batch.created, batch.status) == ("orders", "API：ERP", 4, "done")
+    assert (batch.kind, batch.filename, batch.created, batch.status) == ("orders", "同步：ERP", 4, "done")
     creates = AuditLog.select().where((AuditLog.action == "create") & (AuditLog.model == "order"))
-    assert creates.count() == 4 and all(json.loads(e.changes)["via"] == "API：ERP" for e in creates)
+    assert creates.count() == 4 and all(json.loads(e.changes)["via"] == "ERP" for e in creates)
+    first = Order.get(Order.order_no == "ERP-00000")
+    assert json.loads(creates.where(AuditLog.record_id == str(first.id)).get().changes) == {
+        "customer": [None, world["mine"].id], "order_no": [None, "ERP-00000"],
+        "ordered_at": [None, "2026-12-01 10:00:00"], "amount": [None, "1280.50"], "quantity": [None, 2], "product": [None, "标准版"], "channel": [None, "ERP"],
+        "via": "ERP"}
     assert AuditLog.get(AuditLog.action == "sync").rows == 4
     intake.undo(result.batch_id, user=world["users"]["sales1"])
     assert Order.select().count() == 0
