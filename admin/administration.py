@@ -1,21 +1,21 @@
 """Screens for admins: users, roles with their permissions and column rules, lists, audit log."""
 from flask import abort, flash, g
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
-from flask_admin.model.form import InlineFormAdmin
-from wtforms import PasswordField, SelectField
-from wtforms.validators import Optional, ValidationError
+from flask_login import current_user
+from wtforms import PasswordField
+from wtforms.validators import ValidationError
 
 import access
-from access.defaults import POLICY_KEYS
+from access import roles
 from credentials import password_problems
-from models import ColumnRule, RolePermission, Tag, User, db
+from models import Tag, User, db
 from models.activity import TAG_CATEGORIES, TAG_SOURCES
-from models.people import COLUMN_ACCESS
 
 from . import form_rules
 from .audit_log import AuditLogView, AuditsPolicy
-from .labels import VIEW_NAMES, ZH
+from .role_grid import RoleGrid
 from .secured import PolicyModelView, audit
 
 
@@ -44,6 +44,11 @@ class UserView(PolicyModelView):
             model.set_password(password)
         if model.manager_id and model.manager_id == model.id:
             raise ValidationError("上级经理不能是本人")
+        if model.id is not None and model.id == current_user.id:  # never lock oneself out of the admin
+            if not model.active:
+                raise ValidationError("不能停用您自己的账号")
+            if model.role_id != current_user.role_id and not roles.lets_edit_roles(model.role_id):
+                raise ValidationError("不能把自己改为没有“角色权限”查看和编辑权限的角色，否则您将无法再修改权限")
 
     def on_model_change(self, form, model, is_created):
         g.user_form = form  # per request: variants are shared between threads
@@ -63,52 +68,6 @@ class UserView(PolicyModelView):
         flash(f"已关闭 {len(rows)} 个用户的两步验证", "success")
 
 
-MODEL_CHOICES = [(m, f"{VIEW_NAMES['zh'][m]} ({m})") for m in POLICY_KEYS]
-# A new inline row posts an empty id; Flask-Admin makes only the legacy PrimaryKeyField optional.
-NEW_ROW_ID = {"validators": [Optional()]}
-
-
-def _labelled(args):
-    """Inline forms are built once at start-up, outside the per-language view variants: Chinese labels."""
-    return {name: {"label": ZH.get(name, name), **extra} for name, extra in args.items()}
-
-
-class PermissionInline(InlineFormAdmin):
-    form_label = "操作权限"
-    form_columns = ("id", "model", "can_view", "can_create", "can_edit", "can_delete", "can_export")
-    form_overrides = {"model": SelectField}
-    form_args = _labelled({"id": NEW_ROW_ID, "model": {"choices": MODEL_CHOICES},
-                           "can_view": {}, "can_create": {}, "can_edit": {}, "can_delete": {}, "can_export": {}})
-
-
-def _known_column(form, field):
-    from models import ALL_MODELS as MODELS
-
-    names = {name for m in MODELS for name in m._meta.fields}
-    if field.data not in names:
-        raise ValidationError(f"未知字段：{field.data}")
-
-
-def _reveal_needs_masked(form, field):
-    if field.data and form.access.data != "masked":
-        raise ValidationError("查看明文只适用于“脱敏”的字段：隐藏的字段不显示，只读和可编辑的字段已是明文")
-
-
-class ColumnRuleInline(InlineFormAdmin):
-    form_label = "字段规则"
-    form_columns = ("id", "model", "column", "access", "reveal")
-    form_overrides = {"model": SelectField, "access": SelectField}
-    form_args = _labelled({
-        "id": NEW_ROW_ID,
-        "model": {"choices": MODEL_CHOICES},
-        "access": {"choices": list(COLUMN_ACCESS)},
-        "column": {"validators": [_known_column]},
-        # 查看明文 (docs/access-policy.md): a masked value shown for one record on demand, each time audited.
-        "reveal": {"label": "查看明文", "validators": [_reveal_needs_masked],
-                   "description": "脱敏字段可在详情页逐条查看明文，每次查看记入审计日志"},
-    })
-
-
 class ChangesPolicy:
     """For views whose rows shape the cached view variants: any save or delete bumps the policy version."""
 
@@ -121,15 +80,23 @@ class ChangesPolicy:
         access.bump_version()
 
 
-class RoleView(AuditsPolicy, ChangesPolicy, PolicyModelView):
-    """Roles are edited with their permissions and column rules on one page; any save bumps the policy version."""
+class RoleView(RoleGrid, AuditsPolicy, ChangesPolicy, PolicyModelView):
+    """Roles are set up on one page, the grid (admin/role_grid.py): the role's fields, its actions per policy key
+    as tick boxes and its column rules, saved in one submit; any save or delete bumps the policy version."""
 
     list_columns = ("name", "label", "row_scope", "require_totp", "description")
     detail_columns = list_columns
     form_fields = ("name", "label", "row_scope", "require_totp", "description")
     search_kinds = {"name": "fragment", "label": "fragment"}
     sortable_columns = ("name",)
-    inline_models = (PermissionInline(RolePermission), ColumnRuleInline(ColumnRule))
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        return self.create_grid()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        return self.edit_grid()
 
 
 class TagView(ChangesPolicy, PolicyModelView):

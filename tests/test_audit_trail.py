@@ -217,12 +217,8 @@ def test_a_role_edit_records_the_policy_before_and_after(login):
     admin = login("admin")
     role = Role.get(Role.name == "service")
     url = f"/admin/role/edit/?id={role.id}"
-    form = ps.form_values(admin.get(url).get_data(as_text=True))
-    rule = next(n[:-len("-column")] for n, v in form.items()
-                if n.startswith("column_rules-") and n.endswith("-column") and v == "mobile")
-    perm = next(n[:-len("-model")] for n, v in form.items()
-                if n.startswith("permissions-") and n.endswith("-model") and v == "feedback")
-    response = ps.submit_form(admin, url, {"label": "客服", rule + "-access": "hidden", perm + "-can_edit": None})
+    response = ps.submit_form(admin, url, {"label": "客服", "rule.customer.mobile": "hidden",
+                                           "perm.feedback.edit": None})
     assert response.status_code == 302, ps.flashed_errors(response.get_data(as_text=True))
 
     record = AuditLog.get((AuditLog.model == "role") & (AuditLog.action == "update"))

@@ -120,7 +120,7 @@ def test_granting_quality_edit_in_the_policy_enables_the_batch_form_for_sales(lo
 
 def test_role_screen_offers_the_quality_key(login):
     html = login("admin").get(f"/admin/role/edit/?id={Role.get(Role.name == 'sales').id}").get_data(as_text=True)
-    assert 'value="quality"' in html and "数据质量" in html
+    assert 'name="perm.quality.view"' in html and "数据质量" in html
 
 
 def large_scopes(monkeypatch):

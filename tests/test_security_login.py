@@ -14,6 +14,7 @@ import run
 import settings
 from credentials import generate_password, lockout, password_problems, totp
 from models import AuditLog, LoginFailure, Role, User
+from tests import policy_support as ps
 from tests.conftest import PASSWORD
 
 T0 = datetime.datetime(2025, 3, 3, 9, 0, 0)
@@ -278,9 +279,7 @@ def test_security_headers_on_every_response(login, client):
 def test_two_step_login_required_by_role(app, login, clock):
     admin = login("admin")
     role = Role.get(Role.name == "manager")
-    response = admin.submit(f"/admin/role/edit/?id={role.id}",
-                            {"name": "manager", "label": role.label, "row_scope": role.row_scope,
-                             "require_totp": "y", "description": role.description or ""})
+    response = ps.submit_form(admin, f"/admin/role/edit/?id={role.id}", {"require_totp": "y"})
     assert response.status_code == 302, response.get_data(as_text=True)
     assert Role.get_by_id(role.id).require_totp
 
