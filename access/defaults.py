@@ -107,6 +107,8 @@ ROLES = {
             ("order", "amount"): "hidden",
             ("customervalue", "annual_spend"): "hidden",
             ("customervalue", "ltv"): "hidden",
+            # 跟进人 is whoever records the follow-up: with every customer in scope, no picking other users
+            ("followup", "user"): "readonly",
         },
     },
 }
