@@ -20,10 +20,11 @@ import numberformat
 from analytics import engines
 from models import Customer, CustomerTag, CustomerValue, Order, Tag, User
 
-from .catalog import BUCKETS, PARTS
+from .catalog import LABEL, PARTS, TRUNCATE, bucket_label
 from .spec import MAX_ROWS, SpecError
 
 OwnerUser = User.alias("owner_user")
+PER_CUSTOMER = {"customers", "buyers", "repeaters"}  # parts that count customers, not orders
 
 
 @dataclass
@@ -64,65 +65,96 @@ def _day_start(day):
     return datetime.datetime.combine(day, datetime.time())
 
 
-def _orders(spec, dialect, bucket):
-    """Orders of the period grouped per customer (and bucket): cid, n, s[, bucket]."""
-    columns = [Order.customer.alias("cid"), fn.COUNT(SQL("*")).alias("n"), fn.SUM(Order.amount).alias("s")]
-    group = [Order.customer]
+def _orders(spec, dialect, bucket, customers=None, per_customer=True):
+    """Orders of the period grouped per customer (and bucket): cid, n, s[, bucket]; `customers`, a query of
+    customer ids, keeps only theirs (the scope and filters, applied before grouping).  per_customer=False groups
+    by the bucket alone, for measures that need no customer's own figures (orders, amounts)."""
+    columns = [fn.COUNT(SQL("*")).alias("n"), fn.SUM(Order.amount).alias("s")]
+    group = []
+    if per_customer:
+        columns.insert(0, Order.customer.alias("cid"))
+        group.append(Order.customer)
     if bucket:
-        expression = BUCKETS[bucket][dialect](Order.ordered_at)
+        expression = TRUNCATE[dialect][bucket](Order.ordered_at)
         columns.append(expression.alias("bucket"))
         group.append(expression)
     query = Order.select(*columns).where(Order.ordered_at < _day_start(spec.end + datetime.timedelta(days=1)))
     if spec.start is not None:
         query = query.where(Order.ordered_at >= _day_start(spec.start))
+    if customers is not None:
+        query = query.where(Order.customer.in_(customers))
     return query.group_by(*group).alias("o")
 
 
+def _customer_conditions(spec, owners):
+    """The row scope and the filters, as conditions on the customer table alone."""
+    from .catalog import DIMENSIONS
+
+    conditions = [] if owners is None else [Customer.owner.in_(list(owners))]
+    conditions += [DIMENSIONS[key].condition(values) for key, values in spec.filters.items()]
+    if any(d.kind == "first_contact" for d in spec.dimensions):
+        conditions.append(Customer.first_contact <= spec.end)
+        if spec.start is not None:
+            conditions.append(Customer.first_contact >= spec.start)
+    return conditions
+
+
 def build(spec, owners, dialect):
-    """The peewee query of `spec` in `dialect` (a key of catalog.MONTH), and the names of its columns."""
+    """The peewee query of `spec` in `dialect` (a key of catalog.TRUNCATE), and the names of its columns.
+
+    Order months or quarters alone (no customer dimension, no LTV) are grouped from the per-customer order groups
+    without joining the customers back: the scope and filters then reach the orders as a semi-join before the
+    grouping, the shape a hand-written query would have."""
     dimensions, measures = spec.dimensions, spec.measure_list
     order_time = next((d for d in dimensions if d.kind == "order_time"), None)
     needs = set().union(*(m.needs for m in measures))
     joins = set().union(*(set(d.joins) for d in dimensions))
     if "value" in needs:
         joins.add("value")
-    o = _orders(spec, dialect, order_time.bucket if order_time else None) if ("orders" in needs or order_time) else None
+    conditions = _customer_conditions(spec, owners)
+    orders_only = order_time is not None and len(dimensions) == 1 and "value" not in joins
+    part_names = []
+    for measure in measures:
+        part_names += [p for p in measure.parts if p not in part_names]
+    o = None
+    if "orders" in needs or order_time:
+        customers = None
+        if orders_only and conditions:
+            customers = Customer.select(Customer.id)
+            for condition in conditions:
+                customers = customers.where(condition)
+        # 客户数 and 复购率 need each customer's figures; order counts and amounts sum by month alone
+        per_customer = not orders_only or bool(set(part_names) & PER_CUSTOMER)
+        o = _orders(spec, dialect, order_time.bucket if order_time else None, customers, per_customer)
 
     labels = []
     for number, dimension in enumerate(dimensions):
         if dimension.kind == "order_time":
-            expression = o.c.bucket
+            expression = LABEL[dialect][dimension.bucket](o.c.bucket)
         elif dimension.kind == "first_contact":
-            expression = BUCKETS[dimension.bucket][dialect](Customer.first_contact)
+            expression = bucket_label(dialect, dimension.bucket, Customer.first_contact)
         else:
             expression = dimension.expression(dialect, o)
         labels.append((f"d{number}", expression))
-    part_names = []
-    for measure in measures:
-        part_names += [p for p in measure.parts if p not in part_names]
     columns = [expression.alias(name) for name, expression in labels]
     columns += [PARTS[name](o).alias(name) for name in part_names]
 
-    query = Customer.select(*columns)
-    if o is not None:
-        query = query.join(o, JOIN.INNER if order_time else JOIN.LEFT_OUTER, on=(o.c.cid == Customer.id))
-    if "value" in joins:
-        query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER, on=(CustomerValue.customer == Customer.id))
-    if "owner" in joins:
-        query = query.switch(Customer).join(OwnerUser, JOIN.LEFT_OUTER, on=(OwnerUser.id == Customer.owner))
-    if "tag" in joins:
-        query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
-                 .join(Tag, on=(Tag.id == CustomerTag.tag)))
-    if owners is not None:
-        query = query.where(Customer.owner.in_(list(owners)))
-    for key, values in spec.filters.items():
-        from .catalog import DIMENSIONS
-
-        query = query.where(DIMENSIONS[key].condition(values))
-    if any(d.kind == "first_contact" for d in dimensions):
-        query = query.where(Customer.first_contact <= spec.end)
-        if spec.start is not None:
-            query = query.where(Customer.first_contact >= spec.start)
+    if orders_only:
+        query = o.select_from(*columns)
+    else:
+        query = Customer.select(*columns)
+        if o is not None:
+            query = query.join(o, JOIN.INNER if order_time else JOIN.LEFT_OUTER, on=(o.c.cid == Customer.id))
+        if "value" in joins:
+            query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER,
+                                                on=(CustomerValue.customer == Customer.id))
+        if "owner" in joins:
+            query = query.switch(Customer).join(OwnerUser, JOIN.LEFT_OUTER, on=(OwnerUser.id == Customer.owner))
+        if "tag" in joins:
+            query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
+                     .join(Tag, on=(Tag.id == CustomerTag.tag)))
+        for condition in conditions:
+            query = query.where(condition)
     query = query.group_by(*[expression for _, expression in labels])
     if spec.limit:
         sort = PARTS[measures[0].parts[0]](o)

@@ -150,6 +150,17 @@ def test_row_scope_a_rep_counts_only_their_customers(ctx):
         ("互联网",): (1, 400.0), ("未填写",): (1, 0.0)}
 
 
+def test_order_months_alone_keep_the_scope_and_filters(ctx):
+    """Order months without a customer dimension group the orders without joining the customers back: the scope
+    and the filters must still apply."""
+    spec = {"rows": ["order_month"], "measures": ["customers", "orders", "revenue"], "period": LAST_12}
+    assert table(spec, "sales1") == {("2026-01",): (1, 2, 300.0), ("2026-03",): (2, 2, 350.5)}
+    assert table({**spec, "filters": {"tag": ["高价值"]}}) == {
+        ("2026-01",): (1, 2, 300.0), ("2026-03",): (1, 1, 300.0), ("2026-06",): (1, 1, 400.0)}
+    assert table({**spec, "rows": ["order_quarter"], "measures": ["repeat_rate"], "filters": {"region": ["华北"]}}) == {
+        ("2026-Q1",): (1.0,)}  # A: three orders in the quarter
+
+
 def test_service_is_not_offered_money_and_a_crafted_spec_is_refused(ctx):
     user, grant, owners = grant_of("service")
     offered = [m.key for m in reportbuilder.policy.measures(grant)]
