@@ -37,7 +37,7 @@ from peewee import JOIN, SQL, Case, NodeList, Select, Table, Value, fn
 from models import Customer, db, is_sqlite
 
 from . import conditions
-from .metrics import in_
+from .metrics import in_, money_total
 
 NAME = "tagrule_figures"
 
@@ -100,8 +100,7 @@ def plan(trees, days):
 def _aggregate(figure, condition, at):
     model = figure.source.model
     if figure.aggregate == "sum":
-        value = getattr(model, figure.column)
-        return fn.SUM(value) if condition is None else fn.SUM(Case(None, [(condition, value)], 0))
+        return money_total(getattr(model, figure.column), condition)
     if figure.aggregate == "count":
         return fn.COUNT(SQL("*")) if condition is None else fn.SUM(Case(None, [(condition, 1)], 0))
     return fn.MAX(at) if condition is None else fn.MAX(Case(None, [(condition, at)]))  # last

@@ -7,6 +7,7 @@ figures path and the subquery path of tagrules.matching return the same customer
 days in one pass (the preview's) and figures restricted to some customers (a large check after an import).
 Runs on SQLite and PostgreSQL (DATABASE_URL).  Fixed dates only."""
 import datetime
+import decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,7 +81,7 @@ def _records(world, records):
         when = datetime.datetime.combine(DAY - datetime.timedelta(days=days), HOUR[hour])
         customer = world[index]
         if kind == "order":
-            amount = detail if isinstance(detail, int) else 100
+            amount = detail if isinstance(detail, (int, decimal.Decimal)) else 100
             Order.create(customer=customer, order_no=f"FG{n:06d}", ordered_at=when, amount=amount)
         elif kind == "followup":
             FollowUp.create(customer=customer, at=when, method="电话", content="x")
@@ -164,6 +165,31 @@ def test_window_edges_future_rows_and_never(world):
         for t, (_, expected) in zip(trees, cases):
             assert _ids(engine.matching(t, today)) == expected, conditions.describe(t)
             assert _ids(engine.matching(t, today, figures=built)) == expected, conditions.describe(t)
+    finally:
+        built.drop()
+
+
+def test_order_totals_are_exact_to_the_cent(world):
+    """The figures add money up exactly (on PostgreSQL as whole cents, figures._summable): 33,333.33 twice and
+    33,333.34 make 100,000.00 and match >= 100000; three times 33,333.33 make 99,999.99 and do not; a
+    total of 0.10 from 0.01s is not 0.1 plus float error."""
+    a, b, c, *_ = world
+    cent = decimal.Decimal
+    _records(world, [("order", 0, 1, "noon", cent("33333.33")), ("order", 0, 2, "noon", cent("33333.33")),
+                     ("order", 0, 3, "noon", cent("33333.34")), ("order", 1, 1, "noon", cent("33333.33")),
+                     ("order", 1, 2, "noon", cent("33333.33")), ("order", 1, 3, "noon", cent("33333.33"))]
+             + [("order", 2, 1 + k, "noon", cent("0.01")) for k in range(10)])
+    today = metrics.Day(DAY)
+    cases = [({"metric": "order_total", "days": 365, "op": ">=", "value": 100000}, {a.id}),
+             ({"metric": "order_total", "days": 365, "op": "=", "value": 0.1}, {c.id}),
+             ({"metric": "order_total", "days": 365, "op": "<", "value": 100000},
+              {b.id, c.id} | {w.id for w in world[3:]})]
+    trees = [conditions.parse(t) for t, _ in cases]
+    built = _built(trees, [today])
+    try:
+        for t, (_, expected) in zip(trees, cases):
+            assert _ids(engine.matching(t, today, figures=built)) == expected, conditions.describe(t)
+            assert _ids(engine.matching(t, today)) == expected, conditions.describe(t)
     finally:
         built.drop()
 
