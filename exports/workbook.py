@@ -122,6 +122,9 @@ def xlsx_bytes(handout):
         sheet.append([spreadsheet_safe(str(note))])
     sheet.append([])
     header_row = len(handout.notes) + 3
+    if handout.summary.title:  # the table's own heading (a notebook report's section)
+        titled(sheet, handout.summary.title, 12)
+        header_row += 1
     last_row = _write_table(sheet, handout.summary, header_row, heading)
     beside = f"{get_column_letter(len(handout.summary.columns) + 2)}{header_row}"
     if handout.chart is not None and handout.summary.rows:
