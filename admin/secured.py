@@ -34,6 +34,7 @@ from wtfpeewee.orm import FieldInfo
 
 import access
 import audittrail
+import numberformat
 import pipeline
 import reminders
 import tagrules
@@ -60,15 +61,20 @@ def parse_id(value):
     return number if -LARGEST_ID <= number <= LARGEST_ID else None
 
 
-# Money with two decimals and times to the minute; datetime precedes date (it is a subclass).
-_READABLE = {
-    decimal.Decimal: lambda view, value, name: f"{value:.2f}",
+# Times to the minute; datetime precedes date (it is a subclass).  Flask-Admin takes the first type that matches.
+_TIMES = {
     datetime.datetime: lambda view, value, name: value.strftime("%Y-%m-%d %H:%M"),
     datetime.date: lambda view, value, name: value.strftime("%Y-%m-%d"),
 }
-LIST_FORMATTERS = {**_READABLE, **typefmt.BASE_FORMATTERS}
-DETAIL_FORMATTERS = {**_READABLE, **typefmt.DETAIL_FORMATTERS}
-EXPORT_FORMATTERS = {**_READABLE, **typefmt.EXPORT_FORMATTERS}
+# Screens: money (every Decimal column is an amount) as ¥1,234,567.00 and whole numbers as 1,234,567 (numberformat);
+# bool first, as it is an int too.  Exports keep plain numbers (1234567.00) that a spreadsheet can sum.
+_FIGURES = {
+    decimal.Decimal: lambda view, value, name: numberformat.money(value),
+    int: lambda view, value, name: numberformat.count(value),
+}
+LIST_FORMATTERS = {**_TIMES, bool: typefmt.bool_formatter, **_FIGURES, **typefmt.BASE_FORMATTERS}
+DETAIL_FORMATTERS = {**_TIMES, bool: lambda view, value, name: value, **_FIGURES, **typefmt.DETAIL_FORMATTERS}
+EXPORT_FORMATTERS = {**_TIMES, decimal.Decimal: lambda view, value, name: f"{value:.2f}", **typefmt.EXPORT_FORMATTERS}
 
 
 # Screens whose records tag-rule metrics read: a save or delete there re-checks the customer's rule tags.
@@ -165,6 +171,7 @@ class PolicyModelView(ModelView):
     sortable_columns = ()  # columns a list may be sorted by
     ajax_refs = {}  # form field -> AJAX loader instance
     owner_column = None  # filled with the current user on create when the role may not set it
+    owner_refused = "负责人只能是您的数据范围内的用户"  # a posted owner outside the caller's row scope
     creator_column = None  # always the current user on create
     sensitive_columns = ("id_number", "bank_account")  # never written to the audit trail
     form_args = {}  # per-field WTForms arguments; labels are added from admin.labels
@@ -501,8 +508,10 @@ class PolicyModelView(ModelView):
             else:
                 allowed = owner_ids(current_user, grant)
                 owner = model.__data__.get(self.owner_column)
-                if allowed is not None and owner not in allowed:
-                    raise ValidationError("负责人只能是您的数据范围内的用户")
+                # An edit that keeps the stored one (a follow-up another team's user once recorded) is not a choice.
+                kept = not is_created and g.get("audit_before", {}).get(self.owner_column) == owner
+                if allowed is not None and owner not in allowed and not kept:
+                    raise ValidationError(self.owner_refused)
         for name in self.form_columns:
             field = self.model._meta.fields.get(name)
             if isinstance(field, ForeignKeyField) and field.rel_model is Customer:

@@ -9,6 +9,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from markupsafe import Markup
 from peewee import fn
 
+import numberformat
 import valuation
 from models import Customer, CustomerValue
 from models.values import TIER_CHOICES
@@ -45,8 +46,8 @@ TEXT = {
 
 
 def money(value):
-    """¥12,345.67; — for no value."""
-    return "—" if value is None else f"¥{value:,.2f}"
+    """¥12,345.67 (numberformat, as every screen); — for no value."""
+    return "—" if value is None else numberformat.money(value)
 
 
 def _customer(model):
@@ -97,7 +98,7 @@ class CustomerValueView(PolicyModelView):
         "name": lambda view, context, model, name: _customer(model).name,
         "annual_spend": lambda view, context, model, name: money(model.annual_spend),
         "ltv": lambda view, context, model, name: money(model.ltv),
-        "orders_12m": lambda view, context, model, name: f"{model.orders_12m:,}",
+        "orders_12m": lambda view, context, model, name: numberformat.count(model.orders_12m),
         "tier": _tier,
         "last_order_at": lambda view, context, model, name: _time(model.last_order_at),
     }
@@ -105,12 +106,12 @@ class CustomerValueView(PolicyModelView):
         "customer": lambda view, context, model, name: str(_customer(model)),
         **{k: v for k, v in column_formatters.items() if k not in ("code", "name")},
     }
-    # The export: the same texts as the list (money with thousands separators), no markup.
+    # The export: plain numbers a spreadsheet can sum (the screens format them), no markup.
     column_formatters_export = {
         "code": lambda view, context, model, name: _customer(model).code,
         "name": lambda view, context, model, name: _customer(model).name,
-        "annual_spend": lambda view, context, model, name: f"{model.annual_spend:,.2f}",
-        "ltv": lambda view, context, model, name: "" if model.ltv is None else f"{model.ltv:,.2f}",
+        "annual_spend": lambda view, context, model, name: f"{model.annual_spend:.2f}",
+        "ltv": lambda view, context, model, name: "" if model.ltv is None else f"{model.ltv:.2f}",
         "orders_12m": lambda view, context, model, name: str(model.orders_12m),
         "tier": lambda view, context, model, name: model.tier,
         "last_order_at": lambda view, context, model, name: _time(model.last_order_at),

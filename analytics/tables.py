@@ -21,6 +21,8 @@ import numbers
 
 import pandas as pd
 
+import numberformat
+
 MISSING = "—"  # the same dash as analytics.privacy.SUPPRESSED
 
 
@@ -43,8 +45,7 @@ def money(value, currency="¥", decimals=0):
         return MISSING
     if not _number(value):
         return str(value)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{currency}{abs(float(value)):,.{decimals}f}"
+    return numberformat.money(float(value), currency, decimals)  # the one formatter every screen uses
 
 
 def percent(value, decimals=1):
@@ -62,7 +63,7 @@ def count(value):
         return MISSING
     if not _number(value):
         return str(value)
-    return f"{round(float(value)):,}"
+    return numberformat.count(round(float(value)))
 
 
 def number(value, decimals=2):

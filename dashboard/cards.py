@@ -19,6 +19,7 @@ Every card's data also says "empty" (nothing to draw yet), and the page then sho
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numberformat
 import pipeline
 import reminders
 import valuation
@@ -58,12 +59,12 @@ def unregister(key):
 
 
 def money(value):
-    """1234567.5 -> '¥1,234,567.50'."""
-    return f"¥{value:,.2f}"
+    """1234567.5 -> '¥1,234,567.50' (numberformat, as every screen)."""
+    return numberformat.money(value)
 
 
 def count(value):
-    return f"{value:,}"
+    return numberformat.count(value)
 
 
 def _words(ctx, zh, en):

@@ -111,7 +111,7 @@ def test_details_page_shows_related_records(login, make_customer, make_order, us
     models.CustomerTag.create(customer=customer, tag=tag)
     models.change_status(customer, "意向客户", "有明确预算", users["sales1"])
     html = page_text(login("sales").get(f"/admin/customer/details/?id={customer.id}"))
-    for expected in ("SO-REL-1", "1234.50", "首次电话沟通内容", "建议", "高潜力", "手动", "有明确预算", "处理状态"):
+    for expected in ("SO-REL-1", "¥1,234.50", "首次电话沟通内容", "建议", "高潜力", "手动", "有明确预算", "处理状态"):
         assert expected in html
 
 

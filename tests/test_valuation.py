@@ -195,7 +195,7 @@ def test_export_is_scoped_audited_and_formula_safe(refreshed, login, users):
     assert names == {n if not n.startswith("=") else "'" + n for n in team}
     assert "'=HYPERLINK(\"http://x\")" in names and "丁公司" not in names  # sales3 is manager2's team
     spend = {row[1]: row[2] for row in body}
-    assert spend["乙公司"] == "1,200.00"
+    assert spend["乙公司"] == "1200.00"  # exports keep plain numbers; the screens format them
     entry = AuditLog.get(AuditLog.action == "export")
     assert entry.username == "manager" and entry.model == "customervalue" and entry.rows == len(body)
 
