@@ -82,6 +82,12 @@ EN.update({"feedback.status": "Status", "customertag.source": "Source", "tag.sou
            "importrun.created_at": "Time", "importrun.username": "Imported by", "importrun.kind": "Kind",
            "importrun.filename": "File", "importrun.status": "Status", "importrun.summary": "Outcome"})
 
+# 跟进记录: the seed's follow-up table (记录ID, 客户编号, 跟进时间, 跟进方式, 跟进内容, 下次跟进时间, 跟进人, 跟进结果)
+ZH.update({"followup.customer": "客户编号", "followup.at": "跟进时间", "followup.content": "跟进内容",
+           "followup.user": "跟进人"})
+EN.update({"followup.customer": "Customer code", "followup.at": "Follow-up time", "followup.content": "Follow-up content",
+           "followup.user": "Followed up by"})
+
 # 客户价值分析表 (admin/values.py)
 ZH.update({"customervalue.customer": "客户", "customervalue.code": "客户编号", "customervalue.name": "客户名称",
            "customervalue.annual_spend": "年度消费额", "customervalue.orders_12m": "订单总笔数",

@@ -203,9 +203,14 @@ class CustomerChildView(PolicyModelView):
 
 
 class FollowUpView(CustomerChildView):
-    list_columns = ("record_no", "customer", "at", "method", "content", "result", "next_date", "user")
-    detail_columns = ("record_no", "customer", "at", "method", "content", "result", "next_date", "user")
-    form_fields = ("customer", "at", "method", "content", "result", "next_date")
+    """跟进记录 with the seed's columns in its order (记录ID, 客户编号, 跟进时间, 跟进方式, 跟进内容, 下次跟进时间, 跟进人,
+    跟进结果).  跟进人 is picked like a customer's owner: only users inside the caller's row scope (a manager records
+    a follow-up on behalf of a rep of the team, a rep only for themselves); where the role's column rule makes it
+    read-only or hidden, it is the one who records it."""
+
+    list_columns = ("record_no", "customer", "at", "method", "content", "next_date", "user", "result")
+    detail_columns = list_columns
+    form_fields = ("customer", "at", "method", "content", "next_date", "user", "result")
     search_kinds = {"record_no": "prefix", "content": "fragment"}
     sortable_columns = ("record_no", "at", "next_date")
     filter_columns = (
@@ -214,7 +219,25 @@ class FollowUpView(CustomerChildView):
         ("at", "at"),
         ("next_date", "next_date"),
     )
-    creator_column = "user"
+    ajax_refs = {**CustomerChildView.ajax_refs, "user": ScopedOwnerLoader("user")}
+    owner_column = "user"
+    owner_refused = "跟进人只能是您的数据范围内的用户（本人或您团队的成员）"
+    # The seed's 客户编号 column: the code first, then the name to recognise it by.
+    column_formatters = {"customer": lambda view, context, model, name: (
+        f"{model.customer.code} {model.customer.name}" if model.customer_id else "")}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if hasattr(form, "user") and request.method == "GET" and form.user.data is None:
+            form.user.data = self._form_ajax_refs["user"].get_one(current_user.id)  # 跟进人: oneself by default
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if "user" in self.form_columns and model.user_id is None and (request.form.get("user") or "").strip():
+            raise ValidationError(self.owner_refused)  # the picker finds only users in scope: a crafted one reads as none
+        if is_created and model.user_id is None:  # 跟进人 left empty: the one recording it, as the form suggests
+            model.user = current_user.id
+        super().on_model_change(form, model, is_created)
 
 
 class OrderView(CustomerChildView):

@@ -21,6 +21,7 @@ import pytest
 
 import access
 import models
+import numberformat
 from access.defaults import ALL_MODELS, RECORDS, ROLES
 from access.grant import HIDDEN, MASKED
 from access.scope import owner_ids
@@ -271,8 +272,13 @@ class World:
         return access.mask(value if not isinstance(value, models.BaseModel) else str(value))
 
     def secret(self, model, column):
-        """The distinctive clear value, looked for on whole pages where it must not appear."""
-        return self.clear_text(model, column) if (model, column) in self.secrets else None
+        """The distinctive clear value, looked for on whole pages where it must not appear: as stored (exports)
+        and as screens show it (an amount with thousands separators)."""
+        if (model, column) not in self.secrets:
+            return None
+        value = self.raw(model, column)
+        shown = numberformat.amount(value) if isinstance(value, decimal.Decimal) else None
+        return tuple(t for t in (self.clear_text(model, column), shown) if t)
 
     def shown(self, grant, model, column):
         """Whether a cell shows the subject's value as the grant says: exactly masked, or in clear
@@ -288,6 +294,14 @@ class World:
         value = self.raw(model, column)
         field = SCREEN[model][1]._meta.fields.get(column)
         return Expect(f"clear {value!r}", lambda actual: reads_as(value, field, actual))
+
+    def recorder(self, role):
+        """A 跟进人 the role may pick: a colleague where its row scope holds one (sales2 for the manager of
+        sales1 and sales2; anyone for a scope of all), else oneself."""
+        user = self.user(role)
+        allowed = owner_ids(user, self.grant(role))
+        colleague = self.users["sales2"]
+        return colleague if allowed is None or colleague.id in allowed else user
 
     # scratch records
     TRACKED = (Subscription, ReportRun, CustomerTag, Feedback, Order, FollowUp, StatusChange, Customer, Tag, Choice, User, Role)
@@ -372,7 +386,8 @@ class World:
             },
             "followup": {"at": ("2022-03-03 10:00:00", datetime.datetime(2022, 3, 3, 10, 0)), "method": ("邮件", "邮件"),
                          "content": ("改内容", "改内容"), "result": ("需跟进", "需跟进"),
-                         "next_date": ("2022-04-04", datetime.date(2022, 4, 4))},
+                         "next_date": ("2022-04-04", datetime.date(2022, 4, 4)),
+                         "user": (str(self.recorder(role).id), self.recorder(role).id)},
             "order": {"order_no": (f"SO-ALT-{n:06d}", f"SO-ALT-{n:06d}"),
                       "ordered_at": ("2022-05-05 10:00:00", datetime.datetime(2022, 5, 5, 10, 0)),
                       "amount": ("888.88", decimal.Decimal("888.88")), "quantity": ("9", 9),
@@ -434,11 +449,17 @@ def reads_as(value, field, actual):
         return actual == ""
     if isinstance(value, bool):
         return True  # shown as an icon
-    if isinstance(value, decimal.Decimal):
+    if isinstance(value, decimal.Decimal):  # screens: ¥1,234.50 (numberformat); exports: the plain 1234.50
+        if actual == numberformat.money(value):
+            return True
         try:
             return decimal.Decimal(actual) == value
         except decimal.InvalidOperation:
             return False
+    if isinstance(value, int):  # screens: 1,234; exports: 1234
+        return actual in (numberformat.count(value), str(value))
+    if isinstance(value, Customer):  # a follow-up's 客户编号 column: the code, then the name
+        return actual in (ps.plain(value), f"{value.code} {value.name}")
     if isinstance(value, datetime.datetime):
         return actual.startswith(value.strftime("%Y-%m-%d %H:%M"))
     if isinstance(value, datetime.date):
@@ -446,6 +467,10 @@ def reads_as(value, field, actual):
     if field is not None and field.choices:
         return actual in (value, dict(field.choices).get(value))
     return actual == ps.plain(value)
+
+
+def leaks(secret, text):
+    return any(form in text for form in secret)
 
 
 def _max_id(model):
@@ -609,7 +634,7 @@ def test_column_rule(world, role, model, column):
             check_cell("list", page.rows[subject.id][column], expected)
             assert (column in page.sortable) == (column in view_class.sortable_columns and clear)
         if secret:
-            assert secret not in page.html, f"{level} value {secret!r} leaks on the list page"
+            assert not leaks(secret, page.html), f"{level} value {secret!r} leaks on the list page"
         checked += 1
     for filtered, spec in view_class.filter_columns:
         if filtered == column:
@@ -626,7 +651,7 @@ def test_column_rule(world, role, model, column):
         if visible:
             check_cell("details", table[label], expected)
         if secret:
-            assert secret not in html, f"{level} value {secret!r} leaks on the details page"
+            assert not leaks(secret, html), f"{level} value {secret!r} leaks on the details page"
         checked += 1
     if model in RECORDS and model != "customer" and column in view_class.list_columns and column != "customer":
         if grant.can("customer", "view"):
@@ -637,7 +662,7 @@ def test_column_rule(world, role, model, column):
             if visible:
                 check_cell("related table", rows[0][labels.index(label)], expected)
             if secret:
-                assert secret not in html, f"{level} value {secret!r} leaks on the customer page"
+                assert not leaks(secret, html), f"{level} value {secret!r} leaks on the customer page"
             checked += 1
 
     # forms: a field only where the column is editable; read-only and masked values shown fixed
@@ -654,7 +679,7 @@ def test_column_rule(world, role, model, column):
             if visible:
                 check_cell("edit page", fixed[label], expected)
         if secret:
-            assert secret not in html, f"{level} value {secret!r} leaks on the edit page"
+            assert not leaks(secret, html), f"{level} value {secret!r} leaks on the edit page"
         checked += 1
     if allowed(grant, model, "create") and column in view_class.form_fields:
         names = world.parsed(ps.form_field_names, role, f"/admin/{model}/new/")
@@ -675,7 +700,7 @@ def test_column_rule(world, role, model, column):
                 assert len(matching) == 1, f"subject row not found once in the {kind} export"
                 check_cell(kind, matching[0][header.index(label)], expected)
             if secret:
-                assert all(secret not in cell for row in [header] + rows for cell in row), \
+                assert not any(leaks(secret, cell) for row in [header] + rows for cell in row), \
                     f"{level} value {secret!r} leaks in the {kind} export"
         checked += 1
     assert checked, "no page shows this column: the case checks nothing"
@@ -879,13 +904,13 @@ def test_issue_defaults_only_admin_sees_id_number(world):
 def test_issue_defaults_service_has_no_amount_or_revenue(world):
     orders = ps.ListPage(world.text("service", "/admin/order/"))
     assert "amount" not in orders.headers and "金额" not in orders.headers.values()
-    assert "7654.32" not in orders.html
-    assert "7654.32" in world.text("sales", "/admin/order/")
+    assert "7,654.32" not in orders.html
+    assert "¥7,654.32" in world.text("sales", "/admin/order/")
     customer_url = f"/admin/customer/details/?id={world.subjects['customer'].id}"
     html = world.text("service", customer_url)
-    assert "年营收" not in ps.details_table(html) and "98765432.17" not in html
-    assert "7654.32" not in html and "金额" not in (ps.related_section(html, "order") or [[]])[0]
-    assert "98765432.17" in world.text("sales", customer_url)
+    assert "年营收" not in ps.details_table(html) and "98,765,432.17" not in html
+    assert "7,654.32" not in html and "金额" not in (ps.related_section(html, "order") or [[]])[0]
+    assert "¥98,765,432.17" in world.text("sales", customer_url)
 
 
 def test_matrix_is_generated_from_the_whole_policy():
