@@ -88,6 +88,12 @@ ZH.update({"followup.customer": "客户编号", "followup.at": "跟进时间", "
 EN.update({"followup.customer": "Customer code", "followup.at": "Follow-up time", "followup.content": "Follow-up content",
            "followup.user": "Followed up by"})
 
+# API令牌 (admin/api_tokens.py) in the audit log, and the token an API write came through (api/trail.py)
+ZH.update({"apitoken.user": "所属用户", "apitoken.name": "令牌名称", "apitoken.scope": "权限范围",
+           "apitoken.expires_at": "有效期至", "api_token": "API令牌"})
+EN.update({"apitoken.user": "User", "apitoken.name": "Token name", "apitoken.scope": "Scope",
+           "apitoken.expires_at": "Expires", "api_token": "API token"})
+
 # 客户价值分析表 (admin/values.py)
 ZH.update({"customervalue.customer": "客户", "customervalue.code": "客户编号", "customervalue.name": "客户名称",
            "customervalue.annual_spend": "年度消费额", "customervalue.orders_12m": "订单总笔数",
