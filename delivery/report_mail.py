@@ -233,11 +233,12 @@ def render_html(heading, summary, facts, filename, chart_id=None):
             '</body></html>')
 
 
-def compose(run, to, sender, subject=None, cc=(), now=None):
+def compose(run, to, sender, subject=None, cc=(), now=None, pdf=False):
     """The EmailMessage for finished ReportRun `run` to `to` (addresses, string or list).
 
     Raises ReportNotReady for a run that did not succeed or lost its HTML, AddressError for a
-    malformed address.  The attachment is read here, whole, before anything is sent.
+    malformed address.  The attachment is read here, whole, before anything is sent.  With `pdf`
+    (the MAIL_ATTACH_PDF setting) the report is also attached as a PDF for A4 (exports.notebook).
     """
     check_ready(run)
     with open(run.html_path, "rb") as handle:
@@ -252,9 +253,17 @@ def compose(run, to, sender, subject=None, cc=(), now=None):
         sender=sender, to=to, cc=cc, subject=subject, now=now,
         text=render_text(heading, summary, facts, filename),
         html=render_html(heading, summary, facts, filename, chart.content_id if chart else None),
-        attachments=[Attachment(filename, report_html, "text/html")],
+        attachments=[Attachment(filename, report_html, "text/html")] + (_pdf(run, filename) if pdf else []),
         inline_images=[chart] if chart else [],
     )
+
+
+def _pdf(run, filename):
+    """The run printed as a PDF, named as the HTML attachment (exports imports reporting, not delivery)."""
+    from exports.notebook import run_pdf
+
+    data, _ = run_pdf(run)
+    return [Attachment(os.path.splitext(filename)[0] + ".pdf", data, "application/pdf")]
 
 
 def key_chart(run):

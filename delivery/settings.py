@@ -10,6 +10,7 @@
 | MAIL_SENDER     | 客户分析平台 <reports@localhost>    | From: address, display name optional                 |
 | SMTP_TIMEOUT    | 30                                  | seconds for connecting and for each server reply     |
 | SMTP_CA_FILE    | (empty: the system's CAs)           | PEM file of CAs to verify the server's certificate   |
+| MAIL_ATTACH_PDF | 0                                   | 1: report mails also carry the report as a PDF (A4)  |
 
 A login (SMTP_USER) needs starttls or ssl unless the server is on this machine (localhost,
 127.0.0.1, ::1), so a password never crosses the network in clear.  Empty values count as
@@ -27,7 +28,7 @@ DEFAULT_SENDER = "客户分析平台 <reports@localhost>"
 DEFAULT_TIMEOUT = 30.0
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 KEYS = ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD", "MAIL_SENDER", "SMTP_TIMEOUT",
-        "SMTP_CA_FILE")
+        "SMTP_CA_FILE", "MAIL_ATTACH_PDF")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SmtpSettings:
     sender: str = DEFAULT_SENDER
     timeout: float = DEFAULT_TIMEOUT
     ca_file: str = ""
+    attach_pdf: bool = False  # the report as a PDF beside its HTML (exports.notebook.run_pdf)
 
     def __post_init__(self):
         check(self)
@@ -102,6 +104,9 @@ def from_env(env=None):
             timeout = float(timeout)
         except ValueError:
             raise SettingsError(f"SMTP_TIMEOUT 应为大于 0 的秒数，而不是 {timeout!r}") from None
+    attach_pdf = value("MAIL_ATTACH_PDF").lower()
+    if attach_pdf not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise SettingsError(f"MAIL_ATTACH_PDF 应为 0 或 1，而不是 {attach_pdf!r}")
     return SmtpSettings(
         host=value("SMTP_HOST") or "localhost",
         port=port,
@@ -112,4 +117,5 @@ def from_env(env=None):
         sender=value("MAIL_SENDER") or DEFAULT_SENDER,
         timeout=timeout,
         ca_file=value("SMTP_CA_FILE"),
+        attach_pdf=attach_pdf in ("1", "true", "yes"),
     )

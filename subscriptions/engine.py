@@ -307,7 +307,7 @@ def deliver(delivery_id, config=None, now=None):
         if run.status != "success":
             raise NotebookFailed(f"报表运行失败（{run.run_id}）：{run.error_name or ''} {run.error or ''}".strip())
         settings = mail.from_env()
-        message = mail.compose(run, row.addresses, settings.sender)
+        message = mail.compose(run, row.addresses, settings.sender, pdf=settings.attach_pdf)
         message["X-CRM-Delivery"] = f"{row.id}"  # which occurrence: lets a recipient's admin trace it
         if not _finish(row, "sending"):  # lost our claim (lease expired and another worker took it)
             log.warning("订阅发送 %s 已被其他 worker 接手，本 worker 不发送", row.id)

@@ -157,3 +157,21 @@ def test_a_role_without_the_export_right_gets_403_and_nothing_is_audited(site):
     assert manager.get(f"{RUNS}pdf/?id={run.id}").status_code == 404
     with application.app_context():
         assert len(exports_of(run)) == before
+
+
+def test_a_report_mail_carries_the_pdf_when_the_setting_asks(site):
+    from delivery import report_mail, settings
+
+    assert settings.from_env({"MAIL_ATTACH_PDF": "1"}).attach_pdf is True
+    assert settings.from_env({}).attach_pdf is False
+    with pytest.raises(settings.SettingsError, match="MAIL_ATTACH_PDF"):
+        settings.from_env({"MAIL_ATTACH_PDF": "sometimes"})
+    application, run = site
+    with application.app_context():
+        message = report_mail.compose(run, ["经理 <manager@example.com>"], "平台 <reports@example.com>", pdf=True)
+    attached = {part.get_filename(): part for part in message.iter_attachments()}
+    names = sorted(attached)
+    assert [name.rsplit(".", 1)[1] for name in names] == ["html", "pdf"]
+    pdf = next(part for name, part in attached.items() if name.endswith(".pdf"))
+    assert pdf.get_content_type() == "application/pdf"
+    assert "导出测试报表" in page_texts(pdf.get_content())[0]
