@@ -11,6 +11,7 @@ pipeline, in the same transaction, as a save on the screen does.
 import datetime
 import decimal
 
+import peewee
 from pydantic import BaseModel, ConfigDict, Field
 
 import access
@@ -18,7 +19,7 @@ import pipeline
 import tagging
 import tagrules
 from intake.record import clean_record
-from models import Customer, CustomerTag, StatusChange, Tag, User, change_status, db, standardise
+from models import Customer, CustomerTag, StatusChange, Tag, User, change_status, constraints, db, standardise
 from models import validation as rules
 from models.customers import STATUSES
 
@@ -341,6 +342,18 @@ def _after_write(customer_id):
     tagrules.after_change([customer_id])
 
 
+def _saved(write):
+    """Run `write` (the save and its audit, in one transaction); a code taken meanwhile by another save (the check
+    before it saw it free) is the code's field error, as the check would have said, not a 500."""
+    try:
+        with db.atomic():
+            return write()
+    except peewee.IntegrityError as error:
+        if constraints.broken(error) == "unique" and "code" in constraints.unique_columns(error):
+            raise invalid([{"field": "code", "message": "客户编号已存在"}]) from None
+        raise
+
+
 def _reason(who):
     return f"API：{who.token.name}"[:255]
 
@@ -361,7 +374,8 @@ def create_customer():
     if errors:
         raise invalid(errors)
     status = values.pop("status", None) or "潜在客户"
-    with db.atomic():
+
+    def write():
         customer = Customer(**{k: v for k, v in values.items() if v is not None}, owner=owner_id, status=status)
         customer.save()
         StatusChange.create(customer=customer, from_status=None, to_status=status, reason="新建客户", user=who.user.id)
@@ -369,7 +383,9 @@ def create_customer():
         after["owner"] = owner_id
         trail.record("create", KEY, customer.id, _changes({}, after))
         _after_write(customer.id)
-    return _shown([Customer.get_by_id(customer.id)], who.grant)[0], 201
+        return customer.id
+
+    return _shown([Customer.get_by_id(_saved(write))], who.grant)[0], 201
 
 
 @bp.patch("/customers/<code>")
@@ -389,7 +405,8 @@ def update_customer(code):
     status = values.pop("status", None)
     before = {name: customer.__data__.get(name) for name in WRITABLE}
     before["owner"] = customer.owner_id
-    with db.atomic():
+
+    def write():
         for name, value in values.items():
             setattr(customer, name, value)
         customer.owner = owner_id
@@ -407,6 +424,8 @@ def update_customer(code):
         if changes:
             trail.record("update", KEY, customer.id, changes)
             _after_write(customer.id)
+
+    _saved(write)
     return _shown([Customer.get_by_id(customer.id)], who.grant)[0]
 
 
