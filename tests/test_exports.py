@@ -124,6 +124,7 @@ def test_a_run_downloads_as_pdf_and_excel_audited_with_its_rows(site):
     assert len(pages) > 1
     assert "导出测试报表" in pages[0] and "¥1,234,567.50" in pages[0] and "KH00000" in "\n".join(pages)
     assert "KH00149" in "\n".join(pages)
+    assert all("客户编号" in text for text in pages[1:])  # the long list's header on every page it runs onto
 
     response = admin.get(f"{RUNS}xlsx/?id={run.id}")
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
