@@ -7,6 +7,7 @@
 request is refused (401, 403, 404, 429...).  Raise ApiError from a view, or abort(); both end here.
 """
 import datetime
+import math
 import secrets
 from typing import Any
 
@@ -78,10 +79,21 @@ def invalid(errors, message=None):
     return ApiError(422, "validation_failed", message, errors=errors)
 
 
+def _echo(value):
+    """A submitted value as the answer may repeat it: JSON has no NaN or Infinity (Python's parser takes them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _echo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_echo(v) for v in value]
+    return value
+
+
 def response(status, code, message, errors=None, headers=None, reference=None):
     detail = {"code": code, "message": message}
     if errors:
-        detail["errors"] = [{k: v for k, v in e.items() if v is not None or k == "field"} for e in errors]
+        detail["errors"] = [{k: _echo(v) for k, v in e.items() if v is not None or k == "field"} for e in errors]
     if reference:
         detail["reference"] = reference
     answer = jsonify({"error": detail})

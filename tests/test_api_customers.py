@@ -225,3 +225,11 @@ def test_a_sensitive_value_is_never_echoed_or_audited_in_clear(api):
     assert "110101199001011234" not in entry.changes and json.loads(entry.changes)["id_number"] == ["***", "***"]
     masked = api("GET", f"/api/v1/customers/{code}", "manager")
     assert masked.get_json()["id_number"] == "110***********1234"
+
+
+def test_numbers_json_cannot_hold_are_refused_and_not_echoed_as_such(api):
+    response = api("POST", "/api/v1/customers", data='{"name": "非数", "mobile": "13911115555", "annual_revenue": NaN}',
+                   content_type="application/json")
+    assert response.status_code == 422
+    assert "NaN" not in response.get_data(as_text=True).replace('"nan"', "")
+    assert field_errors(response)["annual_revenue"].startswith("金额无法识别")
