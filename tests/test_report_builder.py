@@ -314,9 +314,13 @@ def test_save_open_export_and_delete_from_the_screen(app, login):
     exported = manager.submit(SCREEN + "export.csv", form, form_url=SCREEN + "?" + INDUSTRY)
     lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
     assert lines == ["下单月份,客户数,消费额", "2026-01,1,300.0", "2026-03,2,350.5", "2026-06,1,400.0"]
+    pdf = manager.submit(SCREEN + "export.pdf", {**form, "title": "月度消费"}, form_url=SCREEN + "?" + INDUSTRY)
+    assert pdf.status_code == 200 and pdf.data[:5] == b"%PDF-" and pdf.mimetype == "application/pdf"
     with db(app):
-        entry = AuditLog.select().where((AuditLog.model == "customreport") & (AuditLog.action == "export")).get()
-    assert entry.rows == 3 and entry.username == "manager"
+        entries = list(AuditLog.select().where((AuditLog.model == "customreport") & (AuditLog.action == "export"))
+                       .order_by(AuditLog.id))
+    assert [(e.rows, e.username, json.loads(e.changes)["format"]) for e in entries] == [
+        (3, "manager", "csv"), (3, "manager", "pdf")]
     assert login("sales").get(SCREEN + f"?report={report.id}").status_code == 302  # private: not sales1's
     subscribe = manager.get(f"/admin/subscription/new/?report=custom&name=月度消费&p.report_id={report.id}")
     assert f"report_id={report.id}" in subscribe.get_data(as_text=True)

@@ -1,6 +1,9 @@
 """自定义报表 in a real browser: a manager builds a report (行业 × 客户数, 消费额), sees the table and the ECharts
 chart, saves it, exports it as CSV and subscribes to it through 报表订阅.  Screenshots go to test-artifacts/."""
 import datetime
+import io
+
+import openpyxl
 
 from playwright.sync_api import expect
 
@@ -53,10 +56,18 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
     assert report.spec_dict["rows"] == ["industry"] and report.spec_dict["measures"] == ["customers", "revenue"]
 
     with page.expect_download() as download:
-        page.locator("#rb-export button[type=submit]").click()
+        page.locator("#rb-export-csv").click()
     lines = open(download.value.path(), encoding="utf-8-sig").read().splitlines()
     assert lines[0] == "行业,客户数,消费额" and "互联网,1,15000.5" in lines
     assert AuditLog.get((AuditLog.model == "customreport") & (AuditLog.action == "export")).rows == 3
+    with page.expect_download() as download:
+        page.locator("#rb-export-xlsx").click()
+    assert download.value.suggested_filename.startswith("行业消费分布-") and download.value.suggested_filename.endswith(
+        ".xlsx")
+    with open(download.value.path(), "rb") as handle:  # the download's file has no .xlsx name
+        sheet = openpyxl.load_workbook(io.BytesIO(handle.read())).worksheets[0]
+    cells = [cell.value for row in sheet.iter_rows() for cell in row]
+    assert "互联网" in cells and 15000.5 in cells and sheet._charts  # the table and a native chart
 
     page.locator("#rb-subscribe").click()
     expect(page.locator("#report")).to_have_value("custom")
