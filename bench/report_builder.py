@@ -189,7 +189,8 @@ def run_postgresql(url, schema):
 
 
 def markdown(rows, started, loads, customers):
-    lines = [f"Run {started} on {customers:,} customers / {10 * customers:,} orders (bench.daily's data set, read-only), "
+    lines = [f"Run {started} on {customers:,} customers / {10 * customers:,} orders "
+             "(bench.daily's data set, read-only), "
              f"load average {loads[0]:.1f} at the start and {loads[1]:.1f} at the end (2 shared cores). "
              "Each figure is the faster of two runs; `same` says the builder's rows equal the hand-written query's.",
              "",

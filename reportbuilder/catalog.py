@@ -107,6 +107,11 @@ def money(value):
     return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def _average(total, count):
+    """A money average, to the cent; None without anything to average."""
+    return None if not count else money(Decimal(str(total)) / Decimal(str(count)))
+
+
 def _ratio(top, bottom):
     return None if not bottom else float(top) / float(bottom)
 
@@ -133,10 +138,10 @@ register_measure(Measure("revenue", "消费额", (("order", "amount"),), ("reven
 register_measure(Measure("orders", "订单数", (("order", "id"),), ("orders",),
                          lambda p: int(p["orders"] or 0), "count", frozenset({"orders"})))
 register_measure(Measure("aov", "客单价", (("order", "amount"), ("order", "id")), ("revenue", "orders"),
-                         lambda p: None if not p["orders"] else money(Decimal(str(p["revenue"])) / Decimal(str(p["orders"]))),
+                         lambda p: _average(p["revenue"], p["orders"]),
                          "money", frozenset({"orders"}), additive=False))
 register_measure(Measure("ltv", "LTV（平均）", (("customervalue", "ltv"),), ("ltv_sum", "ltv_count"),
-                         lambda p: None if not p["ltv_count"] else money(Decimal(str(p["ltv_sum"])) / Decimal(str(p["ltv_count"]))),
+                         lambda p: _average(p["ltv_sum"], p["ltv_count"]),
                          "money", frozenset({"value"}), additive=False))
 register_measure(Measure("repeat_rate", "复购率", (("order", "id"),), ("repeaters", "buyers"),
                          lambda p: _ratio(p["repeaters"] or 0, p["buyers"] or 0), "percent", frozenset({"orders"}),

@@ -8,12 +8,12 @@ import pytest
 import access
 import models
 import reportbuilder
+import reportbuilder.delivery
 from analytics import engines
 from models import AuditLog, Customer, CustomerTag, CustomerValue, Order, SavedReport, Tag, User
-import reportbuilder.delivery
 from reportbuilder import charts, saved, templates
 from reportbuilder.spec import SpecError, parse
-from tests.conftest import PASSWORD, build_app
+from tests.conftest import build_app
 
 TODAY = datetime.date(2026, 6, 30)  # last_12_months: 2025-07-01 to 2026-06-30
 
@@ -43,7 +43,8 @@ def app(tmp_path_factory):
         c = customer("C", "sales2", "互联网", "华东", "成交客户", datetime.date(2026, 3, 15))
         customer("D", "sales2", None, "华北", "潜在客户", None)
         for number, (who, at, amount) in enumerate([
-                (a, "2026-01-10 09:00", "100.00"), (a, "2026-01-20 10:00", "200.00"), (a, "2026-03-05 11:00", "300.00"),
+                (a, "2026-01-10 09:00", "100.00"), (a, "2026-01-20 10:00", "200.00"),
+                (a, "2026-03-05 11:00", "300.00"),
                 (b, "2026-03-07 12:00", "50.50"), (c, "2025-05-01 08:00", "1000.00"), (c, "2026-06-30 23:00", "400.00")]):
             Order.create(customer=who, order_no=f"RB{number:04d}", ordered_at=datetime.datetime.fromisoformat(at),
                          amount=amount)
