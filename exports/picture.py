@@ -23,7 +23,6 @@ def chart_png(handout, dpi=150):
     if spec.title or handout.title:
         ax.set_title(spec.title or handout.title)
     if spec.kind == "pie":
-        _, column = table.column(spec.values[0])
         values = [float(v or 0) for v in table.values(spec.values[0])]
         pairs = sorted(zip(values, categories), reverse=True)
         if len(pairs) > MOST_SLICES:
@@ -32,32 +31,44 @@ def chart_png(handout, dpi=150):
                counterclock=False)
         ax.axis("equal")
     else:
-        width = 0.8 / len(spec.values)
-        kinds = set()
-        for number, key in enumerate(spec.values):
-            _, column = table.column(key)
-            kinds.add(column.kind)
-            values = [float(v or 0) for v in table.values(key)]
-            positions = range(len(categories))
-            if spec.kind == "bar":
-                ax.bar([p + (number - (len(spec.values) - 1) / 2) * width for p in positions], values, width,
-                       label=column.label)
-            else:
-                ax.plot(list(positions), values, marker="o", label=column.label)
-        ax.set_xticks(range(len(categories)), categories)
-        ax.tick_params(axis="x", labelrotation=30 if len(categories) > 6 else 0)
-        if len(spec.values) > 1:
-            ax.legend()
-        else:
-            ax.set_ylabel(table.column(spec.values[0])[1].label)
-        ax.set_xlabel(table.column(spec.category)[1].label)
-        if len(kinds) == 1:
-            value_format = {"money": "money", "percent": "percent", "count": "count"}.get(kinds.pop())
-            tick_format = charts.formatter(value_format)
-            if tick_format is not None:
-                ax.yaxis.set_major_formatter(tick_format)
-        charts._thin_labels(ax) if len(categories) > 12 else None
+        _series(ax, spec, table, categories)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _series(ax, spec, table, categories):
+    """Bars or lines of spec.values along the categories; a measure of another kind than the first (订单数
+    beside 消费额) gets a value axis of its own on the right, so neither is flattened by the other's scale."""
+    from analytics import charts
+
+    axes, handles = {}, []
+    width = 0.8 / len(spec.values)
+    positions = range(len(categories))
+    for number, key in enumerate(spec.values):
+        _, column = table.column(key)
+        if column.kind not in axes:
+            axes[column.kind] = ax if not axes else ax.twinx()
+            target = axes[column.kind]
+            target.set_ylabel(column.label)
+            tick_format = charts.formatter({"money": "money", "percent": "percent"}.get(column.kind, "count"))
+            target.yaxis.set_major_formatter(tick_format)
+            if target is not ax:
+                target.grid(False)
+        target = axes[column.kind]
+        values = [float(v or 0) for v in table.values(key)]
+        colour = f"C{number}"
+        if spec.kind == "bar":
+            shift = (number - (len(spec.values) - 1) / 2) * width
+            handles.append(target.bar([p + shift for p in positions], values, width, label=column.label, color=colour))
+        else:
+            handles.append(target.plot(list(positions), values, marker="o", label=column.label, color=colour)[0])
+    ax.set_xticks(list(positions), categories)
+    ax.tick_params(axis="x", labelrotation=30 if len(categories) > 6 else 0)
+    ax.set_xlabel(table.column(spec.category)[1].label)
+    if len(spec.values) > 1:
+        ax.legend(handles=handles, labels=[h.get_label() for h in handles])
+    step = -(-len(categories) // 12)  # at most 12 labels along the axis: three years of months would overlap
+    for index, label in enumerate(ax.get_xticklabels()):
+        label.set_visible(index % step == 0)
