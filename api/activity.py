@@ -39,7 +39,7 @@ class OrderOut(BaseModel):
     customer_code: str = Field(description="客户编号")
     ordered_at: str | None = Field(None, description="下单时间，YYYY-MM-DDTHH:MM:SS" + HIDDEN_NOTE)
     amount: str | None = Field(None, description="金额，两位小数的文本，例如 1280.50" + HIDDEN_NOTE)
-    quantity: int | None = Field(None, description="数量" + HIDDEN_NOTE)
+    quantity: int | str | None = Field(None, description="数量" + HIDDEN_NOTE + "，脱敏时为脱敏文本")
     product: str | None = Field(None, description="产品" + HIDDEN_NOTE)
     channel: str | None = Field(None, description="渠道" + HIDDEN_NOTE)
 

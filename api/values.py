@@ -30,7 +30,7 @@ class CustomerValueOut(BaseModel):
 
     customer_code: str = Field(description="客户编号")
     annual_spend: str | None = Field(None, description="年度消费额（近 365 天），两位小数的文本" + HIDDEN_NOTE)
-    orders_12m: int | None = Field(None, description="订单总笔数（近 365 天）")
+    orders_12m: int | str | None = Field(None, description="订单总笔数（近 365 天）；脱敏时为脱敏文本")
     ltv: str | None = Field(None, description="客户生命周期价值 LTV（3 年 CLV），两位小数的文本；模型无法估计时为 null"
                                               + HIDDEN_NOTE)
     tier: str | None = Field(None, description="客户分层：高价值客户 / 潜力客户 / 普通客户 / 低价值客户")

@@ -6,6 +6,7 @@ kind's checks (customer by code in the user's row scope, the record the key name
 particular to JSON is decided here, before that: an item that is not an object, a field the kind does not
 know, a value that is not a scalar, a field the role may not write, and a key given twice in one call.
 """
+import math
 from dataclasses import dataclass
 
 from intake.columns import Mapping
@@ -29,7 +30,10 @@ class ItemError:
 
 
 def _as_sent(value):
-    """The value as the error shows it: JSON scalars as they are, anything else as text."""
+    """The value as the error shows it: JSON scalars as they are, anything else as text (also NaN and Infinity,
+    which Python's JSON parser takes and JSON cannot carry back)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value if isinstance(value, SCALARS) else str(value)
 
 

@@ -25,7 +25,7 @@ def api(app, users, make_customer):
         return response.status_code, response.get_json()
 
     return {"call": call, "mine": make_customer(owner="sales1"), "theirs": make_customer(owner="sales2"),
-            "users": users}
+            "users": users, "client": client, "headers": made}
 
 
 def _order(code, number, **fields):
@@ -73,6 +73,13 @@ def test_bulk_calls_refused_whole(api):
     assert status == 413 and body["error"]["code"] == "too_many_items"
     status, body = call("sales", "POST", "/orders/bulk", {"items": "x", "colour": 1})
     assert status == 422 and {e["field"] for e in body["error"]["errors"]} == {"items", "colour"}
+    # Python's JSON parser takes NaN, which JSON cannot carry back: the partial answer echoes it as text
+    raw = ('{"partial": true, "items": [{"order_no": "N1", "customer_code": "%s", "ordered_at": "2026-01-01", '
+           '"amount": NaN}]}' % mine)
+    response = api["client"].post("/api/v1/orders/bulk", data=raw, content_type="application/json",
+                                  headers=api["headers"]["sales"])
+    assert response.status_code == 200 and json.loads(response.get_data(as_text=True))["errors"] == [
+        {"index": 0, "field": "amount", "value": "nan", "message": "金额无法识别：nan"}]
 
 
 def test_follow_ups_in_bulk_and_by_customer(api):
