@@ -125,7 +125,8 @@ def markdown(rows, size, rounds):
     load = os.getloadavg()
     lines = [f"Run of {datetime.date.today():%Y-%m-%d}, {size:,} demo customers, median of {rounds} round(s); load "
              f"average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on 2 cores.", "",
-             "| report | Excel | PDF Chromium | PDF WeasyPrint | WeasyPrint / Chromium | pages | PDF size (Chromium / WeasyPrint) |",
+             "| report | Excel | PDF Chromium | PDF WeasyPrint | WeasyPrint / Chromium | pages "
+             "| PDF size (Chromium / WeasyPrint) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for label, result in rows:
         chromium, weasy = result["chromium"], result["weasyprint"]

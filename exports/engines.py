@@ -27,7 +27,8 @@ def weasyprint_pdf(page_html):
     try:
         import weasyprint
     except (ImportError, OSError) as error:  # OSError: the Pango libraries are missing
-        raise EngineUnavailable(f"无法生成 PDF：WeasyPrint 不可用（{error}）。请运行 make install 安装。") from error
+        raise EngineUnavailable(f"无法生成 PDF：WeasyPrint 不可用（{error}）。"
+                                "请安装 bench 附加依赖（pip install -e '.[bench]'）。") from error
     from .printed import font_url
 
     allowed = font_url()
@@ -38,7 +39,8 @@ def weasyprint_pdf(page_html):
                 return super().fetch(url, headers)
             raise ValueError(f"PDF 不读取外部资源：{url[:80]}")
 
-    return weasyprint.HTML(string=page_html, url_fetcher=OnlyTheFont(allowed_protocols=('file', 'data')), base_url=None).write_pdf()
+    fetcher = OnlyTheFont(allowed_protocols=("file", "data"))
+    return weasyprint.HTML(string=page_html, url_fetcher=fetcher, base_url=None).write_pdf()
 
 
 def chromium_pdf(page_html):
@@ -53,7 +55,10 @@ def chromium_pdf(page_html):
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(page_html)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            except Exception as error:  # a browser that cannot start here (missing libraries, no memory)
+                raise EngineUnavailable(f"无法生成 PDF：Chromium 无法启动（{str(error).splitlines()[0]}）。") from error
             try:
                 page = browser.new_page()
                 page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
