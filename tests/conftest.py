@@ -52,6 +52,34 @@ class Client(FlaskClient):
         return self.post(url, data=payload, **kwargs)
 
 
+def _share_url_builders():
+    """Every app the tests create (one per test) registers the same ~230 URL rules, and werkzeug
+    generates and compile()s two URL-builder functions for each rule: about a third of create_app,
+    0.1-0.3 s a test. The generated function depends only on what this key holds (the rule, its
+    parsed parts, its defaults as they appear in the URL, append_unknown) and keeps no state (it
+    reads its converters from the rule it is bound to), so a rule equal to one compiled before
+    gets that function again, bound to itself, as werkzeug's own compile would make it."""
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    builders = {}
+
+    def shared(self, append_unknown=True):
+        defaults = self.defaults or {}
+        key = (self.rule, tuple(self._trace), append_unknown,
+               tuple((name, self._converters[name].to_url(value) if name in self._converters else None)
+                     for name, value in defaults.items()))
+        builder = builders.get(key)
+        if builder is None:
+            builder = builders[key] = compile_builder(self, append_unknown)
+        return builder
+
+    Rule._compile_builder = shared
+
+
+_share_url_builders()
+
+
 def database_url(tmp_path):
     return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
 
@@ -94,28 +122,30 @@ class FreshSchema:
     sqlite_template = None  # path of the SQLite file with the empty tables, made on first use
     postgres_schema = None  # the fingerprint below, taken right after the last full create
 
-    # One row: a digest of the public schema's tables, columns, defaults, indexes, constraints and
-    # triggers, and whether any public table has column statistics.
+    # One row: a digest of the current schema's tables, columns, defaults, indexes, constraints and
+    # triggers, and whether any of its tables has column statistics. The current schema is public
+    # unless DATABASE_URL sets a search_path (?options=-csearch_path%3Dmine,public: a run of its own
+    # beside another in the same database).
     POSTGRES_CHECK = """
         SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item), '')),
-               EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = 'public')
+               EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema())
         FROM (
             SELECT concat_ws(' ', 'column', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
                              a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) AS item
             FROM pg_attribute a
             JOIN pg_class c ON c.oid = a.attrelid
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
               AND a.attnum > 0 AND NOT a.attisdropped
             UNION ALL
-            SELECT concat_ws(' ', 'index', indexdef) FROM pg_indexes WHERE schemaname = 'public'
+            SELECT concat_ws(' ', 'index', indexdef) FROM pg_indexes WHERE schemaname = current_schema()
             UNION ALL
             SELECT concat_ws(' ', 'constraint', conrelid::regclass, conname, pg_get_constraintdef(oid))
-            FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+            FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
             UNION ALL
             SELECT concat_ws(' ', 'trigger', pg_get_triggerdef(t.oid))
             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-            WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+            WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
         ) AS schema_items
     """
 
@@ -167,6 +197,86 @@ class FreshSchema:
             cls.postgres_schema = schema
 
 
+class SeedRows:
+    """The rows init_db and demo.create_users write into empty tables, written once and then
+    copied into every test's empty tables instead of being written again.
+
+    Seeding goes through the ORM, about 160 statements (0.2-0.3 s a test on SQLite, more over
+    PostgreSQL's connection); putting its result back is one INSERT per seeded table. The rows
+    are captured, as the database returns them, right after the first seeding on fresh tables
+    in the session, and put back only into tables FreshSchema reports fresh (empty, as created).
+    What seeding takes from the clock (users' created_at, the policy version's updated_at) is
+    moved by the time since the capture, so it reads as written now, as it would have been
+    (under time_machine too); ids and sequences continue as after seeding, and the policy
+    version gets a new value (access.policy.bump_version, as seed_policy ends), so no grant
+    cached by an earlier test is taken for this one's. This relies on init_db and create_users
+    only writing rows: anything else they may do one day has to be done in restore() too.
+    CRM_TEST_RECREATE_TABLES=1 seeds through the ORM every time, as before.
+    """
+
+    tables = None  # [(table, columns, rows)] of the seeded tables, in ALL_MODELS order
+    sequences = ()  # PostgreSQL: [(sequence, last_value, is_called)] of the seeded tables' columns
+    window = None  # (start, end) of the seeding: timestamps in it came from the clock
+
+    @classmethod
+    def capture(cls, start, end):
+        tables = []
+        for model in models.ALL_MODELS:
+            table = model._meta.table_name
+            cursor = models.db.execute_sql(f'SELECT * FROM "{table}"')
+            rows = cursor.fetchall()
+            if rows:
+                tables.append((table, [column[0] for column in cursor.description], rows))
+        sequences = []
+        if not models.is_sqlite():
+            for table, columns, _ in tables:
+                for column in columns:
+                    sequence = models.db.execute_sql("SELECT pg_get_serial_sequence(%s, %s)",
+                                                     (f'"{table}"', column)).fetchone()[0]
+                    if sequence:
+                        state = models.db.execute_sql(f"SELECT last_value, is_called FROM {sequence}").fetchone()
+                        sequences.append((sequence, *state))
+        cls.tables, cls.sequences, cls.window = tables, sequences, (start, end)
+
+    @classmethod
+    def restore(cls):
+        """Into fresh, empty tables: the seeded rows; False if none are captured yet."""
+        if cls.tables is None:
+            return False
+        shift = datetime.datetime.now() - cls.window[0]
+        postgres = not models.is_sqlite()
+        with models.db.atomic():
+            for table, columns, rows in cls.tables:  # one statement a table: one round trip
+                names = ", ".join(f'"{column}"' for column in columns)
+                marks = "(" + ", ".join([models.db.param] * len(columns)) + ")"
+                values = [cls._moved(value, shift, postgres) for row in rows for value in row]
+                models.db.execute_sql(f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))}', values)
+            for sequence, last_value, is_called in cls.sequences:
+                models.db.execute_sql("SELECT setval(%s, %s, %s)", (sequence, last_value, is_called))
+            import access.policy
+
+            access.policy.bump_version()
+        return True
+
+    @classmethod
+    def _moved(cls, value, shift, postgres):
+        """A value as written now: a time from the seeding's clock moved by `shift`; JSON adapted for psycopg2."""
+        start, end = cls.window
+        if isinstance(value, datetime.datetime):
+            return value + shift if start <= value <= end else value
+        if isinstance(value, str) and not postgres and 19 <= len(value) <= 26 and value[:1].isdigit():
+            try:  # SQLite keeps peewee's DateTimeField as text, str(datetime)
+                moment = datetime.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return str(moment + shift) if start <= moment <= end else value
+        if postgres and isinstance(value, (dict, list)):  # json/jsonb columns come back parsed
+            import psycopg2.extras
+
+            return psycopg2.extras.Json(value)
+        return value
+
+
 def build_app(tmp_path):
     """An application on freshly created tables with the demo users (also for module-scoped fixtures)."""
     url = database_url(tmp_path)
@@ -174,7 +284,11 @@ def build_app(tmp_path):
     application = create_app({**_config(url), "QUEUE_URL": _queue_url(tmp_path)})
     application.test_client_class = Client
     with application.app_context():
-        if FreshSchema.in_app(copied):
+        fresh = FreshSchema.in_app(copied)
+        if fresh and not RECREATE and SeedRows.restore():
+            return application
+        start = datetime.datetime.now()
+        if fresh:
             # The tables are there and empty: init_db's create_tables would only find them so.
             original, models.create_tables = models.create_tables, lambda: None
             try:
@@ -188,6 +302,8 @@ def build_app(tmp_path):
         import demo
 
         demo.create_users(PASSWORD)
+        if not RECREATE and SeedRows.tables is None:
+            SeedRows.capture(start, datetime.datetime.now())
     return application
 
 
