@@ -75,7 +75,7 @@ def test_sales_creates_customer_service_sees_masked_values(
     expect(table).not_to_contain_text(other.name)
     assert other.name not in page.content() and other.mobile not in page.content()
     expect(table.locator("thead")).to_contain_text("年营收")  # the revenue column exists for sales
-    expect(table.locator("tbody tr", has_text=own[0].name)).to_contain_text("8800000")
+    expect(table.locator("tbody tr", has_text=own[0].name)).to_contain_text("¥8,800,000.00")
     shot("sales1-customers")
 
     # --- create with a bad mobile: error next to the field, nothing saved -------------
