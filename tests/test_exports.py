@@ -160,6 +160,22 @@ def test_a_role_without_the_export_right_gets_403_and_nothing_is_audited(site):
         assert len(exports_of(run)) == before
 
 
+def test_a_pdf_that_cannot_be_printed_is_a_message_not_an_error(site, monkeypatch):
+    from exports import engines
+
+    application, run = site
+    monkeypatch.setattr(engines, "CHROMIUM", "/nonexistent/chromium")
+    with application.app_context():
+        before = len(exports_of(run))
+    admin = signed_in(application, "admin")
+    response = admin.get(f"{RUNS}pdf/?id={run.id}")
+    assert response.status_code == 302 and response.location.endswith(f"details/?id={run.id}")
+    page = admin.get(response.location).get_data(as_text=True)
+    assert "无法生成 PDF：找不到 Chromium（/nonexistent/chromium）" in page
+    with application.app_context():
+        assert len(exports_of(run)) == before
+
+
 def test_a_report_mail_carries_the_pdf_when_the_setting_asks(site):
     from delivery import report_mail, settings
 
