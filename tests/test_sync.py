@@ -42,10 +42,11 @@ def test_orders_are_created_then_a_resend_changes_nothing(world):
     stored = Order.get(Order.order_no == "ERP-00001")
     assert (stored.customer_id, stored.amount, stored.quantity, stored.ordered_at) == (
         world["mine"].id, Decimal("1280.50"), 2, datetime.datetime(2026, 12, 1, 10, 0))
-    before = _counts()
+    before, stamped = _counts(), Customer.get_by_id(world["mine"].id).updated_at
     again = sync.upsert("orders", items, rep, "ERP同步", now=NOW, today=TODAY)
     assert (again.created, again.updated, again.unchanged, again.written, again.batch_id) == (0, 0, 3, False, None)
     assert _counts() == before  # no row, no audit entry, no batch
+    assert Customer.get_by_id(world["mine"].id).updated_at == stamped
 
     # one amount changed (sent as a number, 1280.5 == "1,280.50" is no change): one update, audited with its source
     items[0]["amount"] = 990
