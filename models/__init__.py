@@ -120,6 +120,7 @@ def add_missing_columns():
 RETIRED_INDEXES = (
     "customer_tag_customer_id",  # CustomerTag.customer: the unique (customer, tag) key serves it
     "tag_rule_episode_removed_at",  # TagRuleEpisode.removed_at: nearly all NULL, read through other keys
+    "orders_customer_id_ordered_at",  # Order: (customer, ordered_at, amount) answers all it did and more
 )
 
 

@@ -73,7 +73,12 @@ class Order(BaseModel):
 
     class Meta:
         table_name = "orders"  # ORDER is an SQL keyword
-        indexes = ((("customer", "ordered_at"), False),)
+        # amount is in the key so that a customer's orders over a window are totalled from the index alone: the
+        # tag rules' grouped pass over a year of orders reads this narrow index in customer order instead of the
+        # whole table (SQLite: 7.6 s against 33 s; PostgreSQL, an index-only scan into a sorted aggregate:
+        # 6.7 s against 19 s of hashing; 4M of 10M orders, side by side on one loaded machine).  It still
+        # serves every lookup of a customer's orders by time, as the two-column index it replaces did.
+        indexes = ((("customer", "ordered_at", "amount"), False),)
 
 
 class Tag(BaseModel):

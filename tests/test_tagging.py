@@ -310,13 +310,16 @@ def test_an_existing_installation_gets_the_tagging_defaults(app):
 
 
 def test_an_existing_database_loses_the_indexes_that_only_cost_writes(app):
-    """init-db after an upgrade drops customer_tag's index on the customer alone and tag_rule_episode's on
-    removed_at (models.RETIRED_INDEXES); lookups by customer keep an index led by the customer."""
+    """init-db after an upgrade drops customer_tag's index on the customer alone, tag_rule_episode's on
+    removed_at and orders' (customer, ordered_at), which (customer, ordered_at, amount) replaces
+    (models.RETIRED_INDEXES); lookups by customer keep an index led by the customer."""
     db.execute_sql("CREATE INDEX customer_tag_customer_id ON customer_tag (customer_id)")
     db.execute_sql("CREATE INDEX tag_rule_episode_removed_at ON tag_rule_episode (removed_at)")
+    db.execute_sql("CREATE INDEX orders_customer_id_ordered_at ON orders (customer_id, ordered_at)")
     models.create_tables()
-    names = {i.name for table in ("customer_tag", "tag_rule_episode") for i in db.get_indexes(table)}
+    names = {i.name for table in ("customer_tag", "tag_rule_episode", "orders") for i in db.get_indexes(table)}
     assert not names & set(models.RETIRED_INDEXES)
+    assert any(i.columns == ["customer_id", "ordered_at", "amount"] for i in db.get_indexes("orders"))
     assert any(i.columns[0] == "customer_id" and i.unique for i in db.get_indexes("customer_tag"))
     assert any(i.columns[0] == "customer_id" for i in db.get_indexes("tag_rule_episode"))
     models.create_tables()  # and again: nothing left to drop, no error
