@@ -229,6 +229,7 @@ def in_thread(url, queue):
         yield f"http://127.0.0.1:{server.server_port}", None
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
 
 
