@@ -73,11 +73,11 @@ def strategies(operation, known):
     """What to send one operation: valid requests anywhere (random codes mostly find nothing: 404), valid requests
     at a record that exists (its path parameters fixed to a seeded customer and tag, so the view's own work is
     fuzzed), and invalid requests (wrong types, missing fields), which must be refused as declared."""
-    found = [(operation.as_strategy(), 10)]
+    found = [(operation.as_strategy(), 8)]
     parameters = {p.name for p in operation.path_parameters}
     if parameters:
-        found.append((operation.as_strategy(path_parameters={k: v for k, v in known.items() if k in parameters}), 15))
-    found.append((operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), 8))
+        found.append((operation.as_strategy(path_parameters={k: v for k, v in known.items() if k in parameters}), 12))
+    found.append((operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), 6))
     return found
 
 
