@@ -39,6 +39,8 @@ def test_the_daily_bench_runs_every_case_beside_its_raw_sql(scratch):
         assert sum(1 for n in raw["counts"].values() if n) >= 15  # the data set gives most rules customers
         assert sweep["applied"] == sum(raw["counts"].values()) and sweep["again_changed"] == 0
         assert set(sweep["rules"]) == set(raw["rules"]) and raw["seconds"] > 0 and sweep["seconds"] > 0
+        written = r["raw_written"][0]  # the first sweep's rows by hand: the same rows, the same tables
+        assert written["episodes"] == sweep["applied"] and set(written["rules"]) == set(raw["rules"])
         check = r["check"]
         assert check["checks"] == 30 and 0 < check["median_ms"] <= check["p95_ms"] <= check["max_ms"]
         assert check["changed"] > 0  # a new order moves some customer's tags
@@ -64,6 +66,7 @@ def test_the_daily_bench_runs_every_case_beside_its_raw_sql(scratch):
     assert [r["backend"] for r in combined] == [r["backend"] for r in results]
     text = docs.read_text(encoding="utf-8")
     assert "<!-- daily:begin -->" in text and "full sweep of 20 rules" in text and "check after one change" in text
+    assert "rows written by hand" in text
     assert text.count("| SQLite | 600 | 高价值") == 1  # the per-rule table
 
 
