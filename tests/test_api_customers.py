@@ -194,7 +194,8 @@ def test_every_bad_field_is_reported_in_chinese_and_nothing_is_written(api):
 
 
 def test_update_is_partial_checked_and_audited(api):
-    code = api("POST", "/api/v1/customers", "sales1", json={"name": "待修改客户", "mobile": "13911113333"}).get_json()["code"]
+    created = api("POST", "/api/v1/customers", "sales1", json={"name": "待修改客户", "mobile": "13911113333"})
+    code = created.get_json()["code"]
     response = api("PATCH", f"/api/v1/customers/{code}", "sales1", json={"notes": "电话回访", "status": "意向客户"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["notes"] == "电话回访" and response.get_json()["mobile"] == "13911113333"
@@ -217,7 +218,8 @@ def test_update_is_partial_checked_and_audited(api):
 
 
 def test_a_sensitive_value_is_never_echoed_or_audited_in_clear(api):
-    code = api("POST", "/api/v1/customers", json={"name": "敏感", "mobile": "13911114444", "owner": "sales1"}).get_json()["code"]
+    created = api("POST", "/api/v1/customers", json={"name": "敏感", "mobile": "13911114444", "owner": "sales1"})
+    code = created.get_json()["code"]
     response = api("PATCH", f"/api/v1/customers/{code}", json={"id_number": "110101199001011234"})
     assert response.status_code == 200
     customer = Customer.get(Customer.code == code)

@@ -186,7 +186,8 @@ def test_the_admin_screen_issues_a_token_once_and_revokes_it(app):
     api = app.test_client()
     assert api.get("/api/v1/customers", headers=bearer(clear)).status_code == 200
     token = tokens.find(clear)
-    assert browser.submit("/admin/apitoken/revoke/", {"id": str(token.id)}, form_url="/admin/apitoken/").status_code == 302
+    revoked = browser.submit("/admin/apitoken/revoke/", {"id": str(token.id)}, form_url="/admin/apitoken/")
+    assert revoked.status_code == 302
     refused(api.get("/api/v1/customers", headers=bearer(clear)), 401, "token_revoked")
     trail = browser.get("/admin/auditlog/?search=").get_data(as_text=True)
     assert "撤销令牌" in trail and "令牌名称: 屏幕创建" in trail and clear not in trail
