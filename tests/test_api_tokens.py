@@ -201,3 +201,21 @@ def test_who_may_manage_tokens_is_the_policy(app):
     rep.submit("/login", {"username": "sales1", "password": PASSWORD})
     assert rep.get("/admin/apitoken/").status_code == 403
     assert rep.post("/admin/apitoken/issue/", data={}).status_code == 403
+
+
+def test_the_description_is_openapi_3_1_and_declares_every_answer(client):
+    response = client.get("/api/v1/openapi.json")  # public, as any schema: no token needed
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    operations = [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
+    assert ("/api/v1/customers", "get") in {(p, m) for p, m, _ in operations}
+    for path, method, operation in operations:
+        assert re.search(r"[\u4e00-\u9fff]", operation["summary"]), (path, method)
+        success = {"200", "201"} & set(operation["responses"])
+        assert success and {"400", "401", "403", "404", "422", "429"} <= set(operation["responses"]), (path, method)
+        for status, answer in operation["responses"].items():
+            assert "schema" in answer["content"]["application/json"], (path, method, status)
+    docs = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "//cdn" not in docs and "https://" not in docs
