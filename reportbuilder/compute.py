@@ -102,9 +102,9 @@ def _customer_conditions(spec, owners):
 def build(spec, owners, dialect):
     """The peewee query of `spec` in `dialect` (a key of catalog.TRUNCATE), and the names of its columns.
 
-    Order months or quarters alone (no customer dimension, no LTV) are grouped from the per-customer order groups
-    without joining the customers back: the scope and filters then reach the orders as a semi-join before the
-    grouping, the shape a hand-written query would have."""
+    The scope and filters reach the orders as a semi-join before they are grouped.  Order months or quarters alone
+    (no customer dimension, no LTV) are grouped from the order groups without joining the customers back, the
+    shape a hand-written query would have."""
     dimensions, measures = spec.dimensions, spec.measure_list
     order_time = next((d for d in dimensions if d.kind == "order_time"), None)
     needs = set().union(*(m.needs for m in measures))
@@ -118,8 +118,10 @@ def build(spec, owners, dialect):
         part_names += [p for p in measure.parts if p not in part_names]
     o = None
     if "orders" in needs or order_time:
+        # The scope and filters reach the orders before they are grouped (a rep's report groups their orders,
+        # not everyone's); the outer query applies them again for the customers without orders.
         customers = None
-        if orders_only and conditions:
+        if conditions:
             customers = Customer.select(Customer.id)
             for condition in conditions:
                 customers = customers.where(condition)
