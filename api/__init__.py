@@ -27,8 +27,8 @@ How to add an endpoint
    outputs and inputs, and optional (`X | None = None`) for every column a column rule may hide: the fuzz
    test (tests/test_api_fuzz.py) checks every response of every declared operation against the schema.
    Request bodies are NOT validated by the models (skip_validation): read them with inputs.json_object()
-   and check fields with the platform's own rules (intake.record.clean_record: the importer's field specs; models.validation),
-   so messages are the same Chinese ones as forms and imports.
+   and check fields with the platform's own rules (intake.record.clean_record: the importer's field specs;
+   models.validation), so messages are the same Chinese ones as forms and imports.
 4. Who is calling: `caller()` (api.tokens).  The token was checked before the view (401 / 429 / 403 for a
    read-only token on a write).  Ask the access policy for everything, never a role name:
    - permission: `who.can("order", "view")`, else `raise ApiError(403)`;
