@@ -25,6 +25,22 @@ from .writing import FollowUpWriter, OrderWriter
 log = logging.getLogger("sync")
 
 
+def _duplicate_key_errors():
+    """A unique key refused while writing, whichever layer raised it: Peewee's statements, and the drivers' own
+    for the bulk inserts, which run on the raw cursor (executemany on SQLite, COPY on PostgreSQL)."""
+    import sqlite3
+
+    errors = [peewee.IntegrityError, sqlite3.IntegrityError]
+    try:
+        import psycopg2
+    except ImportError:  # SQLite-only installation
+        return tuple(errors)
+    return (*errors, psycopg2.IntegrityError)
+
+
+DUPLICATE_KEY = _duplicate_key_errors()
+
+
 class SyncRefused(ValueError):
     """The whole call is refused (too many items, no permission, not a list); the message says why."""
 
@@ -120,7 +136,7 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
             result.batch_id = _record(sync_kind, spec, changes, result, user, label, partial, ip, ctx.now,
                                       {source_key: source})
             result.written = True
-    except peewee.IntegrityError:
+    except DUPLICATE_KEY:
         # an import or a form wrote one of these keys between our check and our write (PostgreSQL); nothing
         # of the call is kept and the caller sends it again
         log.warning("同步 %s：写入时与其他写入冲突，已回滚", kind)

@@ -5,6 +5,7 @@ property), row scope, column rules, the audit trail and the hooks an import runs
 """
 import datetime
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -172,6 +173,84 @@ def test_a_call_is_an_import_batch_that_undo_takes_back(world):
     assert AuditLog.get(AuditLog.action == "sync").rows == 4
     intake.undo(result.batch_id, user=world["users"]["sales1"])
     assert Order.select().count() == 0
+
+
+def test_two_calls_at_once_write_each_order_once(world):
+    """Two ERPs (or a retry beside the first try) sending the same new orders at the same moment: the calls take
+    turns (SQLite's write lock; an advisory lock per kind on PostgreSQL), so the second finds what the first wrote
+    and changes nothing, instead of failing on the order number's unique key."""
+    import threading
+
+    import models
+
+    items = [_order(world["mine"].code, n) for n in range(300)]
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def erp():
+        try:
+            barrier.wait()
+            results.append(sync.upsert("orders", items, world["users"]["sales1"], "ERP", now=NOW, today=TODAY))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            models.db.close()
+
+    threads = [threading.Thread(target=erp) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sorted((r.created, r.unchanged) for r in results) == [(0, 300), (300, 0)]
+    assert Order.select().count() == 300 and ImportBatch.select().count() == 1
+
+
+def test_an_order_written_meanwhile_by_another_way_is_not_lost(world):
+    """A form or an import (which do not take the sync's turn) writes an order number a call is about to create,
+    and commits while the call writes.  SQLite: the call waits for the writer's lock, then finds the order and
+    updates it.  PostgreSQL: the call's insert waits on the other transaction's key, which then commits: the call
+    is refused whole (409, nothing of it written), never a half-written call or a server error."""
+    import threading
+
+    import models
+
+    written, errors = threading.Event(), []
+    customer = world["mine"]
+
+    def form():
+        try:
+            with models.db.atomic():
+                Order.create(customer=customer, order_no="ERP-00001", ordered_at=datetime.datetime(2026, 11, 1),
+                             amount="5.00")
+                written.set()
+                if models.is_sqlite():
+                    time.sleep(0.3)  # the call is waiting for the write lock meanwhile
+                else:  # until the call's insert waits on this transaction's key
+                    deadline = time.monotonic() + 30
+                    while not models.db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted AND "
+                                                    "locktype = 'transactionid'").fetchone()[0]:
+                        assert time.monotonic() < deadline, "the call never waited"
+                        time.sleep(0.02)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            models.db.close()
+
+    other = threading.Thread(target=form)
+    other.start()
+    assert written.wait(30)
+    items = [_order(customer.code, 0), _order(customer.code, 1)]
+    if models.is_sqlite():
+        result = sync.upsert("orders", items, world["users"]["sales1"], "ERP", now=NOW, today=TODAY)
+        assert (result.created, result.updated) == (1, 1)
+        assert Order.get(Order.order_no == "ERP-00001").amount == Decimal("1280.50")
+    else:
+        with pytest.raises(sync.SyncRefused) as refused:
+            sync.upsert("orders", items, world["users"]["sales1"], "ERP", now=NOW, today=TODAY)
+        assert refused.value.status == 409
+        assert [o.order_no for o in Order.select()] == ["ERP-00001"] and not ImportBatch.select().exists()
+    other.join()
+    assert not errors, errors
 
 
 amounts = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
