@@ -168,8 +168,8 @@ def test_a_call_is_an_import_batch_that_undo_takes_back(world):
     first = Order.get(Order.order_no == "ERP-00000")
     assert json.loads(creates.where(AuditLog.record_id == str(first.id)).get().changes) == {
         "customer": [None, world["mine"].id], "order_no": [None, "ERP-00000"],
-        "ordered_at": [None, "2026-12-01 10:00:00"], "amount": [None, "1280.50"], "quantity": [None, 2], "product": [None, "标准版"], "channel": [None, "ERP"],
-        "via": "ERP"}
+        "ordered_at": [None, "2026-12-01 10:00:00"], "amount": [None, "1280.50"], "quantity": [None, 2],
+        "product": [None, "标准版"], "channel": [None, "ERP"], "via": "ERP"}
     assert AuditLog.get(AuditLog.action == "sync").rows == 4
     intake.undo(result.batch_id, user=world["users"]["sales1"])
     assert Order.select().count() == 0
