@@ -24,14 +24,16 @@ PARAMETER_LABELS = {
            "currency": ("货币符号", ""), "compare_to": ("对比日期", "分群迁移与阶段流转"),
            "clusters": ("k-means 聚类数", "0 不聚类，1 按轮廓系数自动选择"), "churn_days": ("流失天数", ""),
            "unit_days": ("模型时间单位（天）", ""), "discount_rate": ("月贴现率", ""),
-           "horizon_months": ("CLV 预测期", "月，逗号分隔"), "holdout_weeks": ("留出期（周）", "")},
+           "horizon_months": ("CLV 预测期", "月，逗号分隔"), "holdout_weeks": ("留出期（周）", ""),
+           "report_id": ("自定义报表编号", "在自定义报表页面点“订阅此报表”即自动填写")},
     "en": {"as_of": ("As of", ""), "start": ("Start", ""), "regions": ("Regions", "comma separated, empty: all"),
            "industries": ("Industries", "comma separated, empty: all"), "tag": ("Tag", "empty: all"),
            "top_n": ("List length", ""), "currency": ("Currency symbol", ""),
            "compare_to": ("Compare to", "migration and stage flows"),
            "clusters": ("k-means clusters", "0: none, 1: chosen by silhouette"), "churn_days": ("Churn after days", ""),
            "unit_days": ("Model time unit (days)", ""), "discount_rate": ("Monthly discount rate", ""),
-           "horizon_months": ("CLV horizons", "months, comma separated"), "holdout_weeks": ("Holdout (weeks)", "")},
+           "horizon_months": ("CLV horizons", "months, comma separated"), "holdout_weeks": ("Holdout (weeks)", ""),
+           "report_id": ("Saved report number", "filled in by 订阅此报表 on the report builder")},
 }
 # What a report can sensibly be asked, per parameter: (lowest, highest) for a number or each item of a
 # list of numbers.  Beyond these a run would only fail deep in a notebook or drown a reader
