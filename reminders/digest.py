@@ -21,6 +21,7 @@ from email.headerregistry import Address
 from peewee import JOIN
 
 import access
+from numberformat import count
 from models import AuditLog, Customer, ReminderRule, Task, TaskDigest, User, db
 
 from . import listing, policy
@@ -123,21 +124,21 @@ def compose(user, day, sender, to):
     scope = None if access.owner_ids(user, grant) is None else listing.scoped_customers(user, grant)
     counts = listing.counts(scope, day)
     team = access.owner_ids(user, grant) is None or len(access.owner_ids(user, grant)) > 1
-    subject = f"【我的任务】{day.isoformat()}：今天到期 {counts.due_today:,} 项，已逾期 {counts.overdue:,} 项"
+    subject = f"【我的任务】{day.isoformat()}：今天到期 {count(counts.due_today)} 项，已逾期 {count(counts.overdue)} 项"
     lines, cells = [], []
     for task in rows:
         code = listing._shown(grant, "code", task.customer.code)
         name = listing._shown(grant, "name", task.customer.name)
         late = (day - task.due_on).days
-        state = "今天到期" if late == 0 else f"逾期 {late:,} 天"
+        state = "今天到期" if late == 0 else f"逾期 {count(late)} 天"
         origin = task.rule.name if task.rule_id else "跟进计划"
         who = task.assignee.display_name if team and task.assignee_id else ""
         lines.append(f"- {task.due_on.isoformat()}（{state}）{name}（{code}）：{task.title} · {origin}"
                      + (f" · 负责人 {who}" if who else ""))
         cells.append([task.due_on.isoformat(), state, f"{name}（{code}）", task.title, origin] + ([who] if team else []))
     more = counts.due - len(rows)
-    intro = f"{user.display_name}，您好：截至 {day.isoformat()}，您数据范围内有 {counts.due:,} 项待办任务到期或逾期。"
-    text = intro + "\n\n" + "\n".join(lines) + (f"\n\n另有 {more:,} 项未列出，请在平台的“我的任务”中查看。" if more > 0 else "")
+    intro = f"{user.display_name}，您好：截至 {day.isoformat()}，您数据范围内有 {count(counts.due)} 项待办任务到期或逾期。"
+    text = intro + "\n\n" + "\n".join(lines) + (f"\n\n另有 {count(more)} 项未列出，请在平台的“我的任务”中查看。" if more > 0 else "")
     text += "\n\n记录一次跟进即可完成对应任务。"
     head = ["到期日", "状态", "客户", "任务", "来源"] + (["负责人"] if team else [])
     table = ("<table style=\"border-collapse:collapse\"><tr>"
@@ -147,7 +148,7 @@ def compose(user, day, sender, to):
                        for row in cells)
              + "</table>")
     body = (f"<p>{html.escape(intro)}</p>{table}"
-            + (f"<p>另有 {more:,} 项未列出，请在平台的“我的任务”中查看。</p>" if more > 0 else "")
+            + (f"<p>另有 {count(more)} 项未列出，请在平台的“我的任务”中查看。</p>" if more > 0 else "")
             + "<p>记录一次跟进即可完成对应任务。</p>")
     message = delivery.build_message(sender, [to], subject, text, body)
     return message, counts
