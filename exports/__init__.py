@@ -26,7 +26,8 @@ The caller applies the access policy before building the Handout (row scope, no 
 viewer may not see) and writes the audit entry with the row count: in the admin
 `admin.secured.audit("export", policy_key, record_id, {"format": "pdf"}, rows=handout.row_count)`.
 
-Notebook reports (a ReportRun): exports.notebook.run_pdf(run) and exports.notebook.run_xlsx(run).
+Notebook reports (a ReportRun): exports.notebook.run_pdf(run) and exports.notebook.run_xlsx(run), each
+(bytes, handout).  A PDF that cannot be printed here raises EngineUnavailable with a Chinese message.
 """
 from .document import Chart, Column, Handout, Table  # noqa: F401
 from .engines import EngineUnavailable  # noqa: F401
