@@ -31,6 +31,7 @@ def test_an_admin_sets_up_a_key_account_role_in_the_grid_and_its_user_works_with
     page.locator("select[name='rule.customer.mobile']").select_option("masked")
     page.locator("select[name='rule.customer.annual_revenue']").select_option("hidden")
     page.locator("input[name='reveal.customer.mobile']").check()
+    expect(page.locator(".rule-cell[data-column='annual_revenue']").first).to_have_class("rule-cell level-hidden")
     shot("grid")
     page.locator("#role-save").click()
     expect(page.locator(".alert-success")).to_contain_text("大客户销售")
