@@ -116,7 +116,12 @@ def _registered(run):
 
 
 def report_title(run):
-    """Short report title: the registry description up to its first colon, else the report name."""
+    """Short report title: the title the run published (publish.results("title", ...): a saved custom report's
+    name), else the registry description up to its first colon, else the report name."""
+    published = getattr(run, "published", None)
+    title = published.get("title") if isinstance(published, dict) else None
+    if isinstance(title, str) and title.strip():
+        return title.strip()[:80]
     report = _registered(run)
     description = report.description if report else ""
     return re.split(r"[：:]", description, maxsplit=1)[0].strip() or run.report

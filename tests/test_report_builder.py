@@ -268,6 +268,7 @@ def test_a_saved_report_is_a_registered_report_computed_as_each_recipient(app, c
     message = delivery.compose(runs["sales1"][0], ["sales1@example.com"], "报表 <reports@example.com>")
     body = next(part for part in message.walk() if part.get_content_type() == "text/html").get_content()
     assert "A 客户A" in body and "订单数 3" in body and "cid:" in body
+    assert message["Subject"] == f"【客户消费清单】报表 {TODAY.isoformat()}"  # the saved report's name
     assert any(part.get_content_type() == "image/png" for part in message.walk())
 
 
