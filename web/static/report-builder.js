@@ -13,6 +13,10 @@
     if (data.format === 'percent') { return (value * 100).toFixed(1) + '%'; }
     return Number(value).toLocaleString('zh-CN');
   }
+  function axisValue(value) {  // axis ticks: money without cents
+    if (data.format === 'money') { return '¥' + Number(value).toLocaleString('zh-CN', {maximumFractionDigits: 0}); }
+    return shown(value);
+  }
   var chart = echarts.init(node);
   var option;
   if (data.kind === 'pie' || data.kind === 'funnel') {
@@ -29,12 +33,24 @@
                                 formatter: function (p) { return p.name + ' ' + shown(p.value); }}}]
     };
   } else {
+    // Long or many labels (a customer list) read better as horizontal bars, one line each, top first.
+    var longest = Math.max.apply(null, data.categories.map(function (c) { return String(c).length; }).concat([0]));
+    var horizontal = data.kind === 'bar' && (data.categories.length > 12 || longest > 8);
+    var categoryAxis = {type: 'category', data: data.categories,
+                        axisLabel: horizontal ? {width: 260, overflow: 'truncate'}
+                                              : {interval: 'auto', rotate: data.categories.length > 8 ? 30 : 0}};
+    var valueAxis = {type: 'value', axisLabel: {formatter: axisValue}};
+    if (horizontal) {
+      categoryAxis.inverse = true;
+      node.style.height = Math.max(340, 22 * data.categories.length + 60) + 'px';
+      chart.resize();
+    }
     option = {
       tooltip: {trigger: 'axis', valueFormatter: shown},
       legend: {show: data.series.length > 1, type: 'scroll', bottom: 0},
-      grid: {left: 16, right: 16, top: 24, bottom: data.series.length > 1 ? 48 : 24, containLabel: true},
-      xAxis: {type: 'category', data: data.categories, axisLabel: {interval: 'auto', rotate: data.categories.length > 8 ? 30 : 0}},
-      yAxis: {type: 'value', name: data.measure, axisLabel: {formatter: shown}},
+      grid: {left: 16, right: 48, top: 16, bottom: data.series.length > 1 ? 48 : 24, containLabel: true},
+      xAxis: horizontal ? valueAxis : categoryAxis,
+      yAxis: horizontal ? categoryAxis : valueAxis,
       series: data.series.map(function (s) {
         return {type: data.kind === 'line' ? 'line' : 'bar', name: s.name, data: s.data, smooth: false};
       })
