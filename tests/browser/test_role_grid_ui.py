@@ -68,7 +68,7 @@ def test_an_admin_sets_up_a_key_account_role_in_the_grid_and_its_user_works_with
     shot("customer-details")
 
     page.get_by_role("link", name="新增跟进").click()
-    expect(page.locator("label", has_text="跟进人")).to_be_visible()
+    expect(page.locator("label[for=user]")).to_have_text("跟进人")
     page.locator("#at").fill("2026-03-02 10:30:00")
     page.locator("#method").select_option("拜访")
     page.locator("#content").fill("代李销售记录的拜访")
