@@ -6,6 +6,9 @@ and the rate limit's minute do not depend on the day the tests run.
 import datetime
 import json
 import re
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +21,7 @@ from models import AuditLog, Customer, User, tokens
 from tests.conftest import PASSWORD, build_app
 
 NOW = datetime.datetime(2026, 3, 2, 10, 0, 30)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN_RE = re.compile(r'id="token-value">([^<]+)<')
 
 
@@ -219,3 +223,29 @@ def test_the_description_is_openapi_3_1_and_declares_every_answer(client):
             assert "schema" in answer["content"]["application/json"], (path, method, status)
     docs = client.get("/api/v1/docs").get_data(as_text=True)
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "//cdn" not in docs and "https://" not in docs
+
+
+
+COUNTER = """
+import datetime, sys
+import models
+from models import tokens
+models.bind(sys.argv[1])
+moment = datetime.datetime.fromisoformat(sys.argv[3])
+for _ in range(int(sys.argv[4])):
+    tokens.count_request(int(sys.argv[2]), moment)
+"""
+
+
+def test_server_processes_count_into_one_limit(app):
+    """Two processes counting the same token's requests at once (as two `run.py serve` processes behind one proxy
+    would): every request is counted, none lost to a race, so the limit holds however requests are spread."""
+    token, _ = issue("sales1", name="两个进程")
+    per_process = 40
+    command = [sys.executable, "-c", COUNTER, app.config["DATABASE_URL"], str(token.id), NOW.isoformat(),
+               str(per_process)]
+    processes = [subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for process in processes:
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+    window = models.ApiRequestWindow.get(models.ApiRequestWindow.token == token.id)
+    assert window.hits == 2 * per_process
