@@ -5,8 +5,9 @@ points at PostgreSQL, in which case every test starts from freshly created table
 
 Creating the tables is the dear part of a fresh database (about 0.1 s on SQLite, 0.4-0.7 s
 on PostgreSQL, for every test), so it is done once per session and each test gets a copy of
-that empty schema (see `FreshSchema`); the default lists, policy and demo users are then
-seeded by `init_db` and `demo.create_users` for every test, as before.
+that empty schema (see `FreshSchema`); the default lists, policy and demo users that
+`init_db` and `demo.create_users` write are written through them once and copied into every
+later test's empty tables (see `SeedRows`). docs/operations.md, Test suite speed, says why.
 """
 import atexit
 import base64
