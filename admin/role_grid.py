@@ -14,11 +14,11 @@ from access import roles
 from access.defaults import (ADMINISTRATION, ANALYSIS, INTAKE, POLICY_KEYS, PRIVACY, RECORDS, REFERENCE, TOOLS,
                              VALUES)
 from i18n import current_language
-from models import db
+from models import Role, db
 from models.people import ACTIONS, COLUMN_ACCESS, ROW_SCOPES
 
 from .labels import VIEW_NAMES, labels_for
-from .secured import PolicyModelView, TokenForm, audit
+from .secured import PolicyModelView, TokenForm, audit, parse_id
 
 # The grid's row groups, in the order of the menu.
 GROUPS = (("客户记录", "Customer records", RECORDS), ("基础数据", "Reference data", REFERENCE),
@@ -36,7 +36,7 @@ TEXT = {
                            "查看明文只适用于脱敏字段：可在详情页逐条查看明文，每次记入审计日志。",
            "column": "字段", "access": "权限", "reveal": "查看明文", "save": "保存", "cancel": "取消",
            "refused": "未保存：请改正以下问题后再提交（没有做任何修改）。", "saved": "角色“{label}”的权限已保存",
-           "expired": "页面已过期，请刷新页面后重试", "actions_names": {"view": "查看", "create": "新建", "edit": "编辑",
+           "expired": "页面已过期，请刷新页面后重试", "copy_from": "从现有角色复制权限：", "actions_names": {"view": "查看", "create": "新建", "edit": "编辑",
                                                               "delete": "删除", "export": "导出"}},
     "en": {"role": "Role", "name": "Key", "name_help": "lower-case letters, digits and underscores, e.g. key_account",
            "label": "Label", "row_scope": "Row scope", "require_totp": "Requires two-step login",
@@ -48,6 +48,7 @@ TEXT = {
            "column": "Column", "access": "Access", "reveal": "Reveal", "save": "Save", "cancel": "Cancel",
            "refused": "Not saved: correct the problems below (nothing was changed).",
            "saved": "The permissions of role “{label}” were saved", "expired": "页面已过期，请刷新页面后重试",
+           "copy_from": "Start from an existing role:",
            "actions_names": {a: a.capitalize() for a in ACTIONS}},
 }
 
@@ -99,7 +100,7 @@ class RoleGrid:
         words = TEXT[current_language()]
         back = get_redirect_target() or self.get_url(".index_view")
         if request.method != "POST":
-            return self._render_grid(roles.current(role_id), role_id, known, [], back)
+            return self._render_grid(self._starting_point(role_id), role_id, known, [], back)
         edit = parse(request.form)
         problems = [] if TokenForm(request.form).validate() else [words["expired"]]
         problems = problems or roles.check(edit, role_id, known, current_user.role_id)
@@ -112,6 +113,18 @@ class RoleGrid:
                   audittrail.policy_changes(before, audittrail.role_policy(role.id)))
         flash(words["saved"].format(label=role.label), "success")
         return redirect(back)
+
+    def _starting_point(self, role_id):
+        """The stored role; for a new one, a copy of the role named by ?copy= (its ticks and levels, not its
+        key or name), so 大客户销售 can start from 销售代表 and differ in a few boxes."""
+        if role_id is not None:
+            return roles.current(role_id)
+        source = parse_id(request.args.get("copy"))
+        if source is None or not Role.select().where(Role.id == source).exists():
+            return roles.current(None)
+        edit = roles.current(source)
+        edit.fields.update(name="", label="", description="")
+        return edit
 
     def _render_grid(self, edit, role_id, known, problems, back, status=200):
         language = current_language()
@@ -128,9 +141,10 @@ class RoleGrid:
                 rows = [(column, labels.get(column, column)) for column in known.get(key, ())]
                 if rows:
                     columns.append((key, name, rows))
+        copies = [] if role_id is not None else list(Role.select().order_by(Role.id))
         page = self.render(self.grid_template, text=words, edit=edit, role_id=role_id, groups=groups,
                            columns=columns, actions=ACTIONS, levels=LEVELS, scopes=ROW_SCOPES, problems=problems,
-                           form=TokenForm(), back=back)
+                           form=TokenForm(), back=back, copies=copies, copied=parse_id(request.args.get("copy")))
         return page, status
 
     def create_grid(self):

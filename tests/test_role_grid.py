@@ -129,3 +129,20 @@ def test_only_a_role_edit_grant_opens_the_grid(login):
     assert manager.get("/admin/role/new/").status_code == 403
     assert manager.get(f"/admin/role/edit/?id={Role.get(Role.name == 'sales').id}").status_code == 403
     assert login("admin").get("/admin/role/edit/?id=99999").status_code == 404
+
+
+def test_a_new_role_can_start_from_a_copy_of_another(login):
+    admin = login("admin")
+    sales = Role.get(Role.name == "sales")
+    original = _stored(sales)
+    page = admin.get("/admin/role/").get_data(as_text=True)
+    form = ps.form_values(admin.get(f"/admin/role/new/?copy={sales.id}").get_data(as_text=True))
+    assert form["name"] == "" and form["label"] == "" and form["perm.customer.edit"] == "y"
+    assert form["rule.customer.owner"] == "readonly" and "perm.customer.delete" not in form
+    form.update({"name": "key_account", "label": "大客户销售", "perm.customer.delete": "y"})
+    response = admin.post(f"/admin/role/new/?copy={sales.id}", data=form)
+    assert response.status_code == 302, ps.flashed_errors(response.get_data(as_text=True))
+    copied = _stored(Role.get(Role.name == "key_account"))
+    assert copied[1] == original[1] and copied[0] == {**original[0], "customer": original[0]["customer"] | {"delete"}}
+    assert _stored(sales) == original and "创建" in page  # the copied role is left as it was
+    assert ps.form_values(admin.get("/admin/role/new/?copy=abc").get_data(as_text=True))["name"] == ""

@@ -23,6 +23,7 @@ def test_an_admin_sets_up_a_key_account_role_in_the_grid_and_its_user_works_with
     log_in(page, live_server, "admin", password)
     page.goto(f"{live_server}/admin/role/")
     page.get_by_role("link", name="创建").first.click()
+    expect(page.locator("#role-copy")).to_contain_text("从现有角色复制权限：")
     page.locator("#role-name").fill("key_account")
     page.locator("#role-label").fill("大客户销售")
     page.locator("#role-row-scope").select_option("team")
