@@ -66,6 +66,9 @@ class Dimension:
     choices: Callable = None  # choices() -> [(value, label)] offered as filter values (None: not filterable)
     condition: Callable = None  # condition(values) -> a WHERE over the customer, for filters
     needs_limit: bool = False  # one row per customer: only the top N
+    # what the rows are grouped by, when not the label itself: the customer's id (a number hashes faster than a
+    # "code name" text, and two customers never merge), with the columns the label is made of
+    group_by: Callable = None
 
     @property
     def is_time(self):
@@ -203,7 +206,8 @@ register_dimension(Dimension("order_month", "下单月份", (("order", "ordered_
 register_dimension(Dimension("order_quarter", "下单季度", (("order", "ordered_at"),), "order_time", bucket="quarter"))
 register_dimension(Dimension(
     "customer", "客户", (("customer", "code"), ("customer", "name")), "customer",
-    expression=lambda dialect, o: Customer.code.concat(SQL("' '")).concat(Customer.name), needs_limit=True))
+    expression=lambda dialect, o: Customer.code.concat(SQL("' '")).concat(Customer.name), needs_limit=True,
+    group_by=lambda: [Customer.id, Customer.code, Customer.name]))
 
 
 def _tagged(names):

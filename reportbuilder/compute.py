@@ -157,7 +157,10 @@ def build(spec, owners, dialect):
                      .join(Tag, on=(Tag.id == CustomerTag.tag)))
         for condition in conditions:
             query = query.where(condition)
-    query = query.group_by(*[expression for _, expression in labels])
+    grouping = []
+    for dimension, (_, expression) in zip(dimensions, labels):
+        grouping += dimension.group_by() if dimension.group_by else [expression]
+    query = query.group_by(*grouping)
     if spec.limit:
         sort = PARTS[measures[0].parts[0]](o)
         query = query.order_by(sort.desc(), *[expression for _, expression in labels]).limit(spec.limit)
