@@ -160,7 +160,7 @@ class ReportRunView(PolicyModelView):
         if request.method == "POST" and self._checked_form() is not None:
             supplied = {n: request.form[n] for n, _label, _value in fields if n in request.form}
             try:
-                run = queue_run(report.name, supplied, user=current_user)
+                run = queue_run(report.name, supplied, user=current_user, asked=True)
             except reporting.ReportError as error:
                 flash(str(error), "error")  # nothing was stored; the form keeps what was typed
             else:

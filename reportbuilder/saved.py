@@ -31,6 +31,16 @@ def get_visible(report_id, user):
     return next((r for r in visible(user) if r.id == report_id), None)
 
 
+def may_use(user, parameters):
+    """reporting's check before `user` runs or subscribes to the `custom` report: the saved report must be one
+    they may open (a template, their own or a shared one), else a subscription's owner could have another
+    person's private report computed and mailed by its number.  The same answer for a missing one."""
+    from reporting.registry import ReportError
+
+    if get_visible((parameters or {}).get("report_id"), user) is None:
+        raise ReportError("找不到这个自定义报表，或它是别人的私有报表：只能运行或订阅模板、自己的和共享的报表")
+
+
 def _audit(username, action, report, changes=None, ip=None):
     AuditLog.create(username=username, action=action, model=MODEL, record_id=str(report.id),
                     changes=json.dumps(changes, ensure_ascii=False) if changes else None, ip=ip)

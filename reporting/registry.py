@@ -20,15 +20,20 @@ class Report:
     notebook: str  # absolute path
     description: str = ""
     defaults: dict = field(default_factory=dict)  # overrides of the notebook's own defaults
+    # "module:function" called as function(user, parameters) before `user` starts a run or subscribes; raises
+    # ReportError when that user may not use the report with those parameters (a saved custom report that is
+    # someone else's private one).  Imported when asked, so the registry imports no capability package.
+    may_use: str = ""
 
 
 _reports = {}
 
 
-def register(name, notebook, description="", defaults=None):
+def register(name, notebook, description="", defaults=None, may_use=""):
     """Declare a report; `notebook` is absolute or relative to the project root."""
     path = notebook if os.path.isabs(notebook) else os.path.join(ROOT, notebook)
-    report = Report(name=name, notebook=path, description=description, defaults=dict(defaults or {}))
+    report = Report(name=name, notebook=path, description=description, defaults=dict(defaults or {}),
+                    may_use=may_use)
     _reports[name] = report
     return report
 
@@ -45,6 +50,18 @@ def get(name):
     return report
 
 
+def check_use(report, user, parameters):
+    """Raise ReportError if `user` may not run or subscribe to `report` with `parameters` (Report.may_use).
+    Asked of the person who starts a run or owns a subscription, not of each recipient: a recipient's run
+    is computed in the recipient's own scope."""
+    if not report.may_use or user is None:
+        return
+    import importlib
+
+    module, _, function = report.may_use.partition(":")
+    getattr(importlib.import_module(module), function)(user, parameters)
+
+
 def available():
     return dict(sorted(_reports.items()))
 
@@ -52,4 +69,5 @@ def available():
 register("segmentation", "notebooks/segmentation.ipynb", "客户分群：按地区、行业、RFM 分层查看客户结构")
 register("lifecycle", "notebooks/lifecycle.ipynb", "客户生命周期：新增、活跃、流失与同期群留存")
 register("value", "notebooks/value.ipynb", "客户价值：消费金额、CLV 预测与价值分层")
-register("custom", "reportbuilder/report.ipynb", "自定义报表：保存的自定义报表（report_id），按每位收件人的范围与权限计算")
+register("custom", "reportbuilder/report.ipynb", "自定义报表：保存的自定义报表（report_id），按每位收件人的范围与权限计算",
+         may_use="reportbuilder.saved:may_use")

@@ -73,16 +73,19 @@ def run_report(name, supplied=None, user=None, config=None, out_dir=None, progre
     return execute_run(run.id, config=config, progress_bar=progress_bar, execution_timeout=execution_timeout)
 
 
-def queue_run(name, supplied=None, user=None, out_dir=None):
+def queue_run(name, supplied=None, user=None, out_dir=None, asked=False):
     """Validate and record a run (status "queued") without executing it; returns the ReportRun.
 
-    Raises registry.ReportError, with nothing written, when the name or a parameter is wrong.
-    The run's scope is fixed here, from `user`'s grant at the time of asking.
+    Raises registry.ReportError, with nothing written, when the name or a parameter is wrong, or when
+    `asked` (`user` starts it themselves: 立即运行, 重新运行) and `user` may not use the report so
+    (registry.check_use).  The run's scope is fixed here, from `user`'s grant at the time of asking.
     """
     from models import ReportRun
 
     report = registry.get(name)
     values = run_parameters(report, supplied, user)
+    if asked:
+        registry.check_use(report, user, values)
     run_id = new_run_id()
     return ReportRun.create(
         run_id=run_id,
@@ -97,7 +100,7 @@ def queue_run(name, supplied=None, user=None, out_dir=None):
 def rerun(run, user, out_dir=None):
     """A new queued run of the same report with `run`'s parameters, scoped for `user` (who asks now)."""
     supplied = {k: v for k, v in run.params.items() if k not in report_params.SCOPE_PARAMS}
-    return queue_run(run.report, supplied, user=user, out_dir=out_dir)
+    return queue_run(run.report, supplied, user=user, out_dir=out_dir, asked=True)
 
 
 def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):

@@ -85,6 +85,7 @@ def clean(fields, owner):
             supplied = dict(fields.get("parameters") or {})
             converted = validate(report, supplied)  # raises on unknown names, types, dates
             parameters = {name: converted[name] for name in supplied}  # as typed values, e.g. "a,b" -> [a, b]
+            registry.check_use(report, owner, converted)  # the owner's right to the report (not each recipient's)
         except registry.ReportError as error:
             errors["parameters"] = str(error)
     try:

@@ -240,6 +240,38 @@ def test_saving_is_owned_validated_and_audited(ctx):
                                    & (AuditLog.record_id == str(report.id))).count() == 1
 
 
+def test_only_ones_own_shared_or_template_reports_can_be_run_or_subscribed(ctx, tmp_path, monkeypatch):
+    """A private saved report is its owner's: another person can neither subscribe to it nor start a run of it
+    by its number (the same message as for a missing one); a shared one and a template they can.  A
+    subscription's recipients are not asked: each run is computed in the recipient's own scope."""
+    import reporting
+    import subscriptions
+    from subscriptions.validation import SubscriptionError
+
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    owner, owner_grant, _ = grant_of("sales1")
+    spec = {"rows": ["industry"], "measures": ["customers"], "period": LAST_12}
+    private = saved.save(owner, owner_grant, "我的私有报表", spec, TODAY)
+    shared = saved.save(owner, owner_grant, "我的共享报表", spec, TODAY, shared=True)
+    template = SavedReport.select().where(SavedReport.template.is_null(False)).first()
+    other = User.get(User.username == "sales2")
+    fields = {"name": "每周行业", "report": "custom", "schedule_kind": "weekly", "weekday": 1, "time": "08:00",
+              "emails": "经理 <boss@example.com>"}
+    before = (models.Subscription.select().count(), models.ReportRun.select().count())
+    for report_id in (private.id, 999999):
+        with pytest.raises(SubscriptionError) as refused:
+            subscriptions.create(other, parameters={"report_id": report_id}, **fields)
+        assert "私有报表" in refused.value.errors["parameters"]
+        with pytest.raises(reporting.ReportError, match="私有报表"):
+            reporting.runner.queue_run("custom", {"report_id": report_id}, user=other, asked=True)
+    assert (models.Subscription.select().count(), models.ReportRun.select().count()) == before
+    for report in (shared, template):
+        subscriptions.create(other, parameters={"report_id": report.id}, **fields)
+        reporting.runner.queue_run("custom", {"report_id": report.id}, user=other, asked=True)
+    subscriptions.create(owner, parameters={"report_id": private.id}, **fields)  # its owner, to another recipient
+    assert models.Subscription.select().count() == before[0] + 3
+
+
 def test_a_saved_report_is_a_registered_report_computed_as_each_recipient(app, ctx, tmp_path, monkeypatch):
     """The registry's `custom` report runs a saved report with the runner's scope: a rep's run lists only their
     customers, 客服专员's leaves the money out and says so; the mail carries the key numbers and the chart."""
