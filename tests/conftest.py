@@ -200,7 +200,8 @@ class FreshSchema:
         other table refers to, are emptied with DELETE (their sequences are set back by
         SeedRows.restore, which writes their rows again)."""
         tables = [model._meta.table_name for model in models.ALL_MODELS]
-        if SeedRows.tables is None or SeedRows.has_delete_triggers:
+        seed = SeedRows.for_database()
+        if seed is None or seed.has_delete_triggers:
             quoted = ", ".join(f'"{table}"' for table in tables)
             models.db.execute_sql(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
             return
@@ -215,7 +216,7 @@ class FreshSchema:
             WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
               AND t.relnamespace = current_schema()::regnamespace AND q.last_value IS NOT NULL
         """)}
-        seeded = [table for table, _, _ in SeedRows.tables]
+        seeded = [table for table, _, _ in seed.tables]
         truncate = ", ".join(f'"{table}"' for table in tables if table in dirty and table not in seeded)
         if truncate:
             models.db.execute_sql(f"TRUNCATE {truncate} RESTART IDENTITY CASCADE")
@@ -244,13 +245,26 @@ class SeedRows:
     version gets a new value (access.policy.bump_version, as seed_policy ends), so no grant
     cached by an earlier test is taken for this one's. This relies on init_db and create_users
     only writing rows: anything else they may do one day has to be done in restore() too.
-    CRM_TEST_RECREATE_TABLES=1 seeds through the ORM every time, as before.
+    CRM_TEST_RECREATE_TABLES=1 seeds through the ORM every time, as before. One capture per kind
+    of database: a PostgreSQL run has tests that open SQLite files too.
     """
 
-    tables = None  # [(table, columns, rows)] of the seeded tables, those referred to first
-    has_delete_triggers = False  # PostgreSQL: a seeded table has a DELETE trigger (then TRUNCATE them all)
-    sequences = ()  # PostgreSQL: [(sequence, last_value, is_called)] of the seeded tables' columns
-    window = None  # (start, end) of the seeding: timestamps in it came from the clock
+    _captured = {}  # "sqlite" / "postgresql" -> SeedRows
+
+    def __init__(self, tables, sequences, window, has_delete_triggers):
+        self.tables = tables  # [(table, columns, rows)] of the seeded tables, those referred to first
+        self.sequences = sequences  # PostgreSQL: [(sequence, last_value, is_called)] of their columns
+        self.window = window  # (start, end) of the seeding: timestamps in it came from the clock
+        self.has_delete_triggers = has_delete_triggers  # PostgreSQL: then TRUNCATE them all
+
+    @staticmethod
+    def _backend():
+        return "sqlite" if models.is_sqlite() else "postgresql"
+
+    @classmethod
+    def for_database(cls):
+        """The capture for the kind of database the models are bound to, or None."""
+        return cls._captured.get(cls._backend())
 
     @classmethod
     def capture(cls, start, end):
@@ -261,7 +275,7 @@ class SeedRows:
             rows = cursor.fetchall()
             if rows:
                 tables.append((table, [column[0] for column in cursor.description], rows))
-        sequences = []
+        sequences, has_delete_triggers = [], False
         if not models.is_sqlite():
             for table, columns, _ in tables:
                 for column in columns:
@@ -270,37 +284,37 @@ class SeedRows:
                     if sequence:
                         state = models.db.execute_sql(f"SELECT last_value, is_called FROM {sequence}").fetchone()
                         sequences.append((sequence, *state))
-            cls.has_delete_triggers = models.db.execute_sql(
+            has_delete_triggers = models.db.execute_sql(
                 "SELECT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
                 " WHERE NOT t.tgisinternal AND t.tgtype & 8 = 8"  # TRIGGER_TYPE_DELETE
                 " AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY (%s))",
                 ([table for table, _, _ in tables],)).fetchone()[0]
-        cls.tables, cls.sequences, cls.window = tables, sequences, (start, end)
+        cls._captured[cls._backend()] = cls(tables, sequences, (start, end), has_delete_triggers)
 
     @classmethod
     def restore(cls):
         """Into fresh, empty tables: the seeded rows; False if none are captured yet."""
-        if cls.tables is None:
+        seed = cls.for_database()
+        if seed is None:
             return False
-        shift = datetime.datetime.now() - cls.window[0]
+        shift = datetime.datetime.now() - seed.window[0]
         postgres = not models.is_sqlite()
         with models.db.atomic():
-            for table, columns, rows in cls.tables:  # one statement a table: one round trip
+            for table, columns, rows in seed.tables:  # one statement a table: one round trip
                 names = ", ".join(f'"{column}"' for column in columns)
                 marks = "(" + ", ".join([models.db.param] * len(columns)) + ")"
-                values = [cls._moved(value, shift, postgres) for row in rows for value in row]
+                values = [seed._moved(value, shift, postgres) for row in rows for value in row]
                 models.db.execute_sql(f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))}', values)
-            for sequence, last_value, is_called in cls.sequences:
+            for sequence, last_value, is_called in seed.sequences:
                 models.db.execute_sql("SELECT setval(%s, %s, %s)", (sequence, last_value, is_called))
             import access.policy
 
             access.policy.bump_version()
         return True
 
-    @classmethod
-    def _moved(cls, value, shift, postgres):
+    def _moved(self, value, shift, postgres):
         """A value as written now: a time from the seeding's clock moved by `shift`; JSON adapted for psycopg2."""
-        start, end = cls.window
+        start, end = self.window
         if isinstance(value, datetime.datetime):
             return value + shift if start <= value <= end else value
         if isinstance(value, str) and not postgres and 19 <= len(value) <= 26 and value[:1].isdigit():
@@ -341,7 +355,7 @@ def build_app(tmp_path):
         import demo
 
         demo.create_users(PASSWORD)
-        if not RECREATE and SeedRows.tables is None:
+        if not RECREATE and SeedRows.for_database() is None:
             SeedRows.capture(start, datetime.datetime.now())
     return application
 
