@@ -13,6 +13,7 @@ refused).
 """
 import os
 import tempfile
+import threading
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, as the browser tests use it; `make demo` installs it
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,11 +46,33 @@ def weasyprint_pdf(page_html):
 
 def chromium_pdf(page_html):
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401 - only whether it is installed
     except ImportError as error:
         raise EngineUnavailable("无法生成 PDF：未安装 Playwright。") from error
     if not os.path.exists(CHROMIUM):
         raise EngineUnavailable(f"无法生成 PDF：找不到 Chromium（{CHROMIUM}）。")
+    # Printed on a thread of its own: Playwright's sync API refuses to start on a thread whose asyncio loop is
+    # running ("Playwright Sync API inside the asyncio loop"), which is the case under an async server or in
+    # a test session where pytest-playwright's browser is open; a new thread has no loop.
+    outcome = {}
+
+    def work():
+        try:
+            outcome["pdf"] = _chromium_print(page_html)
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work, name="pdf-print", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["pdf"]
+
+
+def _chromium_print(page_html):
+    from playwright.sync_api import sync_playwright
+
     with tempfile.TemporaryDirectory(prefix="crm-pdf-") as folder:
         path = os.path.join(folder, "report.html")
         with open(path, "w", encoding="utf-8") as handle:

@@ -77,6 +77,19 @@ def test_the_pdf_of_a_long_table_runs_over_pages_each_with_the_header():
     assert "¥1,159.50" in everything
 
 
+def test_a_pdf_prints_from_inside_a_running_event_loop():
+    """Playwright's sync API will not start on a thread whose asyncio loop runs (an async server; a test session
+    with pytest-playwright's browser open, as in CI after tests/browser/): the PDF is printed on a thread of
+    its own, so a caller with a running loop still gets its pages."""
+    import asyncio
+
+    async def inside_a_loop():
+        return exports.pdf_bytes(handout(rows=3))
+
+    pages = page_texts(asyncio.run(inside_a_loop()))
+    assert "行业分布报表" in pages[0] and "KH00002" in "\n".join(pages)
+
+
 # --- a notebook report's run, downloaded from the admin -----------------------------------------
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
