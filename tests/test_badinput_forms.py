@@ -180,6 +180,7 @@ def _shown_escaped(client, location, endpoint, url, field, value):
 @example(submission=("admin", ("tag", "edit"), "source", ""))
 @example(submission=("admin", ("customertag", "edit"), "tag", "9" * 30))
 @example(submission=("manager", ("customer", "new"), "notes", "a\x00b"))
+@example(submission=("admin", ("customer", "edit"), "customer_type", " "))  # was stored as " " (Optional)
 def test_forms_never_fail_and_rejects_change_nothing(world, submission):
     _check(world, *submission)
 
