@@ -66,7 +66,7 @@ def test_the_daily_bench_runs_every_case_beside_its_raw_sql(scratch):
     assert [r["backend"] for r in combined] == [r["backend"] for r in results]
     text = docs.read_text(encoding="utf-8")
     assert "<!-- daily:begin -->" in text and "full sweep of 20 rules" in text and "check after one change" in text
-    assert "rows written by hand" in text
+    assert "the same rows written by hand" in text
     assert text.count("| SQLite | 600 | 高价值") == 1  # the per-rule table
 
 
