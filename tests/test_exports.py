@@ -82,11 +82,18 @@ def test_a_pdf_prints_from_inside_a_running_event_loop():
     with pytest-playwright's browser open, as in CI after tests/browser/): the PDF is printed on a thread of
     its own, so a caller with a running loop still gets its pages."""
     import asyncio
+    import threading
 
     async def inside_a_loop():
         return exports.pdf_bytes(handout(rows=3))
 
-    pages = page_texts(asyncio.run(inside_a_loop()))
+    # on a thread of the test's own, with its own running loop: the main thread may have one already (the
+    # very case, in a full run), where asyncio.run itself would refuse to start
+    printed = {}
+    thread = threading.Thread(target=lambda: printed.update(pdf=asyncio.run(inside_a_loop())))
+    thread.start()
+    thread.join()
+    pages = page_texts(printed["pdf"])
     assert "行业分布报表" in pages[0] and "KH00002" in "\n".join(pages)
 
 
