@@ -8,8 +8,6 @@ row scope (404 otherwise, as missing), the columns as the caller's grant shows t
 A bulk call is sync.upsert: the importer's cleaning and checks per item, all or nothing unless `partial`,
 idempotent, set-based, audited with the token's name (docs/api.md, Bulk sync).
 """
-import datetime
-import decimal
 
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
@@ -144,16 +142,6 @@ class BulkResult(BaseModel):
 
 # --- reading ----------------------------------------------------------------------------------------------------
 
-def _plain(value):
-    if isinstance(value, decimal.Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime.datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
 def _customer(who, code, policy_key):
     """The customer `code` in the caller's row scope, when the caller may view `policy_key` records; 404 / 403."""
     if not (who.can(policy_key, "view") and who.can("customer", "view")):
@@ -177,7 +165,7 @@ def customer_orders(code):
     rows, next_cursor = paging.page(Order.select().where(Order.customer == customer.id), Order.id, after, limit)
     items = []
     for order in rows:
-        values = {name: _plain(getattr(order, name))
+        values = {name: columns.plain(getattr(order, name))
                   for name in ("order_no", "ordered_at", "amount", "quantity", "product", "channel")}
         items.append({"customer_code": customer.code, **columns.project(who.grant, "order", values)})
     return {"items": items, "next_cursor": next_cursor}
@@ -197,7 +185,7 @@ def customer_followups(code):
     names = dict(User.select(User.id, User.username).where(User.id.in_(list(users))).tuples()) if users else {}
     items = []
     for record in rows:
-        values = {name: _plain(getattr(record, name))
+        values = {name: columns.plain(getattr(record, name))
                   for name in ("record_no", "at", "method", "content", "result", "next_date")}
         values["user"] = names.get(record.user_id)
         items.append({"customer_code": customer.code, **columns.project(who.grant, "followup", values)})

@@ -5,6 +5,9 @@
     errors = columns.refuse_unwritable(caller.grant, "customer", payload)
     # [{"field": ..., "message": ...}] for each column the role may not write (hidden, masked, read-only)
 """
+import datetime
+import decimal
+
 import access
 from access.grant import EDITABLE, HIDDEN, MASKED
 
@@ -13,6 +16,18 @@ REFUSED = {
     "masked": "此字段对您的角色脱敏，不能写入",
     "readonly": "此字段对您的角色只读，不能修改",
 }
+
+
+def plain(value):
+    """A stored value as the API's JSON carries it: money with two places as text, times to the second in ISO
+    form, dates in ISO form, the rest as it is."""
+    if isinstance(value, decimal.Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime.datetime):
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
 
 
 def project(grant, policy_key, values):

@@ -8,8 +8,6 @@ models.standardise and the columns' ranges, as forms and imports), then the scre
 scope).  Every write is audited with the token's name and re-checks the customer's tag rules and status
 pipeline, in the same transaction, as a save on the screen does.
 """
-import datetime
-import decimal
 
 import peewee
 from pydantic import BaseModel, ConfigDict, Field
@@ -143,16 +141,6 @@ class CustomerCreate(CustomerWrite):
 
 # --- reading ----------------------------------------------------------------------------------------------------
 
-def _plain(value):
-    if isinstance(value, decimal.Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime.datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
 def _shown(customers, grant):
     """The customers as the caller's column rules show them."""
     owner_ids = {c.owner_id for c in customers} - {None}
@@ -162,7 +150,7 @@ def _shown(customers, grant):
         values = {}
         for name in SHOWN:
             value = names.get(customer.owner_id) if name == "owner" else getattr(customer, name)
-            values[name] = _plain(value)
+            values[name] = columns.plain(value)
         out.append(columns.project(grant, KEY, values))
     return out
 
@@ -333,7 +321,7 @@ def _changes(before, after):
     for name, new in after.items():
         old = before.get(name)
         if old != new:
-            changes[name] = ["***", "***"] if name in SENSITIVE else [_plain(old), _plain(new)]
+            changes[name] = ["***", "***"] if name in SENSITIVE else [columns.plain(old), columns.plain(new)]
     return changes
 
 

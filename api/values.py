@@ -6,8 +6,6 @@ The same policy as the screen (valuation.policy, key `customervalue`, and `custo
 caller's row scope, the columns as the grant shows them: the money columns 年度消费额 and LTV are absent for a role
 they are hidden from (客服专员 by default).  The row is computed by the value refresh, never written here.
 """
-import datetime
-import decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,16 +37,6 @@ class CustomerValueOut(BaseModel):
     refreshed_at: str | None = Field(None, description="计算时间，YYYY-MM-DDTHH:MM:SS")
 
 
-def _plain(value):
-    if isinstance(value, decimal.Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime.datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
 @bp.get("/customers/<code>/value")
 @operation(summary="客户的价值分析行", tags=["客户价值"], responses={200: (CustomerValueOut, "该客户的价值分析行")}, path={"code": "客户编号"},
            description="客户价值分析表中该客户的一行。尚未计算（价值刷新还没有运行过）时为 404。")
@@ -64,7 +52,7 @@ def customer_value(code):
     row = CustomerValue.get_or_none(CustomerValue.customer == customer.id)
     if row is None:
         raise ApiError(404, "not_computed", "该客户的价值尚未计算：请等待每日价值刷新（或运行 run.py refresh-values）")
-    values = {name: _plain(getattr(row, name)) for name in policy.COLUMNS if name != "customer"}
+    values = {name: columns.plain(getattr(row, name)) for name in policy.COLUMNS if name != "customer"}
     return {"customer_code": customer.code, **columns.project(who.grant, policy.POLICY_KEY, values)}
 
 
