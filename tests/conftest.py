@@ -459,6 +459,20 @@ TEST_NOTEBOOKS = os.path.join(os.path.dirname(__file__), "data")
 
 
 @pytest.fixture
+def bench_scratch(request, tmp_path, monkeypatch):
+    """For a test of a bench (the test module's `bench`): its data and results kept in tmp_path and its docs
+    table written into tmp_path/benchmarks.md instead of docs/benchmarks.md; (tmp_path, that file)."""
+    bench = request.module.bench
+    monkeypatch.setattr(bench, "DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(bench, "RESULTS", str(tmp_path / "results"))
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n", encoding="utf-8")
+    monkeypatch.setattr(bench, "write_docs", lambda markdown, section: docs.write_text(
+        f"# Benchmarks\n<!-- {section}:begin -->\n{markdown}\n<!-- {section}:end -->\n", encoding="utf-8"))
+    return tmp_path, docs
+
+
+@pytest.fixture
 def reports(tmp_path, monkeypatch):
     """Registers the tiny test notebooks (echo: prints its parameters; fails: raises in cell 2)
     and sends report outputs to tmp_path."""

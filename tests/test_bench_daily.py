@@ -6,26 +6,13 @@ schema of that database which the bench drops afterwards."""
 import datetime
 import os
 
-import pytest
-
 from bench import daily as bench
 
 CUSTOMERS = 600
 
 
-@pytest.fixture
-def scratch(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(bench, "RESULTS", str(tmp_path / "results"))
-    docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n", encoding="utf-8")
-    monkeypatch.setattr(bench, "write_docs", lambda markdown, section: docs.write_text(
-        f"# Benchmarks\n<!-- {section}:begin -->\n{markdown}\n<!-- {section}:end -->\n", encoding="utf-8"))
-    return tmp_path, docs
-
-
-def test_the_daily_bench_runs_every_case_beside_its_raw_sql(scratch):
-    tmp_path, docs = scratch
+def test_the_daily_bench_runs_every_case_beside_its_raw_sql(bench_scratch):
+    tmp_path, docs = bench_scratch
     url = os.environ.get("DATABASE_URL", "")
     backends = "sqlite,postgresql" if url.startswith("postgres") else "sqlite"
     schema = f"bench_daily_test_{os.getpid()}"

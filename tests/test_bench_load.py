@@ -5,23 +5,11 @@ PostgreSQL database that the bench drops afterwards).  Every action of the mix i
 备注 change in the audit log, and the docs table is written."""
 import os
 
-import pytest
-
 from bench import load as bench
 
 
-@pytest.fixture
-def scratch(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(bench, "RESULTS", str(tmp_path / "results"))
-    docs = tmp_path / "benchmarks.md"
-    monkeypatch.setattr(bench, "write_docs", lambda markdown, section: docs.write_text(
-        f"# Benchmarks\n<!-- {section}:begin -->\n{markdown}\n<!-- {section}:end -->\n", encoding="utf-8"))
-    return tmp_path, docs
-
-
-def test_the_load_bench_runs_every_action_without_an_error(scratch):
-    tmp_path, docs = scratch
+def test_the_load_bench_runs_every_action_without_an_error(bench_scratch):
+    tmp_path, docs = bench_scratch
     postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
     results = bench.main(["--customers", "300", "--users", "5", "--seconds", "2", "--think", "0",
                           "--backends", "postgresql" if postgres else "sqlite",

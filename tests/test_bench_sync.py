@@ -10,18 +10,8 @@ import pytest
 from bench import sync as bench
 
 
-@pytest.fixture
-def scratch(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(bench, "RESULTS", str(tmp_path / "results"))
-    docs = tmp_path / "benchmarks.md"
-    monkeypatch.setattr(bench, "write_docs", lambda markdown, section: docs.write_text(
-        f"# Benchmarks\n<!-- {section}:begin -->\n{markdown}\n<!-- {section}:end -->\n", encoding="utf-8"))
-    return tmp_path, docs
-
-
-def test_the_sync_bench_writes_every_row_both_ways(scratch):
-    tmp_path, docs = scratch
+def test_the_sync_bench_writes_every_row_both_ways(bench_scratch):
+    tmp_path, docs = bench_scratch
     postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
     schema = f"bench_sync_test_{os.getpid()}"
     [result] = bench.main(["--orders", "300", "--chunk", "100", "--customers", "20", "--pages", "3",
