@@ -10,7 +10,6 @@ import dataclasses
 import datetime
 import numbers
 
-from analytics import tables
 
 KINDS = ("text", "count", "money", "percent", "number", "date")
 CHART_KINDS = ("bar", "line", "pie")
@@ -121,6 +120,7 @@ class Handout:
 
 def shown(value, kind):
     """A value as printed: money ¥1,234.00, shares 23.5%, counts 1,234; "—" when missing."""
+    from analytics import tables  # here: it loads pandas, which the web app need not pay for at start
     if kind == "money":
         return tables.money(value, decimals=2)
     if kind == "percent":
