@@ -33,6 +33,11 @@ def today():
     return current_app.config.get("REPORT_BUILDER_TODAY") or datetime.date.today()
 
 
+def now():
+    """The moment the shared copy's age is judged at; REPORT_BUILDER_NOW (a datetime) fixes it for tests."""
+    return current_app.config.get("REPORT_BUILDER_NOW") or datetime.datetime.now()
+
+
 def spec_from(values):
     """The spec dict of the form's inputs (query string or posted form)."""
     rows = [key for key in (values.get("row1"), values.get("row2")) if key]
@@ -74,10 +79,12 @@ class ReportBuilderView(PolicyView):
         grant = current_grant()
         return grant, owner_ids(current_user, grant)
 
-    def _run(self, data):
+    def _run(self, data, live=False):
+        """The screen reads a large database from the builder's shared copy when a fresh one exists
+        (analytics.copies); exports (live=True) read live data: a file handed on is as of its making."""
         grant, owners = self._scope()
         spec = reportbuilder.parse(data, grant, today())
-        return reportbuilder.run(spec, owners)
+        return reportbuilder.run(spec, owners, shared_copy=not live, now=now(), username=current_user.username)
 
     @expose("/")
     def index(self):
@@ -148,6 +155,24 @@ class ReportBuilderView(PolicyView):
         flash(f"已删除报表“{report.name}”", "success")
         return redirect(url_for(".index"))
 
+    @expose("/refresh", methods=("POST",))
+    def refresh_view(self):
+        """刷新数据: ask the queue for a new shared copy (one queued at a time; not a data change, not audited)."""
+        report = request.form.get("report")
+        back = (url_for(".index", report=report) if report and report.isdigit()
+                else url_for(".index", run=1, **_as_args(request.form)))
+        if not self._posted():
+            return redirect(back)
+        from reportbuilder.tasks import queue_build, waiting
+
+        if queue_build(username=current_user.username) is not None:
+            flash("已请求刷新数据：后台任务完成后，报表将使用新数据", "success")
+        elif waiting():
+            flash("数据刷新已在排队，完成后报表将使用新数据", "info")
+        else:
+            flash("暂时无法刷新数据：后台任务队列不可用，或数据量较小（报表已直接读取实时数据）", "error")
+        return redirect(back)
+
     @expose("/export.csv", methods=("POST",))
     def export_view(self):
         """The result as CSV (UTF-8 with BOM, figures as plain numbers a spreadsheet can sum, no cell that could
@@ -160,7 +185,7 @@ class ReportBuilderView(PolicyView):
             return redirect(url_for(".index", run=1, **_as_args(request.form)))
         data = spec_from(request.form)
         try:
-            result = self._run(data)
+            result = self._run(data, live=True)
         except SpecError as refused:
             flash(str(refused), "error")
             return redirect(url_for(".index", run=1, **_as_args(request.form)))
@@ -194,7 +219,7 @@ class ReportBuilderView(PolicyView):
             flash("您的角色不能导出自定义报表", "error")
             return redirect(back)
         try:
-            result = self._run(spec_from(request.form))
+            result = self._run(spec_from(request.form), live=True)
         except SpecError as refused:
             flash(str(refused), "error")
             return redirect(back)

@@ -124,14 +124,15 @@ SNAPSHOT = {  # largest first: it starts first (see _Copy.run)
 _snapshot = {}  # "key": (process id, path), "copy": the _Copy of that file's tables
 
 
-def copy_table(connection, model, names):
-    """Copy columns `names` of `model`'s table from the attached file ("crm") into DuckDB's memory,
-    on a cursor of its own (so several copies can run at once on one connection)."""
+def copy_table(connection, model, names, into="memory.main"):
+    """Copy columns `names` of `model`'s table from the attached file ("crm") into DuckDB's memory (or the
+    schema `into` of another attached DuckDB database), on a cursor of its own (so several copies can run at once
+    on one connection)."""
     columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
     table = model._meta.table_name
     cursor = connection.cursor()
     try:
-        cursor.execute(f'CREATE TABLE memory.main."{table}" AS SELECT {columns} FROM crm."{table}"')
+        cursor.execute(f'CREATE TABLE {into}."{table}" AS SELECT {columns} FROM crm."{table}"')
     finally:
         cursor.close()
 
@@ -169,10 +170,10 @@ def _copy_out(cursor, sql):
         return b"".join(bytes(block) for block in copy)
 
 
-def copy_table_from_server(connection, model, names):
-    """Copy columns `names` of `model`'s table from the bound PostgreSQL database into DuckDB's memory
-    (one binary COPY, read as numpy records, handed to DuckDB as arrays), on a database connection of this
-    thread's own and a DuckDB cursor of its own."""
+def copy_table_from_server(connection, model, names, into="memory.main"):
+    """Copy columns `names` of `model`'s table from the bound PostgreSQL database into DuckDB's memory (or the
+    schema `into` of another attached DuckDB database): one binary COPY, read as numpy records, handed to DuckDB
+    as arrays, on a database connection of this thread's own and a DuckDB cursor of its own."""
     import numpy as np
     import pandas as pd
 
@@ -193,7 +194,7 @@ def copy_table_from_server(connection, model, names):
     cursor = connection.cursor()
     try:
         cursor.register("copied", frame)
-        cursor.execute(f'CREATE TABLE memory.main."{model._meta.table_name}" AS SELECT * FROM copied')
+        cursor.execute(f'CREATE TABLE {into}."{model._meta.table_name}" AS SELECT * FROM copied')
         cursor.unregister("copied")
     finally:
         cursor.close()

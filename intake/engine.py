@@ -715,10 +715,12 @@ def _reminders_take_back(batch_id):
 
 def _dashboard_after_import(user):
     """The home page's roll-ups refreshed by a worker after an import or its undo (dashboard.tasks; one queued
-    refresh at a time)."""
+    refresh at a time), and the report builder's shared copy rebuilt (reportbuilder.tasks; large databases only)."""
     from dashboard.tasks import queue_refresh
+    from reportbuilder.tasks import queue_build
 
     queue_refresh(username=_username(user) or "system")
+    queue_build(username=_username(user) or "system")
 
 
 def _pipeline_after_import(batch_id):

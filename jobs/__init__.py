@@ -18,7 +18,7 @@ from .registry import Job, available, get, register, unregister
 from .tasks import execute, report_run, run_job, run_now
 
 # Modules whose import registers periodic jobs (one `jobs.register(...)` line each).
-MODULES = ["subscriptions.tasks", "quality.tasks", "intake.tasks", "dedup.tasks", "tagrules.tasks", "pipeline.tasks", "valuation.tasks", "reminders.tasks", "jobs.reaping", "dashboard.tasks", "backup.tasks", "audittrail.tasks"]
+MODULES = ["subscriptions.tasks", "quality.tasks", "intake.tasks", "dedup.tasks", "tagrules.tasks", "pipeline.tasks", "valuation.tasks", "reminders.tasks", "jobs.reaping", "dashboard.tasks", "backup.tasks", "audittrail.tasks", "reportbuilder.tasks"]
 
 
 def discover(extra=()):

@@ -10,6 +10,11 @@ customers grouped by their first contact.
 
     result = compute.run(spec, owners=[3, 4])      # owners: access.owner_ids' answer, None = everyone's
     result.rows -> [(label, ..., value, ...)]
+
+With shared_copy=True (the screen; its exports read live) a large database is read from the builder's shared copy
+(analytics.copies) when a fresh one exists: the same statement, the same scope and filters, on DuckDB over the
+copy's file; the Result then says as of when (as_of, note).  Without one (none yet, or older than the maximum age)
+it reads live data and queues a build.  Subscribed reports (reportbuilder.delivery) read live, as before.
 """
 import datetime
 from dataclasses import dataclass
@@ -33,6 +38,8 @@ class Result:
     columns: list  # headers: dimension labels then measure labels
     rows: list  # tuples: dimension labels (text) then measure values (numbers or None)
     formats: list  # per column: "text" / count / money / percent
+    as_of: datetime.datetime = None  # read from the shared copy taken at this moment; None: live data
+    note: str = ""  # 数据截至 2026-12-07 17:50（每15分钟更新）, from the copy; "" when live
 
     @property
     def dimension_count(self):
@@ -43,7 +50,8 @@ class Result:
 
     def as_dict(self):
         return {"columns": self.columns, "formats": self.formats, "rows": [list(r) for r in self.rows],
-                "display": self.formatted_rows()}
+                "display": self.formatted_rows(), "as_of": self.as_of.isoformat() if self.as_of else None,
+                "note": self.note}
 
 
 def format_value(value, kind):
@@ -169,9 +177,30 @@ def build(spec, owners, dialect):
     return query, [name for name, _ in labels], part_names
 
 
-def run(spec, owners=None, engine=None):
-    """The Result of `spec` over the customers of `owners` (None: everyone's; [] none)."""
-    engine = engine or engines.current()
+def _shared_copy(now, username):
+    """The fresh shared copy to read, or None; with none, a build is queued when the data is large enough (one
+    queued or running at a time)."""
+    from analytics import copies
+
+    try:
+        copy = copies.newest(now)
+    except copies.RulesError as error:  # a bad setting must not stop the screen: live data, and the log says why
+        import logging
+
+        logging.getLogger("reportbuilder").error("%s；自定义报表读取实时数据", error)
+        return None
+    if copy is None:
+        from .tasks import queue_build
+
+        queue_build(username=username or "system", if_running=True)
+    return copy
+
+
+def run(spec, owners=None, engine=None, shared_copy=False, now=None, username=None):
+    """The Result of `spec` over the customers of `owners` (None: everyone's; [] none).  shared_copy: read the
+    builder's shared copy when a fresh one exists (`now` decides its age; default the clock)."""
+    copy = _shared_copy(now, username) if shared_copy and engine is None else None
+    engine = engine or (copy.engine if copy is not None else engines.current())
     query, label_names, part_names = build(spec, owners, engine.dialect)
     frame = engine.fetch(query)
     if len(frame) > MAX_ROWS:
@@ -186,7 +215,8 @@ def run(spec, owners=None, engine=None):
     if not spec.limit:
         rows.sort(key=lambda row: _sort_key(row, dimensions))
     return Result(spec=spec, columns=[d.label for d in dimensions] + [m.label for m in measures], rows=rows,
-                  formats=["text"] * len(dimensions) + [m.format for m in measures])
+                  formats=["text"] * len(dimensions) + [m.format for m in measures],
+                  as_of=copy.taken_at if copy is not None else None, note=copy.note if copy is not None else "")
 
 
 def _number(value):

@@ -179,8 +179,10 @@ def _after_commit(batch_id, user, today=None):
     import reminders
     import tagrules
     from dashboard.tasks import queue_refresh
+    from reportbuilder.tasks import queue_build
 
     pipeline.after_import(batch_id, today=today)
     tagrules.after_import(batch_id, today=today)
     reminders.after_import(batch_id)
     queue_refresh(username=getattr(user, "username", None) or "system")
+    queue_build(username=getattr(user, "username", None) or "system")  # the builder's copy, large databases only

@@ -12,9 +12,13 @@ JOB = "value-refresh"
 
 
 def daily_refresh(today=None):
+    from reportbuilder.tasks import queue_build
+
     from .refreshing import refresh
 
-    return refresh(today or datetime.date.today(), trigger="schedule")
+    outcome = refresh(today or datetime.date.today(), trigger="schedule")
+    queue_build()  # the report builder's shared copy holds tiers and LTV (large databases only)
+    return outcome
 
 
 jobs.register(JOB, daily_refresh, "30 2 * * *", description="每日刷新客户价值分析表")
