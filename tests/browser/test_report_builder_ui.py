@@ -1,5 +1,7 @@
-"""自定义报表 in a real browser: a manager builds a report (行业 × 客户数, 消费额), sees the table and the ECharts
-chart, saves it, exports it as CSV and subscribes to it through 报表订阅.  Screenshots go to test-artifacts/."""
+"""自定义报表 in a real browser: a manager builds a report (行业 × 客户数, 消费额) by dragging fields into the zones
+行（维度） and 指标 (reordering, removing, a refused drop), sees the table and the ECharts chart, saves it, exports it
+as CSV and Excel, subscribes to it through 报表订阅, and opens a quick report whose fields fill the zones in its
+order.  Screenshots go to test-artifacts/."""
 import datetime
 import io
 
@@ -8,6 +10,7 @@ import openpyxl
 from playwright.sync_api import expect
 
 from models import AuditLog, Customer, Order, SavedReport, Subscription, User
+from tests.browser.test_security_csp_ui import _clean, _watch
 from tests.browser.test_ui import log_in
 
 TODAY = datetime.date(2026, 6, 30)
@@ -26,15 +29,63 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
             Order.create(customer=customer, order_no=f"UI{number}-{serial}", amount=amount,
                          ordered_at=datetime.datetime(2026, 3 + serial, 10, 10, 0))
     base = live_server
+    errors = _watch(page)  # the designer's script runs under the CSP: no violation, no console error
     log_in(page, base, "manager", password)
 
     page.goto(f"{base}/admin/")
     page.locator("#admin-navbar-collapse").get_by_role("link", name="分析报表").click()
     page.get_by_role("link", name="自定义报表").click()
     expect(page.locator("#rb-empty")).to_be_visible()
-    page.locator("#rb-row1").select_option(label="行业")
-    page.locator("#rb-m-customers").check()
-    page.locator("#rb-m-revenue").check()
+    rows, measures = page.locator("#rb-rows"), page.locator("#rb-measures")
+    rows_zone, measures_zone = page.locator(".rb-zone[data-zone=rows]"), page.locator(".rb-zone[data-zone=measures]")
+    rows_said, measures_said = page.locator("#rb-rows-message"), page.locator("#rb-measures-message")
+
+    def field(key):
+        return page.locator(f"#rb-fields .rb-field[data-key='{key}']")
+
+    def labels(zone):
+        return zone.locator(".rb-chip .rb-chip-label")
+
+    expect(rows_zone.locator(".rb-placeholder")).to_have_text("把维度拖到这里（最多两个）")
+    page.locator("#rb-run").click()  # empty zones: said at once, nothing sent
+    expect(rows_said).to_have_text("请至少选择一个行维度")
+    expect(measures_said).to_have_text("请至少选择一个指标")
+    assert "run=1" not in page.url
+
+    field("industry").drag_to(rows_zone)
+    field("tier").drag_to(rows_zone)
+    expect(labels(rows)).to_have_text(["行业", "客户分层"])
+    expect(rows_said).to_be_empty()
+    # reorder: 客户分层 dropped on the left half of 行业 goes first, and the form posts it as the first dimension
+    rows.locator(".rb-chip").nth(1).drag_to(rows.locator(".rb-chip").nth(0), target_position={"x": 3, "y": 8})
+    expect(labels(rows)).to_have_text(["客户分层", "行业"])
+    expect(rows.locator("input[name=row1]")).to_have_value("tier")
+    expect(rows.locator("input[name=row2]")).to_have_value("industry")
+    field("order_month").drag_to(rows_zone)  # a third dimension is refused, with the reason beside the zone
+    expect(rows_said).to_have_text("行维度最多选两个：先移除一个，再添加“下单月份”")
+    shot("refused")
+    field("revenue").drag_to(rows_zone)
+    expect(rows_said).to_have_text("“消费额”是指标，请拖到“指标”")
+    expect(labels(rows)).to_have_text(["客户分层", "行业"])
+    rows.locator(".rb-chip").first.drag_to(page.locator("#rb-fields"))  # dragged out: removed
+    expect(labels(rows)).to_have_text(["行业"])
+    expect(rows.locator("input[name=row1]")).to_have_value("industry")
+    expect(rows.locator("input[name=row2]")).to_have_count(0)
+
+    field("customers").drag_to(measures_zone)
+    field("revenue").click()  # a click adds too (keyboard, touch)
+    field("orders").drag_to(measures_zone)
+    expect(labels(measures)).to_have_text(["客户数", "消费额", "订单数"])
+    field("customers").drag_to(measures_zone)
+    expect(measures_said).to_have_text("指标不能重复：“客户数”已在指标中")
+    measures.locator(".rb-chip[data-key=revenue]").press("ArrowRight")  # the keyboard reorders too
+    expect(labels(measures)).to_have_text(["客户数", "订单数", "消费额"])
+    expect(measures.locator(".rb-chip[data-key=revenue]")).to_be_focused()
+    measures.locator(".rb-chip[data-key=revenue]").press("ArrowLeft")
+    expect(labels(measures)).to_have_text(["客户数", "消费额", "订单数"])
+    measures.get_by_role("button", name="移除“订单数”").click()
+    expect(labels(measures)).to_have_text(["客户数", "消费额"])
+    expect(field("orders")).not_to_have_class("rb-used")
     page.locator("#rb-period").select_option("last_12_months")
     page.locator("#rb-run").click()
 
@@ -43,6 +94,7 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
     expect(table.locator("tbody tr").first).to_contain_text("互联网")
     expect(table.locator("tbody tr").first).to_contain_text("¥15,000.50")
     expect(page.locator("#rb-chart")).to_have_attribute("data-rendered", "1")  # ECharts drew it (a pie: a mix)
+    _clean(page, errors, "自定义报表")
     shot("built")
 
     page.locator("#rb-name").fill("行业消费分布")
@@ -54,6 +106,8 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
     report = SavedReport.get(SavedReport.name == "行业消费分布")
     assert report.owner_id == users["manager"].id and report.shared
     assert report.spec_dict["rows"] == ["industry"] and report.spec_dict["measures"] == ["customers", "revenue"]
+    expect(labels(rows)).to_have_text(["行业"])  # the saved report opens with its fields in the zones
+    expect(labels(measures)).to_have_text(["客户数", "消费额"])
 
     with page.expect_download() as download:
         page.locator("#rb-export-csv").click()
@@ -83,3 +137,11 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
     subscription = Subscription.get(Subscription.name == "行业消费分布")
     assert (subscription.report, subscription.params, subscription.user_ids) == (
         "custom", {"report_id": report.id}, [users["sales1"].id])
+
+    # a quick report fills the zones in its own order
+    page.goto(f"{base}/admin/reportbuilder/")
+    page.locator("#rb-saved").get_by_role("link", name="季度消费趋势").click()
+    expect(labels(rows)).to_have_text(["下单季度"])
+    expect(labels(measures)).to_have_text(["消费额", "订单数", "客单价"])
+    expect(measures.locator("input[name=measures]")).to_have_count(3)
+    _clean(page, errors, "快速报表")

@@ -60,3 +60,260 @@
   node.setAttribute('data-rendered', '1');
   window.addEventListener('resize', function () { chart.resize(); });
 })();
+
+/* 自定义报表's designer: the field list (#rb-fields) and the two drop zones, 行（维度） (#rb-rows) and 指标
+   (#rb-measures).  A field is added by dragging it into its zone (HTML5 drag and drop) or by clicking it; a chip
+   is reordered by dragging it inside its zone or with the arrow keys, and removed by dragging it out, its × or the
+   Delete key.  Each chip carries the input the form posts (row1 / row2, measures), so the order in a zone is the
+   order of the spec.  A drop that breaks one of the spec's rules (reportbuilder/spec.py) is refused with its
+   reason beside the zone; the server checks everything again. */
+(function () {
+  'use strict';
+  var designer = document.getElementById('rb-designer');
+  if (!designer) { return; }
+  var form = document.getElementById('rb-builder');
+  var zones = {rows: document.getElementById('rb-rows'), measures: document.getElementById('rb-measures')};
+  var NAMES = {rows: '行（维度）', measures: '指标'};
+  var MAX_ROWS = 2;
+  var status = document.getElementById('rb-status');
+  var dragging = null;  // {node, key, label, zone (where it goes), from: 'fields' | 'rows' | 'measures'}
+  var marker = document.createElement('li');
+  marker.className = 'rb-marker';
+  marker.setAttribute('aria-hidden', 'true');
+
+  function chips(zone) { return Array.prototype.slice.call(zones[zone].querySelectorAll('.rb-chip')); }
+  function keys(zone) { return chips(zone).map(function (c) { return c.getAttribute('data-key'); }); }
+  function box(zone) { return zones[zone].closest('.rb-zone'); }
+  function message(zone) { return document.getElementById('rb-' + zone + '-message'); }
+  function announce(text) { status.textContent = text; }
+
+  function say(zone, text) {  // a rule broken: its reason beside the zone, outlined in red until the next change
+    message(zone).textContent = text;
+    box(zone).classList.add('rb-refused');
+  }
+  function clear() {
+    Object.keys(zones).forEach(function (zone) {
+      message(zone).textContent = '';
+      box(zone).classList.remove('rb-refused');
+    });
+  }
+
+  // The reason a field may not go into `zone` (null: it may).  `moving`: a chip already in that zone.
+  function refusal(zone, field, moving) {
+    if (field.zone !== zone) {
+      return zone === 'rows' ? '“' + field.label + '”是指标，请拖到“指标”'
+                             : '“' + field.label + '”是维度，请拖到“行（维度）”';
+    }
+    if (moving) { return null; }
+    var present = keys(zone);
+    if (present.indexOf(field.key) >= 0) {
+      return (zone === 'rows' ? '行维度' : '指标') + '不能重复：“' + field.label + '”已在' + NAMES[zone] + '中';
+    }
+    if (zone === 'rows') {
+      if (present.length >= MAX_ROWS) { return '行维度最多选两个：先移除一个，再添加“' + field.label + '”'; }
+      var time = chips('rows').filter(function (c) { return c.hasAttribute('data-time'); })[0];
+      if (field.time && time) {
+        return '只能选择一个时间维度（月份或季度）：已有“' + time.getAttribute('data-label') + '”';
+      }
+    }
+    return null;
+  }
+
+  function removal(zone, chip) {  // the reason a chip may not leave its zone: the spec needs one of each
+    if (chips(zone).length > 1) { return null; }
+    var label = chip.getAttribute('data-label');
+    return zone === 'rows' ? '至少需要一个行维度：先添加另一个维度，再移除“' + label + '”'
+                           : '至少需要一个指标：先添加另一个指标，再移除“' + label + '”';
+  }
+
+  function makeChip(field) {
+    var chip = document.createElement('li');
+    chip.className = 'rb-chip ' + (field.zone === 'rows' ? 'rb-dimension' : 'rb-measure');
+    chip.draggable = true;
+    chip.tabIndex = 0;
+    chip.setAttribute('data-key', field.key);
+    chip.setAttribute('data-label', field.label);
+    chip.setAttribute('aria-describedby', 'rb-chip-help');
+    if (field.time) { chip.setAttribute('data-time', '1'); }
+    var label = document.createElement('span');
+    label.className = 'rb-chip-label';
+    label.textContent = field.label;
+    var input = document.createElement('input');
+    input.type = 'hidden';
+    input.value = field.key;
+    var remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'rb-remove';
+    remove.title = '移除';
+    remove.setAttribute('aria-label', '移除“' + field.label + '”');
+    remove.textContent = '×';
+    chip.appendChild(label);
+    chip.appendChild(input);
+    chip.appendChild(remove);
+    return chip;
+  }
+
+  // After every change: the inputs' names follow the zones' order (row1 = the first dimension), and the fields
+  // already chosen are dimmed in the list.
+  function sync() {
+    chips('rows').forEach(function (chip, i) { chip.querySelector('input').name = 'row' + (i + 1); });
+    chips('measures').forEach(function (chip) { chip.querySelector('input').name = 'measures'; });
+    var chosen = keys('rows').concat(keys('measures'));
+    designer.querySelectorAll('.rb-field').forEach(function (button) {
+      var used = chosen.indexOf(button.getAttribute('data-key')) >= 0;
+      button.classList.toggle('rb-used', used);
+      button.title = used ? '已在' + NAMES[button.getAttribute('data-zone')] + '中' : '';
+    });
+  }
+
+  function fieldOf(node) {
+    var zone = node.getAttribute('data-zone') || (node.classList.contains('rb-dimension') ? 'rows' : 'measures');
+    return {key: node.getAttribute('data-key'), label: node.getAttribute('data-label'), zone: zone,
+            time: node.hasAttribute('data-time')};
+  }
+
+  function place(zone, field, chip, before) {  // puts `chip` (or a new one) into `zone` before `before`
+    chip = chip || makeChip(field);
+    zones[zone].insertBefore(chip, before || null);
+    clear();
+    sync();
+    return chip;
+  }
+
+  function remove(zone, chip) {
+    var refused = removal(zone, chip);
+    if (refused) { say(zone, refused); return false; }
+    chip.remove();
+    clear();
+    sync();
+    announce('已从' + NAMES[zone] + '移除“' + chip.getAttribute('data-label') + '”');
+    return true;
+  }
+
+  function add(field) {  // a click on a field: to the end of its zone
+    var refused = refusal(field.zone, field, false);
+    if (refused) { say(field.zone, refused); return; }
+    place(field.zone, field, null, null);
+    announce('已添加“' + field.label + '”到' + NAMES[field.zone]);
+  }
+
+  // The chip a drop at (x, y) goes before: the first one the point is above, or left of the middle of.
+  function chipAfter(zone, x, y) {
+    var others = chips(zone).filter(function (c) { return !dragging || c !== dragging.node; });
+    for (var i = 0; i < others.length; i += 1) {
+      var r = others[i].getBoundingClientRect();
+      if (y < r.top || (y <= r.bottom && x < r.left + r.width / 2)) { return others[i]; }
+    }
+    return null;
+  }
+
+  function zoneOf(node) {
+    var box = node && node.closest && node.closest('.rb-zone');
+    return box ? box.getAttribute('data-zone') : null;
+  }
+
+  function endDrag() {
+    if (dragging && dragging.node) { dragging.node.classList.remove('rb-dragging'); }
+    marker.remove();
+    Object.keys(zones).forEach(function (zone) { box(zone).classList.remove('rb-over'); });
+    dragging = null;
+  }
+
+  designer.addEventListener('dragstart', function (event) {
+    var node = event.target.closest && event.target.closest('.rb-field, .rb-chip');
+    if (!node) { return; }
+    var field = fieldOf(node);
+    var chip = node.classList.contains('rb-chip');
+    dragging = {node: chip ? node : null, key: field.key, label: field.label, zone: field.zone, time: field.time,
+                from: chip ? zoneOf(node) : 'fields'};
+    event.dataTransfer.effectAllowed = chip ? 'move' : 'copy';
+    event.dataTransfer.setData('text/plain', field.label);
+    if (chip) { node.classList.add('rb-dragging'); }
+  });
+  designer.addEventListener('dragend', endDrag);
+
+  // A chip may be dropped anywhere on the page: outside its zone, that removes it.
+  document.addEventListener('dragover', function (event) {
+    if (!dragging) { return; }
+    var zone = zoneOf(event.target);
+    if (zone) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = dragging.from === 'fields' ? 'copy' : 'move';
+      Object.keys(zones).forEach(function (z) { box(z).classList.toggle('rb-over', z === zone); });
+      zones[zone].insertBefore(marker, chipAfter(zone, event.clientX, event.clientY));
+    } else {
+      marker.remove();
+      Object.keys(zones).forEach(function (z) { box(z).classList.remove('rb-over'); });
+      if (dragging.from !== 'fields') { event.preventDefault(); event.dataTransfer.dropEffect = 'move'; }
+    }
+  });
+
+  document.addEventListener('drop', function (event) {
+    if (!dragging) { return; }
+    event.preventDefault();
+    var zone = zoneOf(event.target);
+    var moving = dragging.from === zone;
+    if (zone) {
+      var before = chipAfter(zone, event.clientX, event.clientY);
+      var refused = refusal(zone, dragging, moving);
+      if (refused) {  // a chip dragged into the other zone is refused too: the zones hold different kinds
+        say(zone, refused);
+      } else {
+        place(zone, dragging, dragging.node, before);
+        announce((moving ? '已调整“' : '已添加“') + dragging.label + '”' + (moving ? '的顺序' : '到' + NAMES[zone]));
+      }
+    } else if (dragging.from !== 'fields') {
+      remove(dragging.from, dragging.node);
+    }
+    endDrag();
+  });
+
+  designer.addEventListener('click', function (event) {
+    var field = event.target.closest('.rb-field');
+    if (field) { add(fieldOf(field)); return; }
+    var button = event.target.closest('.rb-remove');
+    if (button) {
+      var chip = button.closest('.rb-chip');
+      var zone = zoneOf(chip);
+      var next = chip.nextElementSibling || chip.previousElementSibling;
+      if (remove(zone, chip) && next && next.classList.contains('rb-chip')) { next.focus(); }
+    }
+  });
+
+  // Keyboard: arrows move the focused chip within its zone, Delete or Backspace removes it.
+  designer.addEventListener('keydown', function (event) {
+    var chip = event.target;
+    if (!chip.classList || !chip.classList.contains('rb-chip')) { return; }
+    var zone = zoneOf(chip);
+    if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') {
+      var previous = chip.previousElementSibling;
+      if (previous) { place(zone, null, chip, previous); chip.focus(); announce('已前移“' + chip.getAttribute('data-label') + '”'); }
+      event.preventDefault();
+    } else if (event.key === 'ArrowRight' || event.key === 'ArrowDown') {
+      var next = chip.nextElementSibling;
+      if (next) { place(zone, null, chip, next.nextElementSibling); chip.focus(); announce('已后移“' + chip.getAttribute('data-label') + '”'); }
+      event.preventDefault();
+    } else if (event.key === 'Delete' || event.key === 'Backspace') {
+      var neighbour = chip.nextElementSibling || chip.previousElementSibling;
+      if (remove(zone, chip) && neighbour) { neighbour.focus(); }
+      event.preventDefault();
+    }
+  });
+
+  // An empty zone is said before the form is sent (the server would refuse it with the same words).
+  form.addEventListener('submit', function (event) {
+    var missing = false;
+    if (!chips('rows').length) { say('rows', '请至少选择一个行维度'); missing = true; }
+    if (!chips('measures').length) { say('measures', '请至少选择一个指标'); missing = true; }
+    if (missing) { event.preventDefault(); designer.scrollIntoView({block: 'nearest'}); }
+  });
+
+  sync();
+})();
+
+/* 报表列表: 删除 asks first. */
+document.querySelectorAll('#rb-saved button[data-confirm]').forEach(function (button) {
+  button.addEventListener('click', function (event) {
+    if (!window.confirm(button.getAttribute('data-confirm'))) { event.preventDefault(); }
+  });
+});
