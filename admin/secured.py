@@ -28,7 +28,7 @@ from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 from peewee import ForeignKeyField, IntegerField
-from wtforms import validators
+from wtforms import SelectField, validators
 from wtforms.validators import ValidationError
 from wtfpeewee.fields import ModelSelectField
 from wtfpeewee.orm import FieldInfo
@@ -166,11 +166,23 @@ class IdCheckingConverter(CustomModelConverter):
         for "not filled in" and stops the check that it is a choice: a posted " " was stored as 客户类型 " "
         (found by the bad-input sweep).  Left out of the form it is still optional, as before."""
         info = super().convert(model, field, field_args)
-        if getattr(field, "choices", None) and not field.null and info is not None and info.field is not None:
-            unbound = info.field
+        unbound = None if info is None else info[1]  # FieldInfo, or Flask-Admin's plain (name, field)
+        if unbound is None:
+            return info
+        if getattr(field, "choices", None) and not field.null:
             unbound.kwargs["validators"] = [ChoiceOptional() if isinstance(v, validators.Optional) else v
                                             for v in unbound.kwargs.get("validators", [])]
+        elif field.null and issubclass(unbound.field_class, SelectField):
+            # A nullable drop-down (跟进结果, a transition's 新状态, the customer's 所属行业 from the lists):
+            # Optional takes a whitespace-only post for "not filled in" and skips the choice check, so " "
+            # was stored as " ".  Blank is the empty option: NULL, as the browser's "" or "__None" is.
+            unbound.kwargs["filters"] = [*unbound.kwargs.get("filters", ()), blank_is_none]
         return info
+
+
+def blank_is_none(value):
+    """A form filter: an empty or whitespace-only text is no value (NULL)."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 class ChoiceOptional(validators.Optional):
