@@ -215,7 +215,7 @@
   function endDrag() {
     if (dragging && dragging.node) { dragging.node.classList.remove('rb-dragging'); }
     marker.remove();
-    Object.keys(zones).forEach(function (zone) { box(zone).classList.remove('rb-over'); });
+    Object.keys(zones).forEach(function (zone) { box(zone).classList.remove('rb-over', 'rb-over-refused'); });
     dragging = null;
   }
 
@@ -237,13 +237,19 @@
     if (!dragging) { return; }
     var zone = zoneOf(event.target);
     if (zone) {
+      // Dropping is allowed even where the field cannot go, so the drop can say why; the zone shows it beforehand
+      // (no insertion mark, a red outline).
+      var refused = refusal(zone, dragging, dragging.from === zone);
       event.preventDefault();
       event.dataTransfer.dropEffect = dragging.from === 'fields' ? 'copy' : 'move';
-      Object.keys(zones).forEach(function (z) { box(z).classList.toggle('rb-over', z === zone); });
-      zones[zone].insertBefore(marker, chipAfter(zone, event.clientX, event.clientY));
+      Object.keys(zones).forEach(function (z) {
+        box(z).classList.toggle('rb-over', z === zone && !refused);
+        box(z).classList.toggle('rb-over-refused', z === zone && !!refused);
+      });
+      if (refused) { marker.remove(); } else { zones[zone].insertBefore(marker, chipAfter(zone, event.clientX, event.clientY)); }
     } else {
       marker.remove();
-      Object.keys(zones).forEach(function (z) { box(z).classList.remove('rb-over'); });
+      Object.keys(zones).forEach(function (z) { box(z).classList.remove('rb-over', 'rb-over-refused'); });
       if (dragging.from !== 'fields') { event.preventDefault(); event.dataTransfer.dropEffect = 'move'; }
     }
   });
