@@ -69,6 +69,9 @@ TABLES = {
     User: ("id", "username", "display_name"),
     Tag: ("id", "name"),
 }
+# Rows stored in this order: DuckDB keeps each row group's min and max, so a period reads only its own orders'
+# row groups (the quick reports look at the last 12 or 24 months of a longer history).
+SORTED = {Order: "ordered_at"}
 _STAMP = "%Y%m%dT%H%M%S"
 _NAME = re.compile(r"^builder-(\d{8}T\d{6})-.*\.duckdb$")
 
@@ -229,14 +232,15 @@ def _write(path, folder, taken_at, orders):
         connection = engines.duckdb_over_sqlite(sqlite_file)
 
         def copy(model, names):
-            engines.copy_table(connection, model, names, into=f"{CATALOG}.main")
+            engines.copy_table(connection, model, names, into=f"{CATALOG}.main", order_by=SORTED.get(model))
     else:
         connection = duckdb.connect(config={"autoinstall_known_extensions": False,
                                             "autoload_known_extensions": False})
 
         def copy(model, names):
             if _binary_ok(model, names):
-                engines.copy_table_from_server(connection, model, names, into=f"{CATALOG}.main")
+                engines.copy_table_from_server(connection, model, names, into=f"{CATALOG}.main",
+                                               order_by=SORTED.get(model))
             else:
                 _copy_text_from_server(connection, model, names, f"{CATALOG}.main", folder)
     try:

@@ -124,15 +124,20 @@ SNAPSHOT = {  # largest first: it starts first (see _Copy.run)
 _snapshot = {}  # "key": (process id, path), "copy": the _Copy of that file's tables
 
 
-def copy_table(connection, model, names, into="memory.main"):
+def _sorted(model, order_by):
+    return f' ORDER BY "{model._meta.fields[order_by].column_name}"' if order_by else ""
+
+
+def copy_table(connection, model, names, into="memory.main", order_by=None):
     """Copy columns `names` of `model`'s table from the attached file ("crm") into DuckDB's memory (or the
     schema `into` of another attached DuckDB database), on a cursor of its own (so several copies can run at once
-    on one connection)."""
+    on one connection); order_by (a field name) stores the rows in its order."""
     columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
     table = model._meta.table_name
     cursor = connection.cursor()
     try:
-        cursor.execute(f'CREATE TABLE {into}."{table}" AS SELECT {columns} FROM crm."{table}"')
+        cursor.execute(f'CREATE TABLE {into}."{table}" AS SELECT {columns} FROM crm."{table}"'
+                       + _sorted(model, order_by))
     finally:
         cursor.close()
 
@@ -170,7 +175,7 @@ def _copy_out(cursor, sql):
         return b"".join(bytes(block) for block in copy)
 
 
-def copy_table_from_server(connection, model, names, into="memory.main"):
+def copy_table_from_server(connection, model, names, into="memory.main", order_by=None):
     """Copy columns `names` of `model`'s table from the bound PostgreSQL database into DuckDB's memory (or the
     schema `into` of another attached DuckDB database): one binary COPY, read as numpy records, handed to DuckDB
     as arrays, on a database connection of this thread's own and a DuckDB cursor of its own."""
@@ -194,7 +199,8 @@ def copy_table_from_server(connection, model, names, into="memory.main"):
     cursor = connection.cursor()
     try:
         cursor.register("copied", frame)
-        cursor.execute(f'CREATE TABLE {into}."{model._meta.table_name}" AS SELECT * FROM copied')
+        cursor.execute(f'CREATE TABLE {into}."{model._meta.table_name}" AS SELECT * FROM copied'
+                       + _sorted(model, order_by))
         cursor.unregister("copied")
     finally:
         cursor.close()

@@ -16,7 +16,11 @@ engine) and as hand-written SQL, on the same connection, twice each (the faster 
   (analytics.engines: every query re-reads the file, single-threaded);
 - duckdb-memory: DuckDB over an in-memory copy of the columns the builder reads (what analytics.session's
   snapshot does for a report kernel), the copy's time reported beside it;
-- postgresql: the database itself (with DATABASE_URL).
+- postgresql: the database itself (with DATABASE_URL);
+- copy-file: the builder's shared copy (analytics.copies, the job builder-copy) built from the SQLite file and,
+  with DATABASE_URL, from PostgreSQL, into a DuckDB file under bench/results/, then read as the web process reads
+  it (READ_ONLY, one connection per file, a cursor per query); the hand-written query runs on the same file, and
+  the time the job took to build the copy is reported beside it.
 """
 import argparse
 import datetime
@@ -156,6 +160,49 @@ def run_duckdb(path, source):
     return rows
 
 
+def run_copy_file(database, url):
+    """The builder reading the job's DuckDB file, beside hand-written SQL over the same file (source copy-file)."""
+    import models
+    import reportbuilder
+    from analytics import copies
+    from reportbuilder.templates import TEMPLATES as SPECS
+
+    models.bind(url)
+    folder = os.path.join(RESULTS, f"builder-copy-{database.lower()}")
+    rule = copies.Rules(min_orders=0, every_minutes=15, max_age_minutes=60, folder=folder)
+    copies.discard(rule)  # the run's own folder: each run builds from scratch
+    started = time.perf_counter()
+    built = copies.build(rule=rule)
+    build_s = time.perf_counter() - started
+    size_mb = os.path.getsize(built.path) / 1e6
+    progress(f"copy-file {database}: the job built {os.path.basename(built.path)} in {build_s:.1f} s, "
+             f"{size_mb:,.0f} MB")
+    copy = copies.newest(now=built.taken_at, rule=rule)
+    connection = copies._reader(copy.path)  # the reader's own connection, as the web process holds it
+    source = f"copy-file ({database})"
+    rows = []
+    for template in TEMPLATES:
+        spec = reportbuilder.parse(SPECS[template][2], None, DAY)
+        built_s, result = _timed(lambda: reportbuilder.run(spec, None, engine=copy.engine))
+        sql, params = hand_sql(template, spec, "duckdb")
+
+        def hand():
+            cursor = connection.cursor()
+            try:
+                return cursor.execute(sql, params).fetchall()
+            finally:
+                cursor.close()
+
+        hand_s, hand_rows = _timed(hand)
+        rows.append({"source": source, "template": template, "name": SPECS[template][0], "builder_s": built_s,
+                     "hand_s": hand_s, "rows": len(result.rows), "same": _compare(template, result, hand_rows),
+                     "copy_s": None, "build_s": build_s, "size_mb": size_mb})
+        progress(f"{source} {template}: builder {built_s:.2f} s, hand {hand_s:.2f} s")
+    copies.discard(rule)
+    models.db.close()
+    return rows
+
+
 def run_postgresql(url, schema):
     import psycopg2
 
@@ -201,11 +248,16 @@ def markdown(rows, started, loads, customers):
         lines.append(f"| {row['source']} | {row['name']} | {row['builder_s']:.2f} s | {row['hand_s']:.2f} s | "
                      f"{ratio:.2f}x | {row['rows']:,} | {'yes' if row['same'] else 'NO'} | "
                      f"{'yes' if row['builder_s'] < 2 else 'no'} |")
-    copies = {row["source"]: row["copy_s"] for row in rows if row["copy_s"]}
+    copies = {row["source"]: row["copy_s"] for row in rows if row.get("copy_s")}
     for source, seconds in copies.items():
         lines.append("")
         lines.append(f"{source}: copying the columns the builder reads into DuckDB's memory took {seconds:.1f} s "
                      "(once, not in the figures above).")
+    files = {row["source"]: (row["build_s"], row["size_mb"]) for row in rows if row.get("build_s")}
+    for source, (seconds, size_mb) in files.items():
+        lines.append("")
+        lines.append(f"{source}: the job builder-copy wrote the shared copy ({size_mb:,.0f} MB on disk) in "
+                     f"{seconds:.1f} s (on a worker, every 15 minutes; not in the figures above).")
     return "\n".join(lines)
 
 
@@ -213,7 +265,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sources", default="duckdb-memory,duckdb-scan,postgresql")
+    parser.add_argument("--sources", default="duckdb-memory,duckdb-scan,postgresql,copy-file")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
     sources = args.sources.split(",")
@@ -225,11 +277,16 @@ def main(argv=None):
         for source in ("duckdb-memory", "duckdb-scan"):
             if source in sources:
                 rows += run_duckdb(path, source)
+        if "copy-file" in sources:
+            rows += run_copy_file("SQLite", f"sqlite:///{path}")
     else:
         progress(f"{path} not found: build it with python -m bench.daily --customers {args.customers}")
     url = os.environ.get("DATABASE_URL", "")
+    schema = f"daily_{args.customers}_s{args.seed}"
     if "postgresql" in sources and url.startswith("postgres"):
-        rows += run_postgresql(url, f"daily_{args.customers}_s{args.seed}")
+        rows += run_postgresql(url, schema)
+    if "copy-file" in sources and url.startswith("postgres"):
+        rows += run_copy_file("PostgreSQL", scoped_url(url, schema))
     loads = (load_start, os.getloadavg()[0])
     text = markdown(rows, started, loads, args.customers)
     print(text)
