@@ -18,8 +18,8 @@ import reportbuilder
 from access.scope import owner_ids
 from intake.files import spreadsheet_safe
 import exports
-from reportbuilder import charts, policy, saved
-from reportbuilder.handout import handout
+from reportbuilder import charts, detail, policy, saved
+from reportbuilder.handout import handout, printed
 from reportbuilder.spec import CHARTS, PERIODS, SpecError
 
 from .secured import PolicyView, TokenForm, audit, current_grant
@@ -209,8 +209,8 @@ class ReportBuilderView(PolicyView):
         return self._file("pdf")
 
     def _file(self, kind):
-        """The result as an Excel workbook (summary table, native chart) or an A4 PDF (exports), audited with its
-        rows, like the CSV."""
+        """The result as an Excel workbook (summary table, native chart, the underlying rows as 明细) or an A4 PDF
+        (summary and chart; exports), audited with the rows handed on, like the CSV."""
         if not self._posted():
             return redirect(url_for(".index"))
         grant = current_grant()
@@ -224,7 +224,13 @@ class ReportBuilderView(PolicyView):
             flash(str(refused), "error")
             return redirect(back)
         title = (request.form.get("title") or "自定义报表")[:80]
-        document = handout(result, title, [f"范围：{current_user.display_name or current_user.username}的数据范围"])
+        notes = [f"范围：{current_user.display_name or current_user.username}的数据范围"]
+        if kind == "xlsx":
+            rows = detail.fetch(result.spec, owner_ids(current_user, grant), detail.column_access(grant),
+                                detail.shown_groups(result))
+            document = handout(result, title, notes, rows)
+        else:
+            document = printed(result, title, notes)
         try:
             data = exports.xlsx_bytes(document) if kind == "xlsx" else exports.pdf_bytes(document)
         except exports.EngineUnavailable as error:

@@ -35,11 +35,13 @@ class Column:
 
 @dataclasses.dataclass
 class Table:
-    """Columns and rows; a row is a dict keyed by the columns' keys or a sequence in column order."""
+    """Columns and rows; a row is a dict keyed by the columns' keys or a sequence in column order.  `notes`: lines
+    printed above the table (a detail cut at its cap says so here)."""
 
     columns: list
     rows: list
     title: str = ""
+    notes: list = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         self.columns = [c if isinstance(c, Column) else Column(*c) for c in self.columns]

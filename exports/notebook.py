@@ -8,7 +8,12 @@ and add nothing from the database:
 - run_pdf(run): the report's HTML (charts, text, tables) printed on A4 (exports.printed.report_html);
 - run_xlsx(run): the report's tables (analytics.tables' report-table outputs) as sheets, numbers turned
   back into numbers (¥1,234 -> 1234 with the ¥ format, 23.5% -> 0.235, 1,234 -> 1234), its key chart as a
-  picture beside the first table.
+  picture beside the first table, and the underlying rows as the sheet 明细 when the notebook published them.
+
+Underlying rows: a notebook computes them with its report, in its run's scope, and hands them on with
+publish_detail(table) (a saved custom report does, reportbuilder/report.ipynb): an output of a type only this
+module reads (DETAIL_MIME), kept in the executed notebook and never drawn in its HTML, so the workbook's 明细 is
+of the same moment and scope as its summary, and nothing is queried again at download.
 """
 import datetime
 import html.parser
@@ -114,6 +119,33 @@ def report_tables(notebook):
     return found
 
 
+DETAIL_MIME = "application/vnd.crm.detail+json"
+
+
+def publish_detail(table):
+    """In a report's kernel: hand `table` (an exports.Table, already in the run's scope) on as the run's 明细."""
+    from IPython.display import display
+
+    payload = {"title": table.title, "notes": [str(note) for note in table.notes],
+               "columns": [[c.key, c.label, c.kind] for c in table.columns], "rows": table.rows}
+    # an empty text/html beside it: nbconvert draws nothing for the output (and warns of no type it cannot draw)
+    display({DETAIL_MIME: payload, "text/html": ""}, raw=True)
+
+
+def run_detail(notebook):
+    """The Table a notebook (a node, as outputs.read gives) published with publish_detail (the last one), or None."""
+    found = None
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            payload = output.get("data", {}).get(DETAIL_MIME)
+            if isinstance(payload, dict):
+                found = payload
+    if found is None:
+        return None
+    return Table([Column(*column) for column in found["columns"]], found["rows"], title=found.get("title") or "",
+                 notes=list(found.get("notes") or []))
+
+
 def _notes(run):
     shown = [f"运行编号：{run.run_id}", f"运行人：{run.username}"]
     if run.finished_at:
@@ -122,14 +154,16 @@ def _notes(run):
     return shown
 
 
-def run_handout(run):
-    """The Handout of a finished run: its first table as the summary, the others after it, its key chart."""
+def run_handout(run, detail=True):
+    """The Handout of a finished run: its first table as the summary, the others after it, its key chart, and the
+    rows it published as its detail."""
     notebook = outputs.read(run.notebook_path)
     found = report_tables(notebook)
     title = outputs.title(notebook) or run.report
     summary = found[0] if found else Table([Column("note", "说明")], [["本报表没有表格"]])
     chart = outputs.key_chart(notebook)
-    return Handout(title=title, summary=summary, extra=found[1:], notes=_notes(run), images=[chart] if chart else [])
+    return Handout(title=title, summary=summary, extra=found[1:], notes=_notes(run), images=[chart] if chart else [],
+                   detail=run_detail(notebook) if detail else None)
 
 
 def run_xlsx(run):
@@ -147,4 +181,4 @@ def run_pdf(run, engine=None):
 
     with open(run.html_path, encoding="utf-8") as handle:
         page = printed.report_html(handle.read())
-    return engines.pdf(page, engine), run_handout(run)
+    return engines.pdf(page, engine), run_handout(run, detail=False)  # the page holds no 明细: not counted

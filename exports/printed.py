@@ -67,9 +67,11 @@ def handout_html(handout, chart=None):
     for table in handout.extra:
         if table.title:
             parts.append(f"<h2>{html.escape(table.title)}</h2>")
+        parts += [f'<p class="note">{html.escape(str(note))}</p>' for note in table.notes]
         parts.append(_table_html(table))
     if handout.detail is not None:
         parts.append(f"<h2>{html.escape(handout.detail.title or '明细')}</h2>")
+        parts += [f'<p class="note">{html.escape(str(note))}</p>' for note in handout.detail.notes]
         parts.append(_table_html(handout.detail))
     return ('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
             f"<title>{html.escape(handout.title)}</title><style>{print_css()}</style></head>"

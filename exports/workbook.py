@@ -39,10 +39,10 @@ def _width(value):
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)  # a CJK character takes two columns
 
 
-def _write_table(sheet, table, first_row, heading_font):
-    """The table's header at `first_row` (rows before it are empty) and its rows below, streamed into a
-    write-only sheet (column widths first: such a sheet takes them only before its rows); returns the
-    last row written."""
+def _write_table(sheet, table, first_row, heading_font, notes=()):
+    """The table's header at `first_row` (rows before it are empty, or `notes` in bold and a blank row) and its
+    rows below, streamed into a write-only sheet (column widths first: such a sheet takes them only before its
+    rows); returns the last row written."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
@@ -52,6 +52,12 @@ def _write_table(sheet, table, first_row, heading_font):
             widths[index] = max(widths[index], _width(_cell(value, column.kind)))
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = min(MAX_WIDTH, max(10, width + 2))
+    for note in notes:
+        cell = WriteOnlyCell(sheet, spreadsheet_safe(str(note)))
+        cell.font = heading_font
+        sheet.append([cell])
+    if notes:
+        sheet.append([])
     header = []
     for column in table.columns:
         cell = WriteOnlyCell(sheet, spreadsheet_safe(column.label))
@@ -146,11 +152,15 @@ def xlsx_bytes(handout):
         _write_table(extra, table, first, heading)
     if handout.detail is not None:
         detail = book.create_sheet(DETAIL_SHEET)
-        detail.freeze_panes = "A2"
+        # notes (a list cut at its cap says so) above the table, a blank row between: 插入 → 数据透视表 takes the
+        # table from its header down without them
+        notes = handout.detail.notes
+        header = 1 + len(notes) + (1 if notes else 0)
+        detail.freeze_panes = f"A{header + 1}"  # before any row: a write-only sheet writes its view with the first
         if handout.detail.columns:
             last = get_column_letter(len(handout.detail.columns))
-            detail.auto_filter.ref = f"A1:{last}{len(handout.detail.rows) + 1}"
-        _write_table(detail, handout.detail, 1, heading)
+            detail.auto_filter.ref = f"A{header}:{last}{header + len(handout.detail.rows)}"
+        _write_table(detail, handout.detail, header, heading, notes)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -26,6 +26,7 @@ class Delivered:
     result: object  # compute.Result
     left_out: list  # labels of measures the viewer may not see
     suppressed: int  # rows whose figures are hidden
+    suppressed_rows: list = dataclasses.field(default_factory=list)  # their numbers in result.rows
 
 
 def grant_of(viewer_role):
@@ -61,23 +62,32 @@ def compute(report_id, viewer_role=None, owner_ids=None, as_of=None, suppress_be
     spec = parse(data, grant, as_of or datetime.date.today())
     result = run(spec, owner_ids)
     suppressed = _suppress(result, spec, owner_ids, suppress_below)
-    return Delivered(report, result, left_out, suppressed)
+    return Delivered(report, result, left_out, len(suppressed), suppressed)
 
 
 def _suppress(result, spec, owner_ids, suppress_below):
     """Hide the figures of groups with fewer than `suppress_below` customers (never in a per-customer list, which
     shows customers by design, as the value report's top list does)."""
     if not suppress_below or any(d.needs_limit for d in spec.dimensions):
-        return 0
+        return []
     counts = run(dataclasses.replace(spec, measures=("customers",)), owner_ids)
     width = len(spec.rows)
     small = {row[:width] for row in counts.rows if (row[width] or 0) < suppress_below}
-    hidden = 0
+    hidden = []
     for number, row in enumerate(result.rows):
         if row[:width] in small:
             result.rows[number] = row[:width] + (None,) * (len(row) - width)
-            hidden += 1
+            hidden.append(number)
     return hidden
+
+
+def detail_rows(delivered, owner_ids=None, column_access=None):
+    """The underlying rows (reportbuilder.detail) of a delivered report, for the same recipient: their scope and
+    customer column rules, the customers of the groups the report shows (none of a suppressed group's)."""
+    from . import detail
+
+    result = delivered.result
+    return detail.fetch(result.spec, owner_ids, column_access, detail.shown_groups(result, delivered.suppressed_rows))
 
 
 def summary(delivered, most=20):

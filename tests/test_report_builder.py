@@ -1,6 +1,7 @@
 """The custom report builder (reportbuilder): numbers against a small data set computed by hand, the policy on
 measures, row scope, bad specs, the templates, saving and the screen.  One data set per module (fixed dates)."""
 import datetime
+import io
 import json
 
 import pytest
@@ -292,6 +293,18 @@ def test_a_saved_report_is_a_registered_report_computed_as_each_recipient(app, c
         rep = handle.read()
     assert "A 客户A" in rep and "¥600.00" in rep and "B 客户B" in rep and "¥50.50" in rep
     assert "C 客户C" not in rep and "¥400.00" not in rep  # sales2's customer
+    # the run's workbook: its table, and the rows of its customers the kernel handed on as 明细 (not in the page)
+    from openpyxl import load_workbook
+
+    from exports import notebook
+
+    data, document = notebook.run_xlsx(run)
+    book = load_workbook(io.BytesIO(data))
+    assert book.sheetnames == ["汇总", "明细"] and document.row_count == 2 + 2
+    assert list(book["明细"].iter_rows(values_only=True)) == [
+        ("客户编号", "客户名称", "消费额", "订单数"), ("A", "客户A", 600, 3), ("B", "客户B", 50.5, 1)]
+    assert ("A 客户A", 600, 3) in list(book["汇总"].iter_rows(values_only=True))
+    assert "每位客户的明细（2 行）" in rep
     # the same computation as 客服专员 (what the kernel does with viewer_role="service"): no money, said so
     service = reportbuilder.delivery.compute(report.id, "service", None, TODAY)
     assert service.left_out == ["消费额"] and service.result.columns == ["客户", "订单数"]
