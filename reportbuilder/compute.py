@@ -202,7 +202,17 @@ def run(spec, owners=None, engine=None, shared_copy=False, now=None, username=No
     copy = _shared_copy(now, username) if shared_copy and engine is None else None
     engine = engine or (copy.engine if copy is not None else engines.current())
     query, label_names, part_names = build(spec, owners, engine.dialect)
-    frame = engine.fetch(query)
+    try:
+        frame = engine.fetch(query)
+    except Exception as error:  # noqa: BLE001 - only the copy's: a file gone or damaged gives way to live data
+        if copy is None:
+            raise
+        import logging
+
+        logging.getLogger("reportbuilder").warning("自定义报表数据副本 %s 无法读取，改读实时数据：%s", copy.path, error)
+        copy, engine = None, engines.current()
+        query, label_names, part_names = build(spec, owners, engine.dialect)
+        frame = engine.fetch(query)
     if len(frame) > MAX_ROWS:
         raise SpecError([f"结果超过 {MAX_ROWS:,} 行，请增加筛选条件，或设置只显示前 N 行"])
     dimensions, measures = spec.dimensions, spec.measure_list

@@ -239,3 +239,17 @@ def test_the_screen_says_as_of_when_and_refresh_queues_one_build(app, login):
     finally:
         app.config["REPORT_BUILDER_NOW"] = TAKEN + datetime.timedelta(minutes=5)
     assert "数据截至" not in page and "刷新数据" not in page and "¥1,000.00" in page
+
+
+def test_a_copy_that_cannot_be_read_gives_way_to_live_data(ctx, monkeypatch):
+    copies.build(now=TAKEN)
+    spec = SPECS[0]
+    assert run(spec).as_of == TAKEN
+
+    def gone(path, query):  # as when the file was removed or damaged under the reader
+        raise duckdb.IOException(f"Cannot open file {path}")
+
+    monkeypatch.setattr(copies, "_fetch", gone)
+    result = run(spec)
+    assert result.as_of is None and result.note == ""
+    assert result.rows == run(spec, shared_copy=False).rows
