@@ -33,8 +33,6 @@ import logging
 import os
 import re
 
-import nbformat
-
 from models.reports import RUN_STATUSES
 
 from .errors import ReportNotReady
@@ -90,6 +88,8 @@ def read_summary(notebook_path):
     """The key numbers an executed notebook printed (see the module docstring); [] if none or unreadable."""
     if not notebook_path or not os.path.isfile(notebook_path):
         return []
+    import nbformat  # here, not at the top: it loads jsonschema's format grammars (over a second of CPU)
+
     try:
         notebook = nbformat.read(notebook_path, as_version=4)
     except Exception as error:  # a damaged notebook must not stop the mail: the HTML is what is sent

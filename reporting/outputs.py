@@ -8,11 +8,12 @@ A report is for business readers.  Of a notebook's outputs, these never reach th
   the rest of stdout is shown as paragraphs of text, not as console output;
 - results published with analytics.publish.results (RESULTS_MIME): kept with the run.
 The key chart (analytics.publish.key_chart) stays in the report and is also saved for the mail.
+
+nbformat is imported by the functions that read or build notebooks: importing it loads jsonschema's
+format grammars (over a second of CPU), which processes that never read a notebook must not pay.
 """
 import base64
 import html
-
-import nbformat
 
 from analytics.publish import KEY_CHART_KEY, RESULTS_MIME
 
@@ -21,6 +22,8 @@ SUMMARY_PREFIX = "SUMMARY="
 
 def read(notebook):
     """A notebook node from a path (or the node itself)."""
+    import nbformat
+
     if isinstance(notebook, (str, bytes)) or hasattr(notebook, "__fspath__"):
         return nbformat.read(notebook, as_version=4)
     return notebook
@@ -81,12 +84,16 @@ def _log_text(index, output):
 
 def _as_prose(lines):
     """Printed lines as paragraphs of the report's own text, not console output in a code font."""
+    import nbformat
+
     paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line.strip())
     return nbformat.v4.new_output("display_data", data={"text/html": f'<div class="report-text">{paragraphs}</div>'})
 
 
 def for_readers(notebook):
     """(notebook node fit for readers, log text of what was taken out).  The input is not changed."""
+    import nbformat
+
     node = nbformat.from_dict(read(notebook))  # a copy: from_dict rebuilds every nested dict and list
     log = []
     for index, cell in enumerate(node.cells):

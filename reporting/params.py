@@ -2,19 +2,26 @@
 
 papermill only warns about names the notebook does not declare, and passes CLI strings
 through untouched; a typo would silently run the report with defaults.  So the product
-reads the notebook's `parameters` cell (papermill.inspect_notebook), takes each
-parameter's type from its declared default, and rejects unknown names, wrong types and
-bad dates with a message a person can act on.
+reads the notebook's `parameters` cell (declared(): the cell tagged "parameters", as
+papermill.inspect_notebook finds it), takes each parameter's type from its declared default,
+and rejects unknown names, wrong types and bad dates with a message a person can act on.
+
+The cell is read here with json and ast rather than through papermill: importing papermill
+loads nbformat and jsonschema's format grammars (about 1.4 s of CPU), which the web app and
+the CLI would pay at every start only to draw a form.  A notebook is parsed once per version of
+its file (path, size and modification time).
 """
 import ast
+import copy
 import datetime
+import json
+import os
+import threading
 
-import papermill
+from .registry import SCOPE_PARAMS, ReportError
 
-from .registry import ReportError
-
-# Set by the runner from the access policy; a caller supplying them could widen their own scope.
-SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access", "viewer_role")
+# SCOPE_PARAMS (registry) are set by the runner from the access policy; a caller supplying them could widen
+# their own scope.
 DATE_PARAMS = ("as_of", "start", "compare_to")
 # What people call the parameters, per language: (label, input hint).  The 立即运行 form shows
 # both, mails and other summaries the label alone; a parameter not listed shows its own name.
@@ -64,27 +71,90 @@ def is_date_param(name):
     return name in DATE_PARAMS or name.endswith("_date")
 
 
+_declared_cache = {}  # (path, size, mtime_ns) -> {name: default}
+_declared_lock = threading.Lock()
+
+
 def declared(notebook):
-    """name -> default value, as declared in the notebook's parameters cell."""
+    """name -> default value, as declared in the notebook's parameters cell (the first code cell tagged
+    "parameters"; none: no parameters).  A default that is an expression (e.g. a call) reads as None, so
+    the value is accepted as text.  Raises ReportError when the file is missing or the cell is not Python."""
+    path = os.path.realpath(os.fspath(notebook))
     try:
-        found = papermill.inspect_notebook(notebook)
+        stat = os.stat(path)
     except FileNotFoundError:
         raise ReportError(f"报表笔记本不存在：{notebook}") from None
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    with _declared_lock:
+        found = _declared_cache.get(key)
+    if found is None:
+        found = _parse_parameters(path)
+        with _declared_lock:
+            if len(_declared_cache) > 256:  # old versions of edited notebooks
+                _declared_cache.clear()
+            _declared_cache[key] = found
+    return copy.deepcopy(found)  # callers may change what they get (lists are defaults too)
+
+
+def _parameters_source(path):
+    with open(path, encoding="utf-8") as handle:
+        cells = json.load(handle).get("cells", [])
+    for cell in cells:
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            return "".join(source) if isinstance(source, list) else source
+    return ""
+
+
+def _parse_parameters(path):
+    source = _parameters_source(path)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise ReportError(f"报表笔记本的参数单元格无法解析（第 {error.lineno} 行）：{path}") from None
     defaults = {}
-    for name, spec in found.items():
-        try:
-            defaults[name] = ast.literal_eval(spec["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = None  # an expression (e.g. a call): accept the value as text
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            try:
+                defaults[target.id] = ast.literal_eval(value)
+            except ValueError:
+                defaults[target.id] = None  # an expression (e.g. a call): accept the value as text
     return defaults
+
+
+def check_scope(report, names):
+    """Raise ReportError unless `names` (what the report's notebook declares) holds every scope parameter the
+    registry says the report takes (Report.scope).  A notebook is given only what it declares, so one that
+    lost, say, owner_ids would otherwise cover every customer for a sales rep: it is not run at all."""
+    missing = [name for name in report.scope if name not in names]
+    if missing:
+        raise ReportError(f"报表 {report.name} 的笔记本未声明访问范围参数 {'、'.join(missing)}，"
+                          "为避免超出权限范围，此报表暂不能运行；请联系管理员修正报表笔记本")
+
+
+def for_notebook(report, values):
+    """Of a run's recorded parameters `values`, those the report's notebook declares, which are all papermill
+    is given (it would inject the others too, with a warning, and nothing would read them).  Raises
+    ReportError when the notebook lacks a scope parameter it must take (check_scope): fail closed."""
+    names = declared(report.notebook)
+    check_scope(report, names)
+    return {name: value for name, value in values.items() if name in names}
 
 
 def validate(report, supplied):
     """The notebook's defaults, overlaid by the report's defaults and the caller's values, converted.
 
-    Raises ReportError naming the parameter and what was expected.
+    Raises ReportError naming the parameter and what was expected, or when the notebook does not
+    declare the scope parameters the report takes (check_scope).
     """
     defaults = declared(report.notebook)
+    check_scope(report, defaults)
     values = {name: value for name, value in defaults.items() if name not in SCOPE_PARAMS}
     for name, value in {**report.defaults, **(supplied or {})}.items():
         if name in SCOPE_PARAMS:

@@ -1,18 +1,25 @@
-"""Runs one report: validate, execute the notebook with papermill, export HTML, record a ReportRun."""
+"""Runs one report: validate, execute the notebook with papermill, export HTML, record a ReportRun.
+
+papermill, nbconvert and the progress engine are imported by the functions that execute a notebook or
+write its HTML, not here: the web app, the CLI and the worker import this module at start to queue runs
+and read their scope, and papermill's imports (nbformat, jsonschema's format grammars) cost over a second
+of CPU that only a process running a notebook should pay.  tests/test_startup.py holds them to it.
+"""
+import contextlib
 import datetime
 import json
+import logging
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 import time
-
-import papermill
-from nbconvert import HTMLExporter
 
 from jobs import liveness
 
 from . import params as report_params
-from . import outputs, progress, provenance, registry
+from . import outputs, provenance, registry
 
 OUT_DIR = os.path.join(registry.ROOT, "reports_out")
 SUPPRESS_BELOW = 5  # groups smaller than this are hidden in scoped reports, so one customer cannot be singled out
@@ -110,7 +117,11 @@ def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
     is claimed first (queued -> running in one UPDATE): a run that is no longer queued (taken by
     another worker, finished, or deleted meanwhile) is left alone and returned as it is, or None.
     """
+    import papermill
+
     from models import ReportRun
+
+    from . import progress  # registers the engine papermill runs the notebook with
 
     claimed = (ReportRun.update(status="running", started_at=datetime.datetime.now(), worker=liveness.worker_name())
                .where((ReportRun.id == run_id) & (ReportRun.status == "queued")).execute())
@@ -128,12 +139,15 @@ def execute_run(run_id, config=None, progress_bar=False, execution_timeout=600):
 
     try:
         report = registry.get(run.report)
-        with _database_env(config or {}):
+        # Only what the notebook declares (scope included; a notebook lacking a scope parameter its
+        # registration names is refused here, ReportError, before a kernel starts): the recorded run keeps all.
+        parameters = report_params.for_notebook(report, run.params)
+        with _database_env(config or {}), _kernel_sockets() as kernel_config:
             papermill.execute_notebook(
-                report.notebook, run.notebook_path, parameters=run.params, kernel_name="python3",
+                report.notebook, run.notebook_path, parameters=parameters, kernel_name="python3",
                 progress_bar=progress_bar, execution_timeout=execution_timeout,
                 cwd=registry.ROOT,  # notebooks import models/analytics from the project
-                engine_name=progress.ENGINE, on_cell=on_cell,
+                engine_name=progress.ENGINE, on_cell=on_cell, config=kernel_config,
             )
         finish_outputs(run)
         run.status = "success"
@@ -170,7 +184,10 @@ def finish_outputs(run):
 def write_html(notebook_path, notebook=None):
     """The executed notebook as HTML for readers: code hidden, charts embedded, and nothing of what
     reporting.outputs keeps from readers (stderr, errors, stray values, SUMMARY lines, results)."""
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            log=_export_log)
     readable, _ = outputs.for_readers(notebook if notebook is not None else notebook_path)
     title = outputs.title(readable) or os.path.basename(os.path.dirname(notebook_path))
     body, _ = exporter.from_notebook_node(readable, resources={"metadata": {"name": title}})
@@ -191,6 +208,32 @@ def write_log(notebook_path, text):
     with open(log_path, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     return log_path
+
+
+class _AltTextSupplied(logging.Filter):
+    """nbconvert warns "Alternative text is missing on N image(s)" for every report with a chart, in the worker's
+    log; write_html gives each of those images its alt text (图表) right after, so the warning says nothing true."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Alternative text is missing")
+
+
+_export_log = logging.getLogger("reporting.html")
+_export_log.addFilter(_AltTextSupplied())
+
+
+@contextlib.contextmanager
+def _kernel_sockets():
+    """Kernel configuration for one run: the kernel and this process talk over Unix sockets in a private directory
+    (mode 0700) of the run, not over loopback TCP ports that any local user could reach.  ipykernel also warns
+    ("Kernel is running over TCP without encryption") on the worker's stderr at every start over TCP."""
+    from traitlets.config import Config
+
+    directory = tempfile.mkdtemp(prefix="crm-kernel-")
+    try:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(directory, "kernel")}})
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class _database_env:

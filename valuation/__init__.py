@@ -10,10 +10,29 @@ the value report's BG/NBD + Gamma-Gamma fit), 客户分层 (valuation.tiers) and
 models.CustomerValue.  The tag rules read the tier through their metric 客户分层 (tagrules.metrics).
 See docs/values.md.
 """
+import importlib
+
+from models.values import TIERS
+
 from .policy import MONEY_COLUMNS, POLICY_KEY, may_view, visible_columns
 from .ranking import top
-from .refreshing import Outcome, compute, latest, refresh
-from .tiers import RANKS, TIERS
+
+# Loaded on first use: refreshing and tiers import pandas, numpy and the CLV models (lifetimes, scipy), about a
+# second of CPU that the web app and every worker would otherwise pay at start for the dashboard's valuation.top.
+_LAZY = {"Outcome": "refreshing", "compute": "refreshing", "latest": "refreshing", "refresh": "refreshing",
+         "RANKS": "tiers"}
+_SUBMODULES = ("refreshing", "tiers", "writing")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["MONEY_COLUMNS", "Outcome", "POLICY_KEY", "RANKS", "TIERS", "compute", "latest", "may_view", "refresh",
            "top", "visible_columns"]
