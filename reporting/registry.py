@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The parameters the runner sets from the access policy (runner.scope_for), never the caller: whose customers a
+# run covers (owner_ids), the smallest group it may show (suppress_below), the customer columns it must mask or
+# leave out (column_access) and the role whose column rules decide what it may compute (viewer_role).
+SCOPE_PARAMS = ("owner_ids", "suppress_below", "column_access", "viewer_role")
+# What a report takes unless its registration says more: row scope, small groups and customer columns.
+ROW_AND_COLUMN_SCOPE = ("owner_ids", "suppress_below", "column_access")
+
+
 class ReportError(ValueError):
     """A report cannot be run as asked (unknown report, bad parameter).  The message is for people."""
 
@@ -24,16 +32,24 @@ class Report:
     # ReportError when that user may not use the report with those parameters (a saved custom report that is
     # someone else's private one).  Imported when asked, so the registry imports no capability package.
     may_use: str = ""
+    # The scope parameters the notebook must declare in its parameters cell and is given for every run.  A notebook
+    # gets only the parameters it declares, so one that lacks any of these would run unscoped: the runner refuses
+    # it instead (params.check_scope), before a run is recorded and again before its kernel starts.
+    scope: tuple = ROW_AND_COLUMN_SCOPE
 
 
 _reports = {}
 
 
-def register(name, notebook, description="", defaults=None, may_use=""):
-    """Declare a report; `notebook` is absolute or relative to the project root."""
+def register(name, notebook, description="", defaults=None, may_use="", scope=ROW_AND_COLUMN_SCOPE):
+    """Declare a report; `notebook` is absolute or relative to the project root; `scope`: the SCOPE_PARAMS
+    it takes (ValueError for any other name)."""
+    unknown = [param for param in scope if param not in SCOPE_PARAMS]
+    if unknown:
+        raise ValueError(f"scope of report {name}: {unknown} are not scope parameters {SCOPE_PARAMS}")
     path = notebook if os.path.isabs(notebook) else os.path.join(ROOT, notebook)
     report = Report(name=name, notebook=path, description=description, defaults=dict(defaults or {}),
-                    may_use=may_use)
+                    may_use=may_use, scope=tuple(scope))
     _reports[name] = report
     return report
 
@@ -70,4 +86,4 @@ register("segmentation", "notebooks/segmentation.ipynb", "客户分群：按地�
 register("lifecycle", "notebooks/lifecycle.ipynb", "客户生命周期：新增、活跃、流失与同期群留存")
 register("value", "notebooks/value.ipynb", "客户价值：消费金额、CLV 预测与价值分层")
 register("custom", "reportbuilder/report.ipynb", "自定义报表：保存的自定义报表（report_id），按每位收件人的范围与权限计算",
-         may_use="reportbuilder.saved:may_use")
+         may_use="reportbuilder.saved:may_use", scope=ROW_AND_COLUMN_SCOPE + ("viewer_role",))

@@ -220,7 +220,8 @@ def summary_report(reports, tmp_path):
     """A registered report whose notebook prints key numbers on a SUMMARY= line."""
     notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                  "language": "python"}})
-    parameters = nbformat.v4.new_code_cell('as_of = ""\nregions = []')
+    parameters = nbformat.v4.new_code_cell('as_of = ""\nregions = []\n'
+                                           'owner_ids = None\nsuppress_below = 0\ncolumn_access = {}')  # its scope
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [parameters, nbformat.v4.new_code_cell(
         'import json\nprint("正文-MARKER")\n'

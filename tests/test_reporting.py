@@ -231,3 +231,77 @@ def test_parameters_within_range_pass(reports):
     values = reporting.validate(reporting.get("value"), {"top_n": "500", "horizon_months": "12,36,120",
                                                          "as_of": "2024-06-30", "start": "2021-06-30"})
     assert values["top_n"] == 500 and values["horizon_months"] == [12, 36, 120]
+
+
+# --- scope: a notebook is given only what it declares, and never runs without its scope ------------------
+def _write_notebook(path, parameters):
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                 "language": "python"}})
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [cell, nbformat.v4.new_code_cell('print("RAN")')]
+    nbformat.write(notebook, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(reporting.available()))
+def test_every_registered_notebook_declares_exactly_the_scope_its_registration_names(name):
+    report = reporting.get(name)
+    assert set(reporting.registry.ROW_AND_COLUMN_SCOPE) <= set(report.scope), "every report reads customers"
+    declared = reporting.params.declared(report.notebook)
+    assert set(declared) & set(reporting.SCOPE_PARAMS) == set(report.scope)
+
+
+@pytest.mark.parametrize("scope,parameters,missing", [
+    (None, 'as_of = ""\nowner_ids = None\nsuppress_below = 0', "column_access"),
+    (None, 'as_of = ""', "owner_ids、suppress_below、column_access"),
+    (("owner_ids", "suppress_below", "column_access", "viewer_role"),
+     'owner_ids = None\nsuppress_below = 0\ncolumn_access = {}', "viewer_role"),
+])
+def test_a_notebook_lacking_a_scope_parameter_is_refused_before_a_run_is_recorded(app, users, tmp_path, scope,
+                                                                                  parameters, missing):
+    path = _write_notebook(tmp_path / "unscoped.ipynb", parameters)
+    reporting.register("unscoped", path, "缺少范围参数", **({"scope": scope} if scope else {}))
+    try:
+        with app.app_context():
+            with pytest.raises(reporting.ReportError, match=f"未声明访问范围参数 {missing}，"):
+                reporting.runner.queue_run("unscoped", {}, user=users["sales1"])
+            assert models.ReportRun.select().count() == 0
+    finally:
+        reporting.unregister("unscoped")
+
+
+def test_a_notebook_that_lost_its_scope_after_the_run_was_queued_fails_without_a_kernel(app, users, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
+    path = _write_notebook(tmp_path / "edited.ipynb", "owner_ids = None\nsuppress_below = 0\ncolumn_access = {}")
+    reporting.register("edited", path, "排队后被修改")
+    try:
+        with app.app_context():
+            queued = reporting.runner.queue_run("edited", {}, user=users["sales1"])
+            _write_notebook(path, "suppress_below = 0\ncolumn_access = {}")  # someone drops owner_ids meanwhile
+            run = reporting.runner.execute_run(queued.id, config=app.config)
+    finally:
+        reporting.unregister("edited")
+    assert run.status == "failed" and run.error_name == "ReportError" and "owner_ids" in run.error
+    assert run.params["owner_ids"] == [users["sales1"].id]  # what it was asked with stays recorded
+    assert not os.path.exists(run.notebook_path) and run.html_path is None  # papermill never ran
+
+
+def test_each_notebook_is_given_only_the_parameters_it_declares(app, reports, users):
+    with app.app_context():
+        echo = reporting.runner.run_parameters(reporting.get("echo"), {"top_n": "3"}, users["service"])
+        custom = reporting.runner.run_parameters(reporting.get("custom"), {"report_id": "1"}, users["service"])
+    assert echo["viewer_role"] == "service" and custom["viewer_role"] == "service"  # recorded with each run
+    assert reporting.params.for_notebook(reporting.get("echo"), {**echo, "stale": 1}) == {
+        name: value for name, value in echo.items() if name != "viewer_role"}  # echo declares no viewer_role
+    assert reporting.params.for_notebook(reporting.get("custom"), custom) == custom
+
+
+def test_declared_parameters_follow_an_edited_notebook(tmp_path):
+    path = _write_notebook(tmp_path / "grows.ipynb", 'as_of = ""\ntop_n = 20  # type: int')
+    assert reporting.params.declared(path) == {"as_of": "", "top_n": 20}
+    _write_notebook(path, 'as_of = ""\ntop_n: int = 20\nregions = ["华北"]\nstarted = datetime.date.today()')
+    assert reporting.params.declared(path) == {"as_of": "", "top_n": 20, "regions": ["华北"], "started": None}
+    reporting.params.declared(path)["regions"].append("华东")  # a caller changing what it got changes nothing kept
+    assert reporting.params.declared(path)["regions"] == ["华北"]

@@ -6,6 +6,7 @@ is checked: Chinese headers, no warnings, paths, tracebacks, raw field names or 
 charts drawn.  The mail of the value report is opened the way a mail client shows it: its HTML
 body with the inline key chart (the cid: picture resolved to the attached PNG).
 """
+import logging
 import re
 
 import pytest
@@ -23,14 +24,24 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def runs(app, password, tmp_path, monkeypatch):
+def runs(app, password, tmp_path, monkeypatch, caplog, capfd):
     monkeypatch.setattr(reporting.runner, "OUT_DIR", str(tmp_path / "reports_out"))
     with app.app_context():
         demo.generate(customers=300, seed=3, password=password, now=REFERENCE_NOW)
+        caplog.set_level(logging.INFO)  # what a worker's log shows of a run
+        capfd.readouterr()  # and its stderr, which the kernels share: from here on
         found = {name: reporting.runner.run_report(name, {"as_of": REFERENCE_DAY.isoformat()}, config=app.config)
                  for name in ("segmentation", "lifecycle", "value")}
     for name, run in found.items():
         assert run.status == "success", f"{name}: {run.error_name}: {run.error}"
+    # No warning in a worker's output for a normal run.  Each notebook is given only the parameters it declares
+    # (reporting.params.for_notebook): papermill warned "Passed unknown parameter: viewer_role" on every run of
+    # the three while the runner passed every scope parameter; the kernels warned of TCP without encryption.
+    logged = [(record.levelno, record.name, record.getMessage()) for record in caplog.records]
+    assert any("Executing notebook" in line for _, _, line in logged), "papermill's log was captured"
+    assert not [entry for entry in logged if entry[0] >= logging.WARNING or "unknown parameter" in entry[2]], logged
+    printed = capfd.readouterr()
+    assert "WARNING" not in printed.err.upper() and "unknown parameter" not in printed.err, printed.err
     return found
 
 
