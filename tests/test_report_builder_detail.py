@@ -255,3 +255,8 @@ def test_a_saved_reports_delivery_offers_the_rows_as_its_recipient_may_see_them(
         ("客户编号", "客户名称", "行业", "订单数"), ("A", "客户A", "互联网", 3), ("C", "客户C", "互联网", 1),
         ("B", "客户B", "制造", 1), ("E", "'=1+1", "制造", 1), ("D", "客户D", "未填写", 0)]
     assert document.row_count == 3 + 5
+    # a scoped run hides the figures of small groups: their customers are not listed either
+    rep = User.get(User.username == "sales1")
+    small = reportbuilder.delivery.compute(report.id, "sales", [rep.id], TODAY, suppress_below=2)
+    assert small.result.rows == [("制造", 2, 60.5, 2), ("互联网", None, None, None)]
+    assert [r[0] for r in reportbuilder.delivery.detail_rows(small, [rep.id], {}).rows] == ["B", "E"]
