@@ -2,7 +2,9 @@
 
 Read as a table: role -> label, row scope, permissions per model, column rules.
 """
-from models import ColumnRule, Role, RolePermission, db
+import json
+
+from models import AuditLog, ColumnRule, Role, RolePermission, Setting, db
 
 from .policy import bump_version
 
@@ -114,14 +116,31 @@ ROLES = {
 }
 
 
+# Column rules added to the defaults after installations had the key, oldest first:
+# (number, role, key, column, the level before: None = editable, no rule stored).  The new level is ROLES'.
+# A database records the number of the last one it has had (Setting ADDITIONS_KEY); init-db gives an existing
+# database each later one where that role's rule is still the level before (the admin left it), and leaves a
+# rule an admin set to anything else.  A new database's roles start from ROLES and have had them all.
+# Additions that widen what a role may do are left to the admins (the role grid), never given by an upgrade.
+ADDITIONS = (
+    # 客服专员 sees every customer: whoever records a follow-up is its 跟进人, not a pick among all users
+    (1, "service", "followup", "user", None),
+)
+ADDITIONS_KEY = "policy_defaults"
+
+
 def seed_policy():
     """Create the default roles, permissions and column rules where they are missing.
 
-    On an existing database the roles are the admins' now and are left alone, with one
-    exception: a model no role has any permission for yet was added by an upgrade (the
-    report runs, say), and the default roles get their defaults for it.
+    On an existing database the roles are the admins' now and are left alone, with two
+    exceptions: a model no role has any permission for yet was added by an upgrade (the
+    report runs, say), and the default roles get their defaults for it; and a column rule of
+    ADDITIONS the database has not had yet is added where the admin left that column as it was.
+    Returns the additions applied, as [(role, key, column, level)].
     """
     with db.atomic():
+        existing = Role.select().exists()
+        had = _additions_had() if existing else ADDITIONS[-1][0]
         known = {p.model for p in RolePermission.select(RolePermission.model).distinct()}
         for name, spec in ROLES.items():
             role, created = Role.get_or_create(
@@ -135,4 +154,39 @@ def seed_policy():
             for (model, column), access in spec["columns"].items():
                 if new(model):
                     ColumnRule.create(role=role, model=model, column=column, access=access)
+        applied = _add_missing(had)
+        Setting.insert(key=ADDITIONS_KEY, value=str(ADDITIONS[-1][0])).on_conflict(
+            conflict_target=[Setting.key], update={Setting.value: str(ADDITIONS[-1][0])}).execute()
     bump_version()
+    return applied
+
+
+def _additions_had():
+    """The number of the last addition this database has had; 0 before additions were counted."""
+    row = Setting.get_or_none(Setting.key == ADDITIONS_KEY)
+    try:
+        return int(row.value) if row else 0
+    except ValueError:
+        return 0
+
+
+def _add_missing(had):
+    """Apply the additions after number `had`, each audited as a change of its role by the system."""
+    applied = []
+    for number, role_name, model, column, before in ADDITIONS:
+        role = Role.get_or_none(Role.name == role_name)
+        if number <= had or role is None:
+            continue
+        level = ROLES[role_name]["columns"][(model, column)]
+        rule = ColumnRule.get_or_none((ColumnRule.role == role.id) & (ColumnRule.model == model)
+                                      & (ColumnRule.column == column))
+        if (rule.access if rule else None) != before:
+            continue  # the admin's choice (or already the default): left as it is
+        if rule is None:
+            ColumnRule.create(role=role, model=model, column=column, access=level)
+        else:
+            ColumnRule.update(access=level).where(ColumnRule.id == rule.id).execute()
+        AuditLog.create(username="system", action="update", model="role", record_id=str(role.id),
+                        changes=json.dumps({f"column.{model}.{column}": [before, level]}, ensure_ascii=False))
+        applied.append((role_name, model, column, level))
+    return applied
