@@ -27,7 +27,7 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
-from peewee import ForeignKeyField, IntegerField
+from peewee import AutoField, DecimalField, FloatField, ForeignKeyField, IntegerField
 from wtforms import SelectField, validators
 from wtforms.validators import ValidationError
 from wtfpeewee.fields import ModelSelectField
@@ -73,6 +73,8 @@ _FIGURES = {
     decimal.Decimal: lambda view, value, name: numberformat.money(value),
     int: lambda view, value, name: numberformat.count(value),
 }
+# Columns whose values those formatters show as figures, right-aligned in lists (`figure_columns`).
+FIGURE_FIELDS = (DecimalField, FloatField, IntegerField)
 LIST_FORMATTERS = {**_TIMES, bool: typefmt.bool_formatter, **_FIGURES, **typefmt.BASE_FORMATTERS}
 DETAIL_FORMATTERS = {**_TIMES, bool: lambda view, value, name: value, **_FIGURES, **typefmt.DETAIL_FORMATTERS}
 EXPORT_FORMATTERS = {**_TIMES, decimal.Decimal: lambda view, value, name: f"{value:.2f}", **typefmt.EXPORT_FORMATTERS}
@@ -220,6 +222,7 @@ class PolicyModelView(ModelView):
     export_types = ["csv", "xlsx"]
     export_max_rows = 100000
     edit_template = "admin/policy_edit.html"
+    list_template = "admin/crm_list.html"  # figure columns marked `num` (a screen's own list extends it)
     column_default_sort = ("id", True)
     column_type_formatters = LIST_FORMATTERS
     column_type_formatters_detail = DETAIL_FORMATTERS
@@ -227,6 +230,7 @@ class PolicyModelView(ModelView):
 
     def __init__(self, model, *args, **kwargs):
         self.policy_key = self.policy_key or model.__name__.lower()
+        self.model = model  # _configure below reads it (figure_columns) before Flask-Admin sets it again
         # Show the label of a stored choice ("manual" -> 手动) wherever the field declares choices.
         self.column_choices = {
             name: list(field.choices) for name, field in model._meta.fields.items() if field.choices
@@ -236,6 +240,14 @@ class PolicyModelView(ModelView):
         self._grant = None  # None: the unrestricted template the variants are copied from
         self._configure(None)
         super().__init__(model, *args, **kwargs)
+
+    def is_figure(self, column):
+        """Is the column money or a count, shown by the figure formatters (¥1,234.00, 1,234) and aligned right
+        in lists?  Judged by the model's field, so every screen's money and counts are found the same way;
+        ids, foreign keys and choices are not figures."""
+        field = self.model._meta.fields.get(column)
+        return (isinstance(field, FIGURE_FIELDS) and not isinstance(field, AutoField)
+                and not getattr(field, "choices", None))
 
     # --- labels follow the interface language ---------------------------------------
     @property
@@ -257,6 +269,7 @@ class PolicyModelView(ModelView):
         can = (lambda a: True) if grant is None else (lambda a: grant.can(key, a))
 
         self.column_list = [c for c in self.list_columns if visible(c)]
+        self.figure_columns = frozenset(c for c in self.column_list if self.is_figure(c))
         self.column_details_list = [c for c in self.detail_columns if visible(c)]
         self.column_export_list = list(self.column_details_list)
         self.column_sortable_list = [c for c in self.sortable_columns if clear(c)]

@@ -34,6 +34,11 @@ def test_manager_and_service_open_the_value_table(page, live_server, password, m
     first = table.locator("tbody tr").first
     expect(first.locator("td.col-name")).to_have_text("华光科技")
     expect(first.locator("td.col-annual_spend")).to_have_text("¥128,000.00")
+    # Money and counts right-aligned (web/static/admin.css on the cells marked num), their headers too.
+    for column in ("annual_spend", "orders_12m", "ltv"):
+        expect(first.locator(f"td.col-{column}")).to_have_css("text-align", "right")
+        expect(table.locator(f"th.col-{column}")).to_have_css("text-align", "right")
+    expect(first.locator("td.col-name")).to_have_css("text-align", "left")
     expect(first.locator("td.col-tier")).to_have_text("高价值客户")
     shot("manager")
 
