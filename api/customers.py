@@ -23,7 +23,7 @@ from models.customers import STATUSES
 
 from . import bp, columns, inputs, paging, trail
 from .errors import ApiError, invalid
-from .openapi import operation
+from .openapi import Query, operation
 from .tokens import caller
 
 KEY = "customer"
@@ -91,7 +91,7 @@ class CustomerPage(BaseModel):
     next_cursor: str | None = Field(description="下一页的游标；最后一页为 null")
 
 
-class CustomerQuery(BaseModel):
+class CustomerQuery(Query):
     status: str | None = Field(None, description="客户状态：潜在客户 / 意向客户 / 成交客户 / 流失客户")
     owner: str | None = Field(None, description="负责人的用户名")
     region: str | None = Field(None, description="所属地区")

@@ -16,6 +16,7 @@ standardisation and validation (intake's field specs, models.validation), which 
 per-field messages; the declared schemas say what those accept.
 """
 from flask import current_app, render_template, url_for
+from pydantic import BaseModel
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -35,8 +36,32 @@ ERRORS = {
     403: "角色没有此操作的权限，或只读令牌试图修改数据",
     404: "资源不存在或不在您的数据范围内",
     422: "字段校验失败：errors 逐字段说明原因",
-    429: "超过每个令牌每分钟的请求上限；Retry-After 头给出需等待的秒数",
+    429: "超过每个令牌每分钟的请求上限，或来自同一地址（或同一令牌前缀）的令牌验证失败次数过多；Retry-After 头给出需等待的秒数",
 }
+
+
+def _query_parameters(schema, model):
+    """A query parameter is a string in the URL or absent: never null.  pydantic writes an optional field
+    (`str | None = None`) as anyOf [string, null] with default null, which Swagger UI shows as
+    `string | (string | null)` and which invites a fuzzer to send a null that no URL can carry.  The description
+    says the value's own type; leaving the parameter out is how it is not given."""
+    for field in schema.get("properties", {}).values():
+        choices = field.get("anyOf")
+        if choices and {"type": "null"} in choices:
+            rest = [choice for choice in choices if choice != {"type": "null"}]
+            del field["anyOf"]
+            if len(rest) == 1:
+                field.update(rest[0])
+            else:
+                field["anyOf"] = rest
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
+class Query(BaseModel):
+    """Base of the query-parameter models: optional parameters described without null (_query_parameters)."""
+
+    model_config = {"json_schema_extra": _query_parameters}
 
 
 class BlueprintPlugin(FlaskPlugin):

@@ -8,9 +8,10 @@ however deep it is.  next_cursor is null on the last page.
 import base64
 import json
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .errors import ApiError
+from .openapi import Query
 
 VERSION = 1
 
@@ -46,6 +47,6 @@ def page(query, id_column, after, limit):
     return rows, (encode(rows[-1].id) if more and rows else None)
 
 
-class PageQuery(BaseModel):
+class PageQuery(Query):
     cursor: str | None = Field(None, description="上一页返回的 next_cursor；第一页不填")
     limit: int = Field(50, ge=1, le=200, description="每页条数，1-200，默认 50")
