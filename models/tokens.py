@@ -11,11 +11,16 @@ inactive or locked out (the API checks those on every request, api/tokens.py).
     revoke(token, now, by="admin")
 
 Issuing and revoking are audited here (AuditLog, model "apitoken"), whoever asks: the admin screen or the CLI.
-    hits = count_request(token.id, now, window_seconds=60)                  # the rate limit's counter
+    hits, left = count_request(token.id, now, window_seconds=60)           # the rate limit's counter
+    hits, left = record_use(token, now, owed=2, wait_seconds=0.2)          # count (+ reads owed) and last use
 
 The rate limit's counter is a row per token and minute in the database (ApiRequestWindow), so several
-server processes count together.
+server processes count together.  `record_use` counts and stamps the last use in one transaction that may
+wait at most `wait_seconds` for the database (a read must not queue behind a long import: api/ratelimit.py
+lets it through uncounted and owes the count to the next write); past that it raises the driver's busy error
+(models.contention.is_busy).
 """
+import contextlib
 import datetime
 import hashlib
 import json
@@ -23,7 +28,7 @@ import secrets
 
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField
 
-from .base import BaseModel, db
+from .base import BaseModel, db, is_sqlite
 from .people import AuditLog, User
 
 PREFIX = "crm_"  # marks a string as one of ours (secret scanners, logs)
@@ -128,21 +133,64 @@ def touch(token, now, every_seconds=60):
         token.last_used_at = now
 
 
-def count_request(token_id, now, window_seconds=60):
-    """Count one request of the token in the current window; returns (hits so far, seconds left in the window).
+def window_of(now, window_seconds=60):
+    """(the window `now` falls in, seconds left in it)."""
+    epoch = int(now.timestamp())
+    return epoch // window_seconds, window_seconds - epoch % window_seconds
+
+
+def count_request(token_id, now, window_seconds=60, owed=0):
+    """Count one request of the token in the current window, plus `owed` earlier ones of the window that could
+    not be written then; returns (hits so far, seconds left in the window).
 
     An upsert on (token, window), then a read of the row, in one transaction: every server process counts
     into the same row.  Older windows of the token are removed when a new window starts."""
-    epoch = int(now.timestamp())
-    window = epoch // window_seconds
+    window, left = window_of(now, window_seconds)
+    added = 1 + owed
     with db.atomic():
-        (ApiRequestWindow.insert(token=token_id, window=window, hits=1)
+        (ApiRequestWindow.insert(token=token_id, window=window, hits=added)
                     .on_conflict(conflict_target=[ApiRequestWindow.token, ApiRequestWindow.window],
-                                 update={ApiRequestWindow.hits: ApiRequestWindow.hits + 1})
+                                 update={ApiRequestWindow.hits: ApiRequestWindow.hits + added})
                     .execute())
         hits = (ApiRequestWindow.select(ApiRequestWindow.hits)
                 .where((ApiRequestWindow.token == token_id) & (ApiRequestWindow.window == window)).scalar())
-        if hits == 1:
+        if hits == added:
             ApiRequestWindow.delete().where((ApiRequestWindow.token == token_id)
                                             & (ApiRequestWindow.window < window)).execute()
-    return hits, window_seconds - epoch % window_seconds
+    return hits, left
+
+
+@contextlib.contextmanager
+def _transaction_waiting_at_most(seconds):
+    """A transaction that waits at most `seconds` for another writer's lock (None: the connection's budget).
+
+    SQLite: the busy timeout of this connection, lowered around BEGIN IMMEDIATE and put back after (a pooled
+    connection serves the next request with its usual budget).  PostgreSQL: SET LOCAL lock_timeout, which ends
+    with the transaction."""
+    if seconds is None:
+        with db.atomic():
+            yield
+        return
+    milliseconds = max(1, int(seconds * 1000))
+    if is_sqlite():
+        usual = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+        db.execute_sql(f"PRAGMA busy_timeout = {milliseconds}")
+        try:
+            with db.atomic():
+                yield
+        finally:
+            db.execute_sql(f"PRAGMA busy_timeout = {int(usual)}")
+        return
+    with db.atomic():
+        db.execute_sql(f"SET LOCAL lock_timeout = '{milliseconds}ms'")
+        yield
+
+
+def record_use(token, now, window_seconds=60, owed=0, wait_seconds=None):
+    """Count a request of `token` (and `owed` earlier ones, see count_request) and stamp its last use, in one
+    transaction waiting at most `wait_seconds` for the database; (hits so far, seconds left in the window).
+    Raises the driver's busy error when the database cannot be written in time (nothing counted then)."""
+    with _transaction_waiting_at_most(wait_seconds):
+        counted = count_request(token.id, now, window_seconds, owed)
+        touch(token, now)
+    return counted
