@@ -88,7 +88,7 @@ ACTION_NAMES = {
     "restore": "恢复", "purge": "清理文件", "retention": "审计日志到期清理", "refresh": "刷新", "auto-status": "自动状态",
     "auto-tag": "规则加标签", "auto-untag": "规则去标签", "pause": "暂停", "resume": "恢复订阅",
     "personal-data-export": "导出个人数据", "personal-data-erase": "匿名化客户",
-    "revoke": "撤销令牌",
+    "revoke": "撤销令牌", "api_token_locked": "API令牌锁定",
 }
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
