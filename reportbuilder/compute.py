@@ -107,6 +107,38 @@ def _customer_conditions(spec, owners):
     return conditions
 
 
+def scoped_customers(conditions):
+    """The ids of the customers meeting `conditions` (the scope and filters), for the orders' semi-join; None
+    without conditions."""
+    if not conditions:
+        return None
+    customers = Customer.select(Customer.id)
+    for condition in conditions:
+        customers = customers.where(condition)
+    return customers
+
+
+def label_expression(dimension, dialect, o):
+    """The expression of `dimension`'s group label in `dialect` over the customer and the order groups `o`."""
+    if dimension.kind == "order_time":
+        return LABEL[dialect][dimension.bucket](o.c.bucket)
+    if dimension.kind == "first_contact":
+        return bucket_label(dialect, dimension.bucket, Customer.first_contact)
+    return dimension.expression(dialect, o)
+
+
+def join_tables(query, joins):
+    """`query` over the customer joined with the tables `joins` names ("value", "owner", "tag")."""
+    if "value" in joins:
+        query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER, on=(CustomerValue.customer == Customer.id))
+    if "owner" in joins:
+        query = query.switch(Customer).join(OwnerUser, JOIN.LEFT_OUTER, on=(OwnerUser.id == Customer.owner))
+    if "tag" in joins:
+        query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
+                 .join(Tag, on=(Tag.id == CustomerTag.tag)))
+    return query
+
+
 def build(spec, owners, dialect):
     """The peewee query of `spec` in `dialect` (a key of catalog.TRUNCATE), and the names of its columns.
 
@@ -128,24 +160,12 @@ def build(spec, owners, dialect):
     if "orders" in needs or order_time:
         # The scope and filters reach the orders before they are grouped (a rep's report groups their orders,
         # not everyone's); the outer query applies them again for the customers without orders.
-        customers = None
-        if conditions:
-            customers = Customer.select(Customer.id)
-            for condition in conditions:
-                customers = customers.where(condition)
+        customers = scoped_customers(conditions)
         # 客户数 and 复购率 need each customer's figures; order counts and amounts sum by month alone
         per_customer = not orders_only or bool(set(part_names) & PER_CUSTOMER)
         o = _orders(spec, dialect, order_time.bucket if order_time else None, customers, per_customer)
 
-    labels = []
-    for number, dimension in enumerate(dimensions):
-        if dimension.kind == "order_time":
-            expression = LABEL[dialect][dimension.bucket](o.c.bucket)
-        elif dimension.kind == "first_contact":
-            expression = bucket_label(dialect, dimension.bucket, Customer.first_contact)
-        else:
-            expression = dimension.expression(dialect, o)
-        labels.append((f"d{number}", expression))
+    labels = [(f"d{number}", label_expression(dimension, dialect, o)) for number, dimension in enumerate(dimensions)]
     columns = [expression.alias(name) for name, expression in labels]
     columns += [PARTS[name](o).alias(name) for name in part_names]
 
@@ -155,14 +175,7 @@ def build(spec, owners, dialect):
         query = Customer.select(*columns)
         if o is not None:
             query = query.join(o, JOIN.INNER if order_time else JOIN.LEFT_OUTER, on=(o.c.cid == Customer.id))
-        if "value" in joins:
-            query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER,
-                                                on=(CustomerValue.customer == Customer.id))
-        if "owner" in joins:
-            query = query.switch(Customer).join(OwnerUser, JOIN.LEFT_OUTER, on=(OwnerUser.id == Customer.owner))
-        if "tag" in joins:
-            query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
-                     .join(Tag, on=(Tag.id == CustomerTag.tag)))
+        query = join_tables(query, joins)
         for condition in conditions:
             query = query.where(condition)
     grouping = []

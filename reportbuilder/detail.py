@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from peewee import JOIN, SQL, Case, fn
 
 from analytics import engines
-from models import Customer, CustomerTag, CustomerValue, Tag
+from models import Customer
 
 from . import compute
-from .catalog import LABEL, PARTS, bucket_label
+from .catalog import PARTS
 
 MAX_ROWS = 100_000  # rows a detail sheet carries at most
 # group measures -> the per-customer measures that make them (shown instead); other measures are per customer
@@ -112,22 +112,10 @@ def build(spec, owners, dialect, hide=(), groups=None, cap=MAX_ROWS):
     conditions = compute._customer_conditions(spec, owners)
     o = None
     if "orders" in needs or order_time:
-        customers = None
-        if conditions:
-            customers = Customer.select(Customer.id)
-            for condition in conditions:
-                customers = customers.where(condition)
-        o = compute._orders(spec, dialect, order_time.bucket if order_time else None, customers, per_customer=True)
-
-    labels = []
-    for number, dimension in enumerate(dimensions):
-        if dimension.kind == "order_time":
-            expression = LABEL[dialect][dimension.bucket](o.c.bucket)
-        elif dimension.kind == "first_contact":
-            expression = bucket_label(dialect, dimension.bucket, Customer.first_contact)
-        else:
-            expression = dimension.expression(dialect, o)
-        labels.append((f"d{number}", expression))
+        o = compute._orders(spec, dialect, order_time.bucket if order_time else None,
+                            compute.scoped_customers(conditions), per_customer=True)
+    labels = [(f"d{number}", compute.label_expression(dimension, dialect, o))
+              for number, dimension in enumerate(dimensions)]
     part_names = []
     for measure in shown:
         part_names += [p for p in measure.parts if p not in part_names]
@@ -140,14 +128,7 @@ def build(spec, owners, dialect, hide=(), groups=None, cap=MAX_ROWS):
     if o is not None:
         every = order_time is None and bool(set(spec.measures) & EVERY_CUSTOMER)
         query = query.join(o, JOIN.LEFT_OUTER if every else JOIN.INNER, on=(o.c.cid == Customer.id))
-    if "value" in joins:
-        query = query.switch(Customer).join(CustomerValue, JOIN.LEFT_OUTER, on=(CustomerValue.customer == Customer.id))
-    if "owner" in joins:
-        query = query.switch(Customer).join(compute.OwnerUser, JOIN.LEFT_OUTER,
-                                            on=(compute.OwnerUser.id == Customer.owner))
-    if "tag" in joins:
-        query = (query.switch(Customer).join(CustomerTag, on=(CustomerTag.customer == Customer.id))
-                 .join(Tag, on=(Tag.id == CustomerTag.tag)))
+    query = compute.join_tables(query, joins)
     for condition in conditions:
         query = query.where(condition)
     if groups is not None:
