@@ -12,8 +12,11 @@ What happens on a run
      (未知参数 xyz；可用参数：…).  Types come from each declared default: int, float, bool,
      list (comma separated; ints when the default list holds ints), str.  `as_of`, `start`,
      `compare_to` and any `*_date` must be YYYY-MM-DD or empty.
-  3. Access: `owner_ids`, `suppress_below` and `column_access` are set by the runner, never
-     by the caller.
+  3. Access: `owner_ids`, `suppress_below`, `column_access` and `viewer_role` (SCOPE_PARAMS) are
+     set by the runner, never by the caller.  The registry names the ones each report takes
+     (register(..., scope=...): row and column scope unless it says more); a notebook is given
+     only the parameters its `parameters` cell declares, so one that does not declare a scope
+     parameter its report takes is refused (fail closed) rather than run unscoped.
      A run as a user covers the customers that user may see (access.owner_ids: a sales
      rep's own, a manager's team, None = all) and hides groups smaller than 5 when the
      role's row scope is not "all"; customer codes and names in its lists are masked or left
@@ -21,7 +24,9 @@ What happens on a run
      `--as USERNAME` is given.
   4. papermill executes the notebook into reports_out/<report>/<run-id>.ipynb with the
      project root as working directory; the kernel gets DATABASE_URL and FIELD_KEY from
-     the configuration passed to the runner.  nbconvert writes <run-id>.html next to it
+     the configuration passed to the runner, and talks to the runner over Unix sockets in a
+     private directory of the run.  papermill and nbconvert are imported only here, by the
+     process that runs the notebook (docs/reports.md, Start-up).  nbconvert writes <run-id>.html next to it
      with the code hidden and charts embedded.
   5. A ReportRun row records report, parameters (scope included), who ran it, the code
      version (git commit, "-dirty" with uncommitted changes, else the package version),
