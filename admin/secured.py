@@ -163,10 +163,14 @@ class IdCheckingConverter(CustomModelConverter):
         return FieldInfo(field.name, IdSelectField(model=field.rel_model, **kwargs))
 
     def convert(self, model, field, field_args):
-        """A drop-down of a NOT NULL column with choices (客户类型) that is posted must be one of them.  wtfpeewee
-        gives a column with a default the Optional validator, which takes a blank or whitespace-only value
-        for "not filled in" and stops the check that it is a choice: a posted " " was stored as 客户类型 " "
-        (found by the bad-input sweep).  Left out of the form it is still optional, as before."""
+        """Drop-downs hold one of their choices or, where the column may be NULL, nothing.  wtfpeewee gives a
+        column with a default or NULL the Optional validator, which takes a blank or whitespace-only value for
+        "not filled in" and stops the check that it is a choice, so a posted " " was stored as " ".
+
+        - NOT NULL with choices (客户类型): a posted value must be one of them (found by the bad-input sweep);
+          left out of the form it is still optional, as before.
+        - NULL (跟进结果, a transition's 新状态, the customer's 所属行业 from the lists): a blank post is NULL;
+          anything else must be a choice (不是有效的选择)."""
         info = super().convert(model, field, field_args)
         unbound = None if info is None else info[1]  # FieldInfo, or Flask-Admin's plain (name, field)
         if unbound is None:
@@ -175,9 +179,7 @@ class IdCheckingConverter(CustomModelConverter):
             unbound.kwargs["validators"] = [ChoiceOptional() if isinstance(v, validators.Optional) else v
                                             for v in unbound.kwargs.get("validators", [])]
         elif field.null and issubclass(unbound.field_class, SelectField):
-            # A nullable drop-down (跟进结果, a transition's 新状态, the customer's 所属行业 from the lists):
-            # Optional takes a whitespace-only post for "not filled in" and skips the choice check, so " "
-            # was stored as " ".  Blank is the empty option: NULL, as the browser's "" or "__None" is.
+            # Blank is the empty option: NULL, as the browser's "" or "__None" is (wtfpeewee maps only "").
             unbound.kwargs["filters"] = [*unbound.kwargs.get("filters", ()), blank_is_none]
         return info
 
