@@ -23,7 +23,8 @@ from .tokens import caller
 
 HIDDEN_NOTE = "；该字段被您的角色隐藏时不出现"
 BULK_ERRORS = {
-    409: (ErrorBody, "其他写入同时修改了这些记录：本次未写入任何数据，请重新发送"),
+    409: (ErrorBody, "其他写入（导入或表单）同时新建了相同编号的记录，重试一次后仍冲突：本次未写入任何数据；"
+                     "message 和 errors 列出冲突的编号（index、field、value），请重新发送"),
     413: (ErrorBody, "一次超过 10,000 项：请分批发送"),
 }
 
@@ -212,7 +213,8 @@ def _bulk(kind):
                              source_key=trail.TOKEN_KEY)
     except sync.SyncRefused as refused:
         codes = {403: "forbidden", 409: "conflict", 413: "too_many_items", 422: "validation_failed"}
-        raise ApiError(refused.status, codes.get(refused.status), str(refused)) from None
+        errors = [{"index": e.index, "field": e.field, "value": e.value, "message": e.reason} for e in refused.errors]
+        raise ApiError(refused.status, codes.get(refused.status), str(refused), errors=errors or None) from None
     errors = [{"index": e.index, "field": e.field, "value": e.value, "message": e.reason} for e in result.errors]
     if result.rejected and not partial:
         raise invalid(errors, f"{result.rejected:,} 项有错误，未写入任何数据：请按 errors 逐项改正后重新发送，"

@@ -19,7 +19,7 @@ from intake.kinds import take_turns
 from models import AuditLog, ImportBatch, ImportChange, db
 
 from . import audit
-from .items import MAX_ITEMS, errors_of, rows_of
+from .items import MAX_ITEMS, ItemError, errors_of, rows_of
 from .writing import FollowUpWriter, OrderWriter
 
 log = logging.getLogger("sync")
@@ -42,11 +42,13 @@ DUPLICATE_KEY = _duplicate_key_errors()
 
 
 class SyncRefused(ValueError):
-    """The whole call is refused (too many items, no permission, not a list); the message says why."""
+    """The whole call is refused (too many items, no permission, not a list, a clash with another writer); the
+    message says why, and `errors` (ItemError) names the items concerned when there are such."""
 
-    def __init__(self, message, status=422):
+    def __init__(self, message, status=422, errors=()):
         super().__init__(message)
         self.status = status
+        self.errors = list(errors)
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,41 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
         raise SyncRefused(f"您的角色（{grant.label}）不能同步{spec.label}：没有新建或修改{spec.label}的权限",
                           status=403)
     label = f"同步：{source}"[:255]
-    ctx = Context(spec, user, grant, allowed, None, getattr(user, "id", None), None, label, False)
-    if now is not None:
-        ctx.now = now
-    result = Result(kind=kind, items=len(items), partial=partial)
+    for attempt in (1, 2):
+        ctx = Context(spec, user, grant, allowed, None, getattr(user, "id", None), None, label, False)  # afresh
+        if now is not None:
+            ctx.now = now
+        try:
+            result = _attempt(sync_kind, spec, items, ctx, user, label, partial, ip, source_key, source)
+            break
+        except _Clash as clash:
+            # Another writer (an import, a form: they do not take the sync's turn) committed some of the keys this
+            # call was creating, between its check and its write (PostgreSQL; SQLite's write lock rules it out).
+            # Nothing of this attempt is kept.  Once: check and write again, finding those records now; twice:
+            # refused, naming the keys.
+            taken = _taken(sync_kind, clash.new_keys)
+            log.warning("同步 %s：第 %d 次写入与其他写入冲突（%s），已回滚", kind, attempt, "、".join(taken) or "?")
+            if attempt == 2:
+                raise _conflict(spec, sync_kind, clash.new_keys, taken) from None
+    _after_commit(result.batch_id, user, today)
+    return result
+
+
+class _Clash(Exception):
+    """A unique key refused while the call wrote: {key value: item index} of the records it was creating."""
+
+    def __init__(self, new_keys):
+        super().__init__(sorted(new_keys))
+        self.new_keys = new_keys
+
+
+def _attempt(sync_kind, spec, items, ctx, user, label, partial, ip, source_key, source):
+    """Check and write the call in one transaction; a Result, or _Clash with nothing written."""
+    result = Result(kind=sync_kind.name, items=len(items), partial=partial)
+    new_keys = {}
     try:
         with db.atomic() as transaction:
-            take_turns(f"sync.{kind}")  # PostgreSQL: two calls of a kind check and write one after the other
+            take_turns(f"sync.{sync_kind.name}")  # PostgreSQL: two calls of a kind check and write one after the other
             rows = rows_of(spec, items, ctx, sync_kind.key)
             result.errors = errors_of(rows)
             result.rejected = sum(1 for row in rows if row.errors)
@@ -128,6 +158,7 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
             if result.rejected and not partial:
                 transaction.rollback()
                 return result
+            new_keys = {row.values[sync_kind.key]: row.row_no for row in valid if row.existing is None}
             changes = sync_kind.writer.write(valid, ctx) if valid else None
             for row in valid:
                 setattr(result, row.outcome, getattr(result, row.outcome) + 1)
@@ -137,12 +168,34 @@ def upsert(kind, items, user, source, partial=False, ip=None, now=None, today=No
                                       {source_key: source})
             result.written = True
     except DUPLICATE_KEY:
-        # an import or a form wrote one of these keys between our check and our write (PostgreSQL); nothing
-        # of the call is kept and the caller sends it again
-        log.warning("同步 %s：写入时与其他写入冲突，已回滚", kind)
-        raise SyncRefused("有其他写入同时修改了这些记录，本次未写入任何数据：请重新发送", status=409) from None
-    _after_commit(result.batch_id, user, today)
+        raise _Clash(new_keys) from None
     return result
+
+
+def _taken(sync_kind, new_keys):
+    """Which of the keys the call was creating exist now (written by the other writer), in item order."""
+    model, column = sync_kind.writer.model, getattr(sync_kind.writer.model, sync_kind.key)
+    found = set()
+    keys = list(new_keys)
+    for start in range(0, len(keys), 500):
+        found.update(value for (value,) in model.select(column).where(column.in_(keys[start:start + 500])).tuples())
+    return sorted(found, key=new_keys.get)
+
+
+SHOWN_KEYS = 20  # keys the message names; every one is in the errors
+
+
+def _conflict(spec, sync_kind, new_keys, taken):
+    label = spec.field(sync_kind.key).label
+    if taken:
+        named = "、".join(taken[:SHOWN_KEYS]) + (f" 等 {len(taken):,} 个" if len(taken) > SHOWN_KEYS else "")
+        message = (f"其他写入（导入或表单）同时新建了相同{label}的记录：{named}。已重试一次仍冲突，本次未写入任何数据，"
+                   f"请重新发送（这些记录将按{label}更新）")
+    else:
+        message = f"其他写入同时新建了相同{label}的记录，已重试一次仍冲突，本次未写入任何数据，请重新发送"
+    errors = [ItemError(new_keys[key], sync_kind.key, key, f"{label} {key} 已由其他写入同时新建")
+              for key in taken]
+    return SyncRefused(message, status=409, errors=errors)
 
 
 def _record(sync_kind, spec, changes, result, user, label, partial, ip, now, stamp):
