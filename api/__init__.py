@@ -23,6 +23,8 @@ How to add an endpoint
 3. The schema: `operation(summary, tags, responses={status: pydantic model}, query=Model, json=Model)`
    declares the view for /api/v1/openapi.json (OpenAPI 3.1 by spectree from pydantic v2 models; Chinese
    `description`s).  The error answers 400/401/403/404/422/429 (ErrorBody) are added to every operation.
+   A query model derives from `openapi.Query` (as paging.PageQuery), so its optional parameters are described
+   as the type a URL carries, not as "or null".
    Declare every success status the view returns, with `model_config = ConfigDict(extra="forbid")` on
    outputs and inputs, and optional (`X | None = None`) for every column a column rule may hide: the fuzz
    test (tests/test_api_fuzz.py) checks every response of every declared operation against the schema.

@@ -69,7 +69,7 @@ def _bearer():
 
 
 def _refused(code, message):
-    return ApiError(401, code, message, headers={"WWW-Authenticate": f'Bearer realm="api", error="invalid_token"'})
+    return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'})
 
 
 def _failed(presented, limits, moment, code, message):

@@ -14,7 +14,6 @@ import time
 import pytest
 
 import models
-from api import ratelimit
 from models import ApiRequestWindow, AuditLog, Customer, LoginFailure, User, contention, tokens
 from tests.conftest import PASSWORD, build_app
 
