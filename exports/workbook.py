@@ -39,19 +39,25 @@ def _width(value):
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)  # a CJK character takes two columns
 
 
-def _write_table(sheet, table, first_row, heading_font, notes=()):
-    """The table's header at `first_row` (rows before it are empty, or `notes` in bold and a blank row) and its
-    rows below, streamed into a write-only sheet (column widths first: such a sheet takes them only before its
-    rows); returns the last row written."""
-    from openpyxl.cell import WriteOnlyCell
+def _size_columns(sheet, table):
+    """Column widths that fit `table`'s headers and values (¥ included), set on a new write-only sheet before its
+    first row: such a sheet writes its column widths with its first row and ignores any set later."""
     from openpyxl.utils import get_column_letter
 
     widths = [_width(column.label) for column in table.columns]
     for row in table.rows[:2000]:  # measuring every cell of a long sheet costs more than it gives
         for index, (column, value) in enumerate(zip(table.columns, row)):
-            widths[index] = max(widths[index], _width(_cell(value, column.kind)))
+            widths[index] = max(widths[index], _width(_cell(value, column.kind)) + (column.kind == "money"))
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = min(MAX_WIDTH, max(10, width + 2))
+
+
+def _write_table(sheet, table, first_row, heading_font, notes=()):
+    """The table's header at `first_row` (rows before it are empty, or `notes` in bold and a blank row) and its
+    rows below, streamed into a write-only sheet (sized by _size_columns before its first row); returns the last
+    row written."""
+    from openpyxl.cell import WriteOnlyCell
+
     for note in notes:
         cell = WriteOnlyCell(sheet, spreadsheet_safe(str(note)))
         cell.font = heading_font
@@ -96,6 +102,9 @@ def _chart(handout, sheet, header_row, last_row):
         if chart_spec.kind != "pie":
             chart.y_axis.title = column.label if len(keys) == 1 else None
             chart.y_axis.numFmt = FORMATS.get(column.kind, "General")
+    if chart_spec.kind == "line":
+        for series in chart.series:
+            series.smooth = False  # openpyxl smooths lines by default: a curve overshoots the figures it joins
     chart.set_categories(Reference(sheet, min_col=category_index + 1, min_row=header_row + 1, max_row=last_row))
     if chart_spec.kind != "pie":
         chart.x_axis.title = table.columns[category_index].label
@@ -123,6 +132,7 @@ def xlsx_bytes(handout):
         sheet.append([cell])
 
     sheet = book.create_sheet(SUMMARY_SHEET)
+    _size_columns(sheet, handout.summary)
     titled(sheet, handout.title, 14)
     for note in handout.notes:
         sheet.append([spreadsheet_safe(str(note))])
@@ -144,6 +154,7 @@ def xlsx_bytes(handout):
         sheet.add_image(picture, beside)
     for number, table in enumerate(handout.extra, start=1):
         extra = book.create_sheet(_sheet_name(table.title or f"表{number}", book))
+        _size_columns(extra, table)
         first = 1
         if table.title:
             titled(extra, table.title, 12)
@@ -156,6 +167,7 @@ def xlsx_bytes(handout):
         # table from its header down without them
         notes = handout.detail.notes
         header = 1 + len(notes) + (1 if notes else 0)
+        _size_columns(detail, handout.detail)
         detail.freeze_panes = f"A{header + 1}"  # before any row: a write-only sheet writes its view with the first
         if handout.detail.columns:
             last = get_column_letter(len(handout.detail.columns))

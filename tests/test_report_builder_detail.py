@@ -201,6 +201,8 @@ def test_a_cut_list_says_so_on_its_sheet_and_cells_are_formula_safe(ctx):
     assert sheet[2] == ("客户编号", "客户名称", "行业", "消费额")
     assert sheet[3:] == [("A", "客户A", "互联网", 600), ("C", "客户C", "互联网", 400)]
     assert book["明细"].freeze_panes == "A4" and book["明细"].auto_filter.ref == "A3:D5"
+    # columns sized to their values (¥1,000.00) on both sheets: a write-only sheet takes widths only before its rows
+    assert book["汇总"].column_dimensions["C"].width == 11 and book["明细"].column_dimensions["D"].customWidth
     _, whole = both({"rows": ["industry"], "measures": ["revenue"], "period": LAST_12})
     cells = list(load_workbook(io.BytesIO(exports.xlsx_bytes(handout(result, "t", (), whole))))["明细"]
                  .iter_rows(values_only=True))
