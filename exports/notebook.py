@@ -159,7 +159,8 @@ def run_handout(run, detail=True):
     rows it published as its detail."""
     notebook = outputs.read(run.notebook_path)
     found = report_tables(notebook)
-    title = outputs.title(notebook) or run.report
+    published = getattr(run, "published", None)  # a saved custom report publishes its name as its title
+    title = (published.get("title") if isinstance(published, dict) else None) or outputs.title(notebook) or run.report
     summary = found[0] if found else Table([Column("note", "说明")], [["本报表没有表格"]])
     chart = outputs.key_chart(notebook)
     return Handout(title=title, summary=summary, extra=found[1:], notes=_notes(run), images=[chart] if chart else [],

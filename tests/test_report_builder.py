@@ -300,7 +300,7 @@ def test_a_saved_report_is_a_registered_report_computed_as_each_recipient(app, c
 
     data, document = notebook.run_xlsx(run)
     book = load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["汇总", "明细"] and document.row_count == 2 + 2
+    assert book.sheetnames == ["汇总", "明细"] and document.row_count == 2 + 2 and document.title == "客户消费清单"
     assert list(book["明细"].iter_rows(values_only=True)) == [
         ("客户编号", "客户名称", "消费额", "订单数"), ("A", "客户A", 600, 3), ("B", "客户B", 50.5, 1)]
     assert ("A 客户A", 600, 3) in list(book["汇总"].iter_rows(values_only=True))
