@@ -253,3 +253,28 @@ def test_a_copy_that_cannot_be_read_gives_way_to_live_data(ctx, monkeypatch):
     result = run(spec)
     assert result.as_of is None and result.note == ""
     assert result.rows == run(spec, shared_copy=False).rows
+
+
+def _count_in_child(answers):
+    """In a forked child: the copy's orders, read on the child's own connection (analytics.copies._reader)."""
+    from peewee import fn
+
+    copy = copies.newest(TAKEN + datetime.timedelta(minutes=5))
+    frame = copy.engine.fetch(Order.select(fn.COUNT(Order.customer).alias("n"), fn.SUM(Order.amount).alias("s")))
+    answers.put((os.getpid(), int(frame["n"][0]), float(frame["s"][0]), copies._readers[copy.path][0]))
+
+
+def test_a_forked_child_reads_the_copy_on_its_own_connection(ctx):
+    import multiprocessing
+
+    copies.build(now=TAKEN)
+    assert run(SPECS[0]).as_of == TAKEN  # the parent holds a connection to the file
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    child = fork.Process(target=_count_in_child, args=(answers,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    pid, orders, amount, reader_pid = answers.get(timeout=5)
+    assert pid != os.getpid() and reader_pid == pid  # the child opened its own
+    assert (orders, amount) == (6, 2050.5)
