@@ -345,7 +345,13 @@ class Copy:
 
     @property
     def engine(self):
-        return engines.Engine("builder-copy", "duckdb", lambda: True, lambda query: _fetch(self.path, query))
+        return self.engine_with({})
+
+    def engine_with(self, tables):
+        """The engine over this copy with `tables` ({name: DataFrame}) visible to each query by name (the
+        report builder hands it the viewer's live scope)."""
+        return engines.Engine("builder-copy", "duckdb", lambda: True,
+                              lambda query: _fetch(self.path, query, tables))
 
     @property
     def note(self):
@@ -393,10 +399,12 @@ def _reader(path):
         return connection
 
 
-def _fetch(path, query):
+def _fetch(path, query, tables=None):
     sql, params = engines._RENDER_AS.get_sql_context().parse(query)
     cursor = _reader(path).cursor()  # one cursor per query: threads share the connection
     try:
+        for name, frame in (tables or {}).items():  # views of this cursor alone
+            cursor.register(name, frame)
         return cursor.execute(sql, params).df()
     finally:
         cursor.close()

@@ -94,11 +94,22 @@ def _orders(spec, dialect, bucket, customers=None, per_customer=True):
     return query.group_by(*group).alias("o")
 
 
-def _customer_conditions(spec, owners):
-    """The row scope and the filters, as conditions on the customer table alone."""
+# A query on the shared copy reads the viewer's customers from this table, filled from live data per query (run):
+# the copy's owners are as old as the copy, and a customer reassigned since must leave the old owner's reports now.
+SCOPE_TABLE = "builder_scope"
+
+
+def _customer_conditions(spec, owners, scope_table=None):
+    """The row scope and the filters, as conditions on the customer table alone; scope_table: the scope is the
+    customer ids in that table (a shared copy's query), not the owners."""
     from .catalog import DIMENSIONS
 
-    conditions = [] if owners is None else [Customer.owner.in_(list(owners))]
+    if owners is None:
+        conditions = []
+    elif scope_table:
+        conditions = [Customer.id.in_(SQL(f"(SELECT id FROM {scope_table})"))]
+    else:
+        conditions = [Customer.owner.in_(list(owners))]
     conditions += [DIMENSIONS[key].condition(values) for key, values in spec.filters.items()]
     if any(d.kind == "first_contact" for d in spec.dimensions):
         conditions.append(Customer.first_contact <= spec.end)
@@ -139,8 +150,9 @@ def join_tables(query, joins):
     return query
 
 
-def build(spec, owners, dialect):
-    """The peewee query of `spec` in `dialect` (a key of catalog.TRUNCATE), and the names of its columns.
+def build(spec, owners, dialect, scope_table=None):
+    """The peewee query of `spec` in `dialect` (a key of catalog.TRUNCATE), and the names of its columns
+    (scope_table: see _customer_conditions).
 
     The scope and filters reach the orders as a semi-join before they are grouped.  Order months or quarters alone
     (no customer dimension, no LTV) are grouped from the order groups without joining the customers back, the
@@ -151,7 +163,7 @@ def build(spec, owners, dialect):
     joins = set().union(*(set(d.joins) for d in dimensions))
     if "value" in needs:
         joins.add("value")
-    conditions = _customer_conditions(spec, owners)
+    conditions = _customer_conditions(spec, owners, scope_table)
     orders_only = order_time is not None and len(dimensions) == 1 and "value" not in joins
     part_names = []
     for measure in measures:
@@ -213,8 +225,15 @@ def run(spec, owners=None, engine=None, shared_copy=False, now=None, username=No
     """The Result of `spec` over the customers of `owners` (None: everyone's; [] none).  shared_copy: read the
     builder's shared copy when a fresh one exists (`now` decides its age; default the clock)."""
     copy = _shared_copy(now, username) if shared_copy and engine is None else None
-    engine = engine or (copy.engine if copy is not None else engines.current())
-    query, label_names, part_names = build(spec, owners, engine.dialect)
+    scope_table = None
+    if copy is not None:
+        tables = {}
+        if owners is not None:  # the viewer's customers now, not as the copy has them
+            scope_table = SCOPE_TABLE
+            tables[SCOPE_TABLE] = _live_scope(owners)
+        engine = copy.engine_with(tables)
+    engine = engine or engines.current()
+    query, label_names, part_names = build(spec, owners, engine.dialect, scope_table)
     try:
         frame = engine.fetch(query)
     except Exception as error:  # noqa: BLE001 - only the copy's: a file gone or damaged gives way to live data
@@ -240,6 +259,15 @@ def run(spec, owners=None, engine=None, shared_copy=False, now=None, username=No
     return Result(spec=spec, columns=[d.label for d in dimensions] + [m.label for m in measures], rows=rows,
                   formats=["text"] * len(dimensions) + [m.format for m in measures],
                   as_of=copy.taken_at if copy is not None else None, note=copy.note if copy is not None else "")
+
+
+def _live_scope(owners):
+    """The ids of the customers of `owners` as the database has them now, as a one-column frame for DuckDB."""
+    import pandas as pd
+
+    ids = [customer_id for (customer_id,) in
+           Customer.select(Customer.id).where(Customer.owner.in_(list(owners))).tuples().iterator()]
+    return pd.DataFrame({"id": pd.Series(ids, dtype="int64")})
 
 
 def _number(value):

@@ -133,6 +133,24 @@ def test_a_reps_result_from_the_copy_is_only_their_customers(ctx):
     assert [row[0] for row in listed.rows] == ["A 客户A", "B 客户B"]
 
 
+def test_a_customer_reassigned_after_the_copy_leaves_the_old_owners_report_at_once(ctx):
+    """The copy's figures are as old as the copy, but whose customers they are is decided now: a rep never sees a
+    customer taken from them, even for the minutes until the next build."""
+    copies.build(now=TAKEN)
+    spec = {"rows": ["industry"], "measures": ["customers", "revenue"], "period": LAST_12}
+    b = Customer.get(Customer.code == "B")
+    Customer.update(owner=User.get(User.username == "sales2")).where(Customer.id == b.id).execute()
+    try:
+        old_owner, new_owner = run(spec, "sales1"), run(spec, "sales2")
+        assert old_owner.as_of == new_owner.as_of == TAKEN  # still read from the copy
+        assert old_owner.rows == [("互联网", 1, 600.0)]  # A only: B is sales2's now
+        assert new_owner.rows == [("互联网", 1, 400.0), ("制造", 1, 50.5)]  # C, and B with the copy's figures
+        assert [row[0] for row in run(SPECS[-1], "sales1").rows] == ["A 客户A"]
+        assert run(spec).rows == run(spec, shared_copy=False).rows  # everyone's scope: unchanged
+    finally:
+        Customer.update(owner=User.get(User.username == "sales1")).where(Customer.id == b.id).execute()
+
+
 def test_a_change_is_seen_after_the_next_build_only(ctx):
     copies.build(now=TAKEN)
     spec = {"rows": ["industry"], "measures": ["orders", "revenue"], "period": LAST_12}
