@@ -83,7 +83,20 @@ def erase(code, user=None, confirm=None, ip=None, now=None):
                         record_id=str(cid), ip=ip, rows=sum(counts.values()),
                         changes=json.dumps({"code": code, "erased": list(ERASED_COLUMNS), "rows": counts,
                                             "older_audit_entries_kept": older_entries}, ensure_ascii=False))
+    _drop_report_copies()
     return counts
+
+
+def _drop_report_copies():
+    """The report builder's shared copies (analytics.copies) hold customers' names as of their build: drop them
+    all, or the erased name stays on 自定义报表 until the next build.  The screen reads live data and queues a new
+    build meanwhile.  A build running now is waited for and dropped too (discard takes the builds' turn)."""
+    from analytics import copies
+
+    try:
+        copies.discard()
+    except copies.RulesError:  # bad copy settings: no copy is read anyway (the builder reads live)
+        pass
 
 
 def erased(since=None):

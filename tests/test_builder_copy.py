@@ -296,3 +296,23 @@ def test_a_forked_child_reads_the_copy_on_its_own_connection(ctx):
     pid, orders, amount, reader_pid = answers.get(timeout=5)
     assert pid != os.getpid() and reader_pid == pid  # the child opened its own
     assert (orders, amount) == (6, 2050.5)
+
+
+def test_an_erased_customers_name_leaves_the_copies_at_once(ctx):
+    """Last in the module: it anonymises a customer of its own for good."""
+    import privacy
+
+    copies.build(now=TAKEN)
+    admin = User.get(User.username == "admin")
+    erased = Customer.create(code="E", name="客户E", owner=User.get(User.username == "sales1"), status="潜在客户",
+                             mobile="13900139000")
+    later = TAKEN + datetime.timedelta(minutes=10)
+    copies.build(now=later)  # a copy holding 客户E
+    spec = {"rows": ["customer"], "measures": ["customers"], "period": {"preset": "all"}}
+    assert "E 客户E" in [row[0] for row in run(spec, now=later).rows]
+    privacy.erase("E", user=admin, confirm="E")
+    assert not [p for p in os.listdir(folder()) if p.endswith(".duckdb")]
+    result = run(spec, now=later)
+    assert result.as_of is None  # live until the next build
+    labels = [row[0] for row in result.rows]
+    assert "E 客户E" not in labels and f"E {Customer.get_by_id(erased.id).name}" in labels
