@@ -66,6 +66,17 @@ HANDOUTS = {
 }
 
 
+def output_present(run, attribute):
+    """Whether the file `run.<attribute>` names is still on disk (reports_out may be cleaned by hand or by a
+    retention job).  One stat per run and file, kept on the row for the rest of the request: the runs list asks
+    for the report's HTML three times a row (view, PDF, Excel), twenty rows a page."""
+    seen = run.__dict__.setdefault("_outputs_present", {})
+    if attribute not in seen:
+        path = getattr(run, attribute)
+        seen[attribute] = bool(path) and os.path.isfile(path)
+    return seen[attribute]
+
+
 class ReportAction(BaseListRowAction):
     """A row icon on the runs list: link to an output, or the re-run button."""
 
@@ -78,11 +89,11 @@ class ReportAction(BaseListRowAction):
         if self.kind == "rerun":
             return POST_BUTTON.format(action=view.get_url(".rerun_view"), id=row_id, token=self.token,
                                       title=self.title)
-        if self.kind == "html" and not row.html_path:
+        if self.kind == "html" and not output_present(row, "html_path"):
             return ""
-        if self.kind == "notebook" and not (row.finished and row.notebook_path):
+        if self.kind == "notebook" and not (row.finished and output_present(row, "notebook_path")):
             return ""
-        if self.kind in HANDOUTS and not (row.status == "success" and row.html_path):
+        if self.kind in HANDOUTS and not (row.status == "success" and output_present(row, "html_path")):
             return ""
         icon = {"html": "fa fa-file-text-o", "pdf": "fa fa-file-pdf-o", "xlsx": "fa fa-file-excel-o"}.get(
             self.kind, "fa fa-download")
@@ -183,6 +194,15 @@ class ReportRunView(PolicyModelView):
         return self._start(run)
 
     # --- outputs --------------------------------------------------------------------------
+    def output_present(self, run, attribute):
+        """For the details page: whether the run's file is still there (see output_present)."""
+        return output_present(run, attribute)
+
+    def _gone(self, run):
+        """The run's output file was removed: say so in Chinese on a page of the admin (404), with the way to
+        run it again; nothing is sent, nothing audited."""
+        return self.render("admin/report_runs/missing.html", model=run, form=TokenForm()), 404
+
     @expose("/progress/")
     def progress_view(self):
         run = self.get_one(request.args.get("id"))
@@ -193,10 +213,11 @@ class ReportRunView(PolicyModelView):
     @expose("/html/")
     def html_view(self):
         run = self.get_one(request.args.get("id"))
-        path = run.html_path
-        if not path or not os.path.isfile(path):
+        if not run.html_path:
             abort(404)
-        response = send_file(path, mimetype="text/html")
+        if not output_present(run, "html_path"):
+            return self._gone(run)
+        response = send_file(run.html_path, mimetype="text/html")
         response.headers["Content-Security-Policy"] = REPORT_CSP
         return response
 
@@ -204,8 +225,10 @@ class ReportRunView(PolicyModelView):
     def notebook_view(self):
         self._require("export")
         run = self.get_one(request.args.get("id"))
-        if not run.finished or not run.notebook_path or not os.path.isfile(run.notebook_path):
+        if not run.finished or not run.notebook_path:
             abort(404)
+        if not output_present(run, "notebook_path"):
+            return self._gone(run)
         audit("export", self.policy_key, run.id, {"file": os.path.basename(run.notebook_path)}, rows=1)
         return send_file(run.notebook_path, mimetype="application/x-ipynb+json", as_attachment=True,
                          download_name=f"{run.report}-{run.run_id}.ipynb")
@@ -214,8 +237,10 @@ class ReportRunView(PolicyModelView):
         """The run asked for, as a download of `kind` (pdf / xlsx), audited with its rows."""
         self._require("export")
         run = self.get_one(request.args.get("id"))  # within the viewer's scope of runs, or 404
-        if run.status != "success" or not run.html_path or not os.path.isfile(run.html_path):
+        if run.status != "success" or not run.html_path:
             abort(404)
+        if not output_present(run, "html_path"):
+            return self._gone(run)
         try:
             data, handout = HANDOUTS[kind][0](run)
         except exports.EngineUnavailable as error:

@@ -226,3 +226,37 @@ def _drain(app, worker):
     with app.app_context():
         models.db.connect(reuse_if_open=True)
         background_drain()
+
+
+def test_a_run_whose_files_were_removed_offers_no_links_and_says_so(app, reports, login, monkeypatch):
+    admin = login("admin")
+    kept = started(admin, "echo")
+    gone = ReportRun.create(**{**{f: getattr(kept, f) for f in ("report", "parameters", "username", "status",
+                                                                  "finished_at", "duration")},
+                               "run_id": kept.run_id + "-x",
+                               "html_path": kept.html_path + ".removed.html",
+                               "notebook_path": kept.notebook_path + ".removed.ipynb"})
+    links = {"html", "pdf", "xlsx", "notebook"}
+
+    def offered(html, run):
+        return {kind for kind in links if f'{LIST}{kind}/?id={run.id}"' in html}
+
+    checked = []
+    real_isfile = os.path.isfile
+    monkeypatch.setattr(os.path, "isfile", lambda path: checked.append(path) or real_isfile(path))
+    page = admin.get(LIST).get_data(as_text=True)
+    assert offered(page, kept) == links and offered(page, gone) == set()
+    # one look at each file of a row, not one per icon
+    assert sorted(checked) == sorted([kept.html_path, kept.notebook_path, gone.html_path, gone.notebook_path])
+    monkeypatch.undo()
+    details = admin.get(f"{LIST}details/?id={gone.id}").get_data(as_text=True)
+    assert "报表文件已被删除或清理" in details and f"{LIST}html/?id={gone.id}" not in details
+
+    exports_before = AuditLog.select().where(AuditLog.action == "export").count()
+    for kind in links:
+        response = admin.get(f"{LIST}{kind}/?id={gone.id}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 404 and response.mimetype == "text/html", kind
+        assert "报表文件已不存在" in body and gone.run_id in body and 'id="rerun"' in body, kind
+    assert AuditLog.select().where(AuditLog.action == "export").count() == exports_before
+    assert admin.get(f"{LIST}html/?id={kept.id}").status_code == 200
