@@ -3,7 +3,8 @@
 Four steps, each a page: 1 上传 (kind and file; templates to download), 2 对应列 (the decoded rows,
 each header's field, how existing records are matched, what to do with bad rows), 3 检查 (a worker
 validates every cell: the report, unknown list values mapped onto list entries), 4 导入 (a worker
-imports in one transaction; progress bar; the result, its rejected rows, 撤销导入).
+imports in one transaction; a progress bar that moves while it runs, intake.progress; the result, its
+rejected rows, 撤销导入).
 
 An ImportRun is one pass through the wizard (intake.runs); it is scoped like report runs (own /
 team / all by the user who started it).  The policy key "importrun" gates the screen (view) and
@@ -18,7 +19,7 @@ from flask_login import current_user
 
 import intake
 from i18n import current_language
-from intake import retention, runs
+from intake import progress, retention, runs
 from models import ImportRun
 
 from .secured import PolicyModelView, TokenForm, audit, current_grant
@@ -219,9 +220,12 @@ class ImportRunView(PolicyModelView):
 
     @expose("/progress/")
     def progress_view(self):
-        run = self._run()
-        return jsonify(status=run.status, label=dict(run._meta.fields["status"].choices)[run.status],
-                       busy=run.busy, percent=run.percent, done=run.done, total=run.total, stage=run.stage)
+        """Polled by the run's page: the row merged with the progress board (intake.progress), which the
+        worker writes outside the import's transaction, so the bar moves while the import runs."""
+        return jsonify(self.live(self._run()))
+
+    def live(self, run):
+        return progress.snapshot(run)
 
     @expose("/errors/")
     def errors_view(self):

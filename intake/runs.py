@@ -6,7 +6,8 @@
     runs.start(run, dry_run=False)                                # importing: a worker imports it
 
 A job takes the run's id (intake.tasks.import_task on the one jobs queue) and reports progress
-into the row, so the browser's progress bar reads it from any process.  The engine does the work
+on the progress board (intake.progress), outside the import's transaction, so the browser's progress
+bar sees it move from any process while the import runs.  The engine does the work
 (intake.engine.import_file, all or nothing in one transaction); this module only keeps the
 choices and the outcome.  Never imports Flask.
 """
@@ -17,10 +18,10 @@ import time
 
 from models import ImportRun, db
 
-from . import engine, kinds
+from . import engine, kinds, progress
 
 MAX_ERRORS_KEPT = 500  # rejected cells kept in the run's report for the screen; all are in the error file
-PROGRESS_EVERY_S = 0.5
+PROGRESS_EVERY_S = 0.5  # at most one progress record per this many seconds (and the last one)
 
 
 def uploads_dir():
@@ -100,30 +101,38 @@ def execute(run_id, dry_run):
         return _finish(run_id, "refused", message=FILE_GONE)
     user = User.get_or_none(User.id == run.user_id) if run.user_id else None
     options = dict(run.options or {})
+    board = progress.board()
+    board.clear(run_id)  # a record left by an earlier pass of this run (a killed worker) is not this pass's
     last = [0.0]
-
-    def progress(done, total, stage):
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY_S or (total and done >= total):
-            last[0] = now
-            ImportRun.update(done=done, total=total, stage=stage).where(ImportRun.id == run_id).execute()
-
     try:
-        report = engine.import_file(
-            run.path, run.kind, filename=run.filename, user=user, mapping=options.get("mapping"),
-            value_maps=options.get("value_maps"), key=options.get("key"), owner=options.get("owner"),
-            skip_invalid=bool(options.get("skip_invalid")), dry_run=dry_run, sheet=options.get("sheet"),
-            errors_to=engine.default_error_path(run.kind), progress=progress)  # a check's too: to fix before importing
-    except engine.ImportRefused as refused:
-        return _finish(run_id, "refused", message=str(refused))
-    except Exception as error:  # recorded on the run for the screen; the worker carries on
-        return _finish(run_id, "failed", message=f"{type(error).__name__}: {error}")
-    if dry_run:
-        status = "checked"
-    else:
-        status = "done" if report.written else "checked"
-    return _finish(run_id, status, report=summary(report),
-                   batch_id=report.batch_id if report.written else None)
+        # The import is one transaction: progress goes to the board, outside it, or nobody would see it
+        # before the commit (intake.progress says where, per database).
+        with board.reporter(run_id) as report:
+            def report_progress(done, total, stage):
+                now = time.monotonic()
+                if now - last[0] >= PROGRESS_EVERY_S or (total and done >= total):
+                    last[0] = now
+                    report(done, total, stage)
+
+            try:
+                result = engine.import_file(
+                    run.path, run.kind, filename=run.filename, user=user, mapping=options.get("mapping"),
+                    value_maps=options.get("value_maps"), key=options.get("key"), owner=options.get("owner"),
+                    skip_invalid=bool(options.get("skip_invalid")), dry_run=dry_run, sheet=options.get("sheet"),
+                    errors_to=engine.default_error_path(run.kind),  # a check's too: to fix before importing
+                    progress=report_progress)
+            except engine.ImportRefused as refused:
+                return _finish(run_id, "refused", message=str(refused))
+            except Exception as error:  # recorded on the run for the screen; the worker carries on
+                return _finish(run_id, "failed", message=f"{type(error).__name__}: {error}")
+        if dry_run:
+            status = "checked"
+        else:
+            status = "done" if result.written else "checked"
+        return _finish(run_id, status, report=summary(result),
+                       batch_id=result.batch_id if result.written else None, done=result.rows, total=result.rows)
+    finally:
+        board.clear(run_id)  # after the outcome is in the row: the row is the truth from here on
 
 
 def _finish(run_id, status, **values):

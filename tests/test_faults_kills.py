@@ -18,7 +18,7 @@ import time
 import jobs
 import models
 from harness.workers import FIELD_KEY, ROOT, kill, wait_for, workers
-from intake import runs
+from intake import progress, runs
 from jobs import reaping
 from models import AuditLog, Customer, ImportBatch, ImportChange, ImportRun, User
 from tests.conftest import database_url
@@ -54,8 +54,9 @@ def counts():
 
 
 def test_a_worker_killed_mid_import_writes_nothing_its_run_is_failed_and_the_import_then_completes(
-        app, tmp_path, import_dirs):
+        app, tmp_path, import_dirs, login):
     url, rng = database_url(tmp_path), random.Random(62)
+    client = login("admin")
     jobs.configure(app.config)
     with app.app_context():
         admin = User.get(User.username == "admin")
@@ -68,6 +69,8 @@ def test_a_worker_killed_mid_import_writes_nothing_its_run_is_failed_and_the_imp
                 runs.start(run, dry_run=False)
                 wait_for(lambda: ImportRun.get_by_id(run.id).worker and import_writing(url), "the import writing",
                          timeout=120)
+                wait_for(lambda: client.get(f"/admin/importrun/progress/?id={run.id}").get_json()["done"],
+                         "progress shown while the import writes", timeout=60)
                 time.sleep(rng.uniform(0.1, 0.5))  # a seeded point further into the transaction
                 kill(worker)  # SIGKILL
                 models.db.close()
@@ -78,6 +81,12 @@ def test_a_worker_killed_mid_import_writes_nothing_its_run_is_failed_and_the_imp
             assert reaping.reap()["导入"] == 1  # the periodic reap-lost-runs (and every worker at its start)
             failed = ImportRun.get_by_id(run.id)
             assert failed.status == "failed" and f":{worker.pid}" in failed.message and "均未写入" in failed.message
+            shown = client.get(f"/admin/importrun/progress/?id={run.id}").get_json()  # not the dead worker's bar
+            assert shown["status"] == "failed" and not shown["busy"] and shown["percent"] == 100
+            if models.is_sqlite():  # its file stays there until swept; PostgreSQL keeps the numbers in the row
+                assert progress.board().read(run.id)["done"], "the killed worker's last numbers"
+            progress.sweep()  # the daily purge-import-files: what the killed worker left on the board goes
+            assert progress.board().read(run.id) is None
             # Run again (the wizard's 导入 after a new check): the whole file, as if nothing had happened.
             runs.start(failed, dry_run=False)
             done = runs.execute(run.id, dry_run=False)
