@@ -300,14 +300,16 @@ def build(now=None, rule=None):
     return Built(final, taken_at, seconds, orders)
 
 
-def discard(rule=None):
-    """Remove every copy (the data is below the size rule: the builder reads live data)."""
+def discard(rule=None, source=None):
+    """Remove every copy (the data is below the size rule: the builder reads live data), or with `source` (a
+    source_key()) only the copies of that database (a restore replaced its rows; other databases' copies stay)."""
     rule = rule or rules()
     if not os.path.isdir(rule.folder):
         return
     with _turn(rule.folder):
         for _, path in _files(rule.folder):
-            _remove(path)
+            if source is None or _info(path).get("source") == source:
+                _remove(path)
 
 
 def _remove(path):

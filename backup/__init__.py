@@ -10,7 +10,8 @@ configured schema; the row counts (and with checksums=True a content checksum pe
 the same snapshot and kept in the manifest with the file's sha256, the database kind and the code
 version.  A restore checks the sha256 and the key before it changes anything, refuses a database that
 holds records unless force=True, and checks the rows against the manifest.  Both are audited
-(AuditLog action backup / restore).  The daily job `backup` is in backup/tasks.py; the engines per
+(AuditLog action backup / restore); after a restore, what keeps data derived from the rows outside the database
+is told (RESTORED: the report builder's shared copy).  The daily job `backup` is in backup/tasks.py; the engines per
 database kind in engines.py; the file format in archive.py.
 """
 import base64
@@ -225,7 +226,22 @@ def restore(path, key=None, force=False, username="system", progress=None):
                         {"file": path, "sha256": manifest["sha256"], "created_at": manifest["created_at"],
                          "database": engine.kind, "replaced": held, "forced": bool(force and held),
                          "seconds": round(time.monotonic() - started, 2), "by": _os_user()}, ensure_ascii=False))
+    _tell_restored(username or "system")
     return manifest
+
+
+# What keeps something derived from the database's rows outside it, as "module:function" called with the restoring
+# user's name once a restore is done and audited: the report builder's shared copy would otherwise show the
+# numbers from before the restore until its next build.  Imported when called, so backup imports no capability.
+RESTORED = ["reportbuilder.tasks:after_restore"]
+
+
+def _tell_restored(username):
+    import importlib
+
+    for target in RESTORED:
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function)(username)
 
 
 def _close_pool():

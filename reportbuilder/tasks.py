@@ -1,7 +1,7 @@
 """The job `builder-copy` on the one queue (listed in jobs.MODULES): the report builder's shared columnar copy
 (analytics.copies) rebuilt every CRM_BUILDER_COPY_EVERY_MINUTES (default 15), and queued (`queue_build`) after an
 import or sync commits, after the value refresh, when the screen finds no fresh copy of a large database, and by
-the screen's 刷新数据 button.  One queued build at a time: a second request while one waits queues nothing.
+the screen's 刷新数据 button, and after a backup is restored (after_restore).  One queued build at a time: a second request while one waits queues nothing.
 """
 import logging
 
@@ -37,6 +37,21 @@ def queue_build(username="system", if_running=False, check_size=True):
         return jobs.run_now(JOB, username=username)
     except Exception as error:  # noqa: BLE001 - see the docstring
         log.warning("自定义报表数据副本未能加入队列：%s", error)
+        return None
+
+
+def after_restore(username="system"):
+    """The database was replaced by a backup (backup.restore, backup.RESTORED): the copies hold the numbers from
+    before it, so they go (the screen reads live data until the next copy) and a build is queued, large databases
+    only.  A queued build the restored job table lists came with the backup and is not on this queue, so it does
+    not count as one waiting.  Returns the queued JobRun or None; never raises (the restore is done and audited)."""
+    try:
+        copies.discard(source=copies.source_key())
+        if not copies.large_enough():
+            return None
+        return jobs.run_now(JOB, username=username)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        log.warning("恢复备份后未能更新自定义报表数据副本：%s", error)
         return None
 
 

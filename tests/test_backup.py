@@ -320,3 +320,29 @@ def test_the_daily_job_backs_up_on_a_real_worker(app, tmp_path, monkeypatch, wor
         entries = list(AuditLog.select().where(AuditLog.action == "backup"))
         assert len(entries) == 3 and json.loads(entries[0].changes)["trigger"] == "schedule"
         assert JobRun.select().where(JobRun.job == "backup").count() == 3
+
+
+def test_a_restore_retires_the_builders_copy_and_queues_one_build(app, tmp_path, make_customer, monkeypatch):
+    """The report builder's shared copy holds the numbers from before a restore: it goes (the screen reads live)
+    and one build is queued, also when the restored job table lists a queued build (it is not on this queue)."""
+    from analytics import copies
+    from models import JobRun
+    from reportbuilder.tasks import JOB
+
+    monkeypatch.setenv("CRM_BUILDER_COPY_DIR", str(tmp_path / "analytics"))
+    monkeypatch.setenv("CRM_BUILDER_COPY_MIN_ORDERS", "0")
+    later = DAY + datetime.timedelta(minutes=1)
+    with app.app_context():
+        customer = make_customer(name="恢复前的客户")
+        Order.create(customer=customer, order_no="R0001", ordered_at=datetime.datetime(2026, 3, 1, 9), amount="880.00")
+        JobRun.create(job=JOB, trigger="manual", username="sales1", status="queued")
+        made = backup.create(str(tmp_path / "b"), now=DAY)
+        assert copies.build(now=DAY) is not None and copies.newest(later) is not None
+        backup.restore(made.path, force=True, username="admin")
+        assert copies.newest(later) is None and os.listdir(tmp_path / "analytics") == ["builder.lock"]
+        queued = JobRun.select().where((JobRun.job == JOB) & (JobRun.status == "queued")).order_by(JobRun.id)
+        assert [run.username for run in queued] == ["sales1", "admin"]  # the backup's row, and the one queued now
+
+        monkeypatch.setenv("CRM_BUILDER_COPY_MIN_ORDERS", "1000")  # below the size rule the builder reads live
+        backup.restore(made.path, force=True, username="admin")
+        assert [run.username for run in JobRun.select().where(JobRun.job == JOB)] == ["sales1"]
