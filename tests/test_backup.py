@@ -325,6 +325,7 @@ def test_the_daily_job_backs_up_on_a_real_worker(app, tmp_path, monkeypatch, wor
 def test_a_restore_retires_the_builders_copy_and_queues_one_build(app, tmp_path, make_customer, monkeypatch):
     """The report builder's shared copy holds the numbers from before a restore: it goes (the screen reads live)
     and one build is queued, also when the restored job table lists a queued build (it is not on this queue)."""
+    import jobs
     from analytics import copies
     from models import JobRun
     from reportbuilder.tasks import JOB
@@ -332,6 +333,7 @@ def test_a_restore_retires_the_builders_copy_and_queues_one_build(app, tmp_path,
     monkeypatch.setenv("CRM_BUILDER_COPY_DIR", str(tmp_path / "analytics"))
     monkeypatch.setenv("CRM_BUILDER_COPY_MIN_ORDERS", "0")
     later = DAY + datetime.timedelta(minutes=1)
+    jobs.configure(app.config)  # the test's own queue, as run.py's commands use the configured one
     with app.app_context():
         customer = make_customer(name="恢复前的客户")
         Order.create(customer=customer, order_no="R0001", ordered_at=datetime.datetime(2026, 3, 1, 9), amount="880.00")
@@ -346,3 +348,5 @@ def test_a_restore_retires_the_builders_copy_and_queues_one_build(app, tmp_path,
         monkeypatch.setenv("CRM_BUILDER_COPY_MIN_ORDERS", "1000")  # below the size rule the builder reads live
         backup.restore(made.path, force=True, username="admin")
         assert [run.username for run in JobRun.select().where(JobRun.job == JOB)] == ["sales1"]
+    assert len(jobs.queue.pending()) == 1  # the build put on the queue, for the worker
+    jobs.queue.configure(None)
