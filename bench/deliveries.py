@@ -182,10 +182,10 @@ def raw_once(report_name, supplied, owner, out_dir):
     """The report's own run: papermill and the HTML export, with the parameters the runner would pass."""
     import papermill
 
-    from reporting import registry, runner
+    from reporting import params, registry, runner
 
     report = registry.get(report_name)
-    parameters = runner.run_parameters(report, supplied, owner)
+    parameters = params.for_notebook(report, runner.run_parameters(report, supplied, owner))  # as execute_run
     path = os.path.join(out_dir, f"raw-{secrets.token_hex(4)}.ipynb")
     began = time.perf_counter()
     papermill.execute_notebook(report.notebook, path, parameters=parameters, kernel_name="python3",
