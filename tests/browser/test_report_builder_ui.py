@@ -1,6 +1,7 @@
 """自定义报表 in a real browser: a manager builds a report (行业 × 客户数, 消费额) by dragging fields into the zones
 行（维度） and 指标 (reordering, removing, a refused drop), sees the table and the ECharts chart, saves it, exports it
-as CSV and Excel, subscribes to it through 报表订阅, and opens a quick report whose fields fill the zones in its
+as CSV and Excel, subscribes to it through 报表订阅 (保存报表 and 导出 wait for 生成报表 once the settings differ from
+the result shown), and opens a quick report whose fields fill the zones in its
 order.  Screenshots go to test-artifacts/."""
 import datetime
 import io
@@ -96,6 +97,39 @@ def test_manager_builds_saves_exports_and_subscribes_to_a_report(app, page, live
     expect(page.locator("#rb-chart")).to_have_attribute("data-rendered", "1")  # ECharts drew it (a pie: a mix)
     _clean(page, errors, "自定义报表")
     shot("built")
+
+    # Settings changed after 生成报表: saving or exporting would hand on the result above as if it were the new
+    # settings, so the buttons wait for 生成报表, saying why; put back as generated, they are enabled again.
+    stale = page.locator("#rb-stale")
+    handing_on = [page.locator(f"#{key}") for key in ("rb-save-button", "rb-export-csv", "rb-export-xlsx",
+                                                        "rb-export-pdf")]
+    expect(stale).to_be_hidden()
+
+    def waits(changed):
+        if changed:
+            expect(stale).to_be_visible()
+            expect(stale).to_contain_text("设置已更改，请先点击“生成报表”")
+        else:
+            expect(stale).to_be_hidden()
+        for button in handing_on:
+            (expect(button).to_be_disabled if changed else expect(button).to_be_enabled)()
+
+    field("orders").drag_to(measures_zone)
+    waits(True)
+    shot("changed-after-generating")
+    measures.get_by_role("button", name="移除“订单数”").click()
+    waits(False)
+    measures.locator(".rb-chip[data-key=revenue]").press("ArrowLeft")  # the order is the spec's too
+    waits(True)
+    measures.locator(".rb-chip[data-key=revenue]").press("ArrowRight")
+    waits(False)
+    page.locator("#rb-period").select_option("this_year")
+    waits(True)
+    page.locator("#rb-period").select_option("last_12_months")
+    page.locator("#rb-f-region").select_option("华东")
+    waits(True)
+    page.locator("#rb-f-region").select_option("")
+    waits(False)
 
     page.locator("#rb-name").fill("行业消费分布")
     page.locator("#rb-shared").check()

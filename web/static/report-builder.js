@@ -164,6 +164,7 @@
       button.classList.toggle('rb-used', used);
       button.title = used ? '已在' + NAMES[button.getAttribute('data-zone')] + '中' : '';
     });
+    if (generated !== null) { markStale(); }
   }
 
   function fieldOf(node) {
@@ -306,6 +307,44 @@
     }
   });
 
+  // The result on the page and its 保存报表 / 导出 forms are of the settings it was generated with (the forms carry
+  // them as hidden inputs).  Once the zones, period, filters, chart or row limit differ from those, saving or
+  // exporting would hand on the old result as if it were the new settings': until 生成报表 is pressed again the
+  // buttons are disabled and #rb-stale says why.  Putting the settings back as they were enables them again.
+  var stale = document.getElementById('rb-stale');
+  var generated = null;  // the settings of the result shown (null: no result on the page)
+  function settings() {  // the builder form as it would be sent, in order (the zones' order is the spec's)
+    var pairs = [];
+    new FormData(form).forEach(function (value, name) { if (value !== '') { pairs.push(name + '=' + value); } });
+    return pairs.join('&');
+  }
+  function markStale() {
+    var changed = settings() !== generated;
+    stale.hidden = !changed;
+    document.querySelectorAll('#rb-export button, #rb-save button, #rb-save input').forEach(function (control) {
+      control.disabled = changed;
+    });
+    var subscribe = document.getElementById('rb-subscribe');
+    if (subscribe) {
+      subscribe.classList.toggle('disabled', changed);
+      subscribe.setAttribute('aria-disabled', changed ? 'true' : 'false');
+      subscribe.tabIndex = changed ? -1 : 0;
+    }
+  }
+  if (stale) {
+    form.addEventListener('input', markStale);
+    form.addEventListener('change', markStale);
+    document.querySelectorAll('#rb-export, #rb-save').forEach(function (handed) {
+      handed.addEventListener('submit', function (event) {  // Enter in a field of a disabled form
+        if (!stale.hidden) { event.preventDefault(); }
+      });
+    });
+    var subscribeLink = document.getElementById('rb-subscribe');
+    if (subscribeLink) {
+      subscribeLink.addEventListener('click', function (event) { if (!stale.hidden) { event.preventDefault(); } });
+    }
+  }
+
   // An empty zone is said before the form is sent (the server would refuse it with the same words).
   form.addEventListener('submit', function (event) {
     var missing = false;
@@ -315,6 +354,7 @@
   });
 
   sync();
+  if (stale) { generated = settings(); }
 })();
 
 /* 报表列表: 删除 asks first. */
