@@ -222,6 +222,9 @@ _export_log = logging.getLogger("reporting.html")
 _export_log.addFilter(_AltTextSupplied())
 
 
+KERNEL_SOCKETS_PREFIX = "crm-kernel-"  # + the pid of the process that runs the kernel + "-" + random
+
+
 @contextlib.contextmanager
 def _kernel_sockets():
     """Kernel configuration for one run: the kernel and this process talk over Unix sockets in a private directory
@@ -229,11 +232,28 @@ def _kernel_sockets():
     ("Kernel is running over TCP without encryption") on the worker's stderr at every start over TCP."""
     from traitlets.config import Config
 
-    directory = tempfile.mkdtemp(prefix="crm-kernel-")
+    remove_orphaned_kernel_sockets()
+    directory = tempfile.mkdtemp(prefix=f"{KERNEL_SOCKETS_PREFIX}{os.getpid()}-")
     try:
         yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(directory, "kernel")}})
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def remove_orphaned_kernel_sockets():
+    """Remove the socket directories of runs whose process no longer exists: a worker killed mid-run (SIGKILL, the
+    machine's OOM killer) cannot remove its run's, and its kernel exits with it.  Done before each run."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        pid = name[len(KERNEL_SOCKETS_PREFIX):].partition("-")[0] if name.startswith(KERNEL_SOCKETS_PREFIX) else ""
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, and another user's
 
 
 class _database_env:

@@ -305,3 +305,27 @@ def test_declared_parameters_follow_an_edited_notebook(tmp_path):
     assert reporting.params.declared(path) == {"as_of": "", "top_n": 20, "regions": ["华北"], "started": None}
     reporting.params.declared(path)["regions"].append("华东")  # a caller changing what it got changes nothing kept
     assert reporting.params.declared(path)["regions"] == ["华北"]
+
+
+def test_a_killed_runs_kernel_sockets_are_removed_by_the_next_run(tmp_path, monkeypatch):
+    """Each run's kernel talks to it over Unix sockets in a private directory, removed after the run; a run whose
+    process was killed leaves its directory, which the next run removes once that process is gone."""
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    orphaned = tmp_path / f"crm-kernel-{gone}-abc123"
+    alive = tmp_path / f"crm-kernel-{os.getppid()}-def456"  # a run of a process that still runs
+    other = tmp_path / "crm-kernel-notes"
+    for directory in (orphaned, alive, other):
+        directory.mkdir()
+    with reporting.runner._kernel_sockets() as config:
+        sockets = os.path.dirname(config.KernelManager.ip)
+        assert config.KernelManager.transport == "ipc"
+        assert os.path.basename(sockets).startswith(f"crm-kernel-{os.getpid()}-") and os.path.isdir(sockets)
+        assert oct(os.stat(sockets).st_mode & 0o777) == "0o700"
+    assert not os.path.exists(sockets) and not orphaned.exists()
+    assert alive.exists() and other.exists()
