@@ -76,7 +76,9 @@ def reap(now=None):
         busy = model.status.in_(kind.busy)
         if kind.claimed_only:
             busy &= model.worker.is_null(False)
-        for row_id, worker, started in model.select(model.id, model.worker, at).where(busy).tuples():
+        # Read first, then write: on SQLite an open SELECT keeps its snapshot, and a write after another
+        # process's commit would fail at once ("database is locked") instead of waiting its turn.
+        for row_id, worker, started in list(model.select(model.id, model.worker, at).where(busy).tuples()):
             if not liveness.lost(worker, started, now, kind.lease()):
                 continue
             values = {model.status: "failed", model.finished_at: datetime.datetime.now()}

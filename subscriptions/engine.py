@@ -173,7 +173,9 @@ def plan(now=None):
     were planned by this call (another scheduler's rows are not counted twice, nor made twice)."""
     now = _naive_utc(now)
     planned, cache = 0, {}
-    for subscription in Subscription.select().where(Subscription.enabled == True):  # noqa: E712
+    # Read them all before writing: on SQLite a SELECT still open keeps its old snapshot, and the first write
+    # after another process's commit then fails at once ("database is locked") instead of waiting its turn.
+    for subscription in list(Subscription.select().where(Subscription.enabled == True)):  # noqa: E712
         after = subscription.planned_until or _naive_utc(subscription.created_at.astimezone())
         try:
             due = schedule.occurrences(subscription, after, now, limit=MAX_CATCH_UP)
@@ -221,7 +223,7 @@ def sweep(now=None):
     and the admins told, never sent again (at most once)."""
     now = _naive_utc(now)
     again = []
-    for row in Delivery.select().where(Delivery.status.in_(["running", "sending"])):
+    for row in list(Delivery.select().where(Delivery.status.in_(["running", "sending"]))):  # read first: see plan()
         if not is_stale(row, now):
             continue
         if row.status == "running":

@@ -93,3 +93,30 @@ def test_a_worker_killed_mid_report_leaves_a_run_the_next_worker_fails_at_start(
     finally:
         reporting.unregister("slow")
         jobs.queue.configure(None)
+
+
+def test_reaping_goes_on_when_another_process_commits_meanwhile(app, monkeypatch):
+    """The reaper reads the busy runs before it fails any: on SQLite a SELECT still open keeps its snapshot, and
+    a write after another process's commit failed at once with "database is locked"."""
+    import threading
+
+    from models import User, db
+
+    gone = f"{socket.gethostname()}:{exited_pid()}"
+    minute_ago = NOW - datetime.timedelta(minutes=1)
+    runs = [report_run(gone, minute_ago, name=f"lost{n}") for n in range(3)]
+    lost = liveness.lost
+
+    def another_process_commits(*args, **kwargs):
+        def write():
+            with db.connection_context():
+                User.update(email="someone@example.com").where(User.username == "admin").execute()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        return lost(*args, **kwargs)
+
+    monkeypatch.setattr(liveness, "lost", another_process_commits)
+    assert reaping.reap(NOW)["报表运行"] == 3
+    assert {ReportRun.get_by_id(run.id).status for run in runs} == {"failed"}

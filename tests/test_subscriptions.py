@@ -180,6 +180,29 @@ def test_catch_up_plans_every_missed_occurrence_once(app, slow, people):
     assert subscriptions.plan(engine.utcnow()) == 0 and Delivery.select().count() == len(rows)
 
 
+def test_planning_goes_on_when_another_process_commits_meanwhile(app, slow, people, monkeypatch):
+    """A scheduler whose subscriptions' SELECT were still open while it wrote read from an old snapshot: on
+    SQLite (WAL) its first write after another connection's commit failed at once with "database is locked",
+    the busy timeout never consulted (the two-worker delivery test hit it in CI).  It reads them all first."""
+    for name in ("周报一", "周报二", "周报三"):
+        backdate(weekly(people["manager"], name=name, emails="boss@example.com"), T0)
+    occurrences = schedule.occurrences
+
+    def another_process_commits(*args, **kwargs):
+        def write():
+            with db.connection_context():
+                User.update(email="boss2@example.com").where(User.username == "admin").execute()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        return occurrences(*args, **kwargs)
+
+    monkeypatch.setattr(schedule, "occurrences", another_process_commits)
+    assert subscriptions.plan(datetime.datetime(2026, 11, 23, 3, 0)) == 12  # 4 Mondays of 3 subscriptions
+    assert Delivery.select().count() == 24
+
+
 def test_mixed_recipients_get_one_run_per_scope(app, slow, people, make_customer):
     for owner in ("sales1", "sales1", "sales2", "sales3"):
         make_customer(owner=owner)
