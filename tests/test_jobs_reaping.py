@@ -12,6 +12,7 @@ from jobs import liveness, reaping
 from models import JobRun, ReportRun
 from reporting import background, runner
 from tests.conftest import database_url
+from tests.snapshot_support import commits_meanwhile
 from tests.test_subscriptions_support import kill, register_reports, wait_for, workers
 
 NOW = datetime.datetime(2026, 12, 7, 9, 0)
@@ -98,25 +99,9 @@ def test_a_worker_killed_mid_report_leaves_a_run_the_next_worker_fails_at_start(
 def test_reaping_goes_on_when_another_process_commits_meanwhile(app, monkeypatch):
     """The reaper reads the busy runs before it fails any: on SQLite a SELECT still open keeps its snapshot, and
     a write after another process's commit failed at once with "database is locked"."""
-    import threading
-
-    from models import User, db
-
     gone = f"{socket.gethostname()}:{exited_pid()}"
     minute_ago = NOW - datetime.timedelta(minutes=1)
     runs = [report_run(gone, minute_ago, name=f"lost{n}") for n in range(3)]
-    lost = liveness.lost
-
-    def another_process_commits(*args, **kwargs):
-        def write():
-            with db.connection_context():
-                User.update(email="someone@example.com").where(User.username == "admin").execute()
-
-        thread = threading.Thread(target=write)
-        thread.start()
-        thread.join()
-        return lost(*args, **kwargs)
-
-    monkeypatch.setattr(liveness, "lost", another_process_commits)
+    monkeypatch.setattr(liveness, "lost", commits_meanwhile(liveness.lost))
     assert reaping.reap(NOW)["报表运行"] == 3
     assert {ReportRun.get_by_id(run.id).status for run in runs} == {"failed"}

@@ -23,6 +23,7 @@ from reportbuilder import detail, saved
 from reportbuilder.handout import handout, printed
 from reportbuilder.spec import parse
 from tests.conftest import build_app
+from tests.test_report_builder import engines_serving
 
 TODAY = datetime.date(2026, 6, 30)  # last_12_months: 2025-07-01 to 2026-06-30
 LAST_12 = {"preset": "last_12_months"}
@@ -79,8 +80,6 @@ def ctx(app):
         yield
 
 
-def engines_serving():
-    return [name for name, engine in engines.ENGINES.items() if engine.serves()]
 
 
 def scope(username):

@@ -20,6 +20,7 @@ import subscriptions
 from models import Delivery, ReportRun, Subscription, User, db
 from subscriptions import engine, schedule
 from tests.test_delivery_smtp import Recorder, bodies, free_port, smtp_server  # noqa: F401 (fixture)
+from tests.snapshot_support import commits_meanwhile
 from tests.test_subscriptions_support import SLOW, backdate, delivery_header, give_emails, mail_env, parsed
 
 T0 = datetime.datetime(2026, 11, 1)  # naive UTC
@@ -186,19 +187,7 @@ def test_planning_goes_on_when_another_process_commits_meanwhile(app, slow, peop
     the busy timeout never consulted (the two-worker delivery test hit it in CI).  It reads them all first."""
     for name in ("周报一", "周报二", "周报三"):
         backdate(weekly(people["manager"], name=name, emails="boss@example.com"), T0)
-    occurrences = schedule.occurrences
-
-    def another_process_commits(*args, **kwargs):
-        def write():
-            with db.connection_context():
-                User.update(email="boss2@example.com").where(User.username == "admin").execute()
-
-        thread = threading.Thread(target=write)
-        thread.start()
-        thread.join()
-        return occurrences(*args, **kwargs)
-
-    monkeypatch.setattr(schedule, "occurrences", another_process_commits)
+    monkeypatch.setattr(schedule, "occurrences", commits_meanwhile(schedule.occurrences))
     assert subscriptions.plan(datetime.datetime(2026, 11, 23, 3, 0)) == 12  # 4 Mondays of 3 subscriptions
     assert Delivery.select().count() == 24
 
