@@ -52,10 +52,21 @@ def _name_terms(core):
     return {term for term in terms if len(term) >= 3}
 
 
-def probable_duplicates(values, exclude_id=None, owner_ids=None, limit=10):
+def _candidate_profile(values, profiles):
+    if profiles is None:
+        return rules.profile(*values)
+    found = profiles.get(values)
+    if found is None:
+        found = profiles[values] = rules.profile(*values)
+    return found
+
+
+def probable_duplicates(values, exclude_id=None, owner_ids=None, limit=10, profiles=None):
     """[Match] of stored customers that `values` (a dict of customer fields; id_number in clear or
     id_number_digest) probably duplicates, strongest first.  `owner_ids` limits the candidates to those
-    owners' customers (access.owner_ids: None is everyone's)."""
+    owners' customers (access.owner_ids: None is everyone's).  `profiles`: a dict a caller checking many
+    records in a row keeps across its calls (the importer's check), so a candidate found again is not
+    profiled again (a profile is a function of the candidate's values alone; the key is those values)."""
     wanted = _profile_of(values)
     condition = None
 
@@ -87,7 +98,7 @@ def probable_duplicates(values, exclude_id=None, owner_ids=None, limit=10):
     for row in query.order_by(Customer.id).limit(CANDIDATES).tuples():
         if row[-1] in same_number:  # the same ID number, whichever key its digest is under
             row = (*row[:-1], keys["id_number"])
-        reasons = rules.compare(wanted, rules.profile(*row[2:]))
+        reasons = rules.compare(wanted, _candidate_profile(row[2:], profiles))
         if reasons:
             matches.append(Match(id=row[0], code=row[1], name=row[2], score=reasons[0][1], reasons=reasons))
     matches.sort(key=lambda m: (-m.score, m.id))

@@ -29,6 +29,7 @@ from models import standardise, validation
 from . import columns, files, kinds
 from .columns import REASON_HEADER, MappingError
 from .files import FileRefused, spreadsheet_safe
+from .lookups import for_lookups, indexed_lookups
 from .seen import SeenKeys
 
 log = logging.getLogger("intake")
@@ -124,6 +125,7 @@ class Context:
         self._entries = {}
         self._indexes = {}
         self._created = []
+        self.profiles = {}  # the duplicate check's candidate profiles, by their values (dedup.probe)
         self.cleaners = None  # [(column index, field, clean)], made by _check on first use
 
     def can(self, policy_key, action):
@@ -340,13 +342,14 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
     def validated(rows, seen):
         _check(spec, rows, ctx, mapped, refused)
         if probe is not None:
-            for row in rows:
-                if not row.errors and row.existing is None:
-                    found = probe(row, ctx)
-                    if found:
-                        report.duplicates.append({"row": row.row_no, "name": row.values.get("name"), "matches": [
-                            {"code": m.code, "name": m.name, "reason": m.reason, "score": round(m.score, 2)}
-                            for m in found]})
+            with indexed_lookups():  # not a scan of the rows rehearsed so far per row (see intake.lookups)
+                for row in rows:
+                    if not row.errors and row.existing is None:
+                        found = probe(row, ctx)
+                        if found:
+                            report.duplicates.append({"row": row.row_no, "name": row.values.get("name"),
+                                                      "matches": [{"code": m.code, "name": m.name, "reason": m.reason,
+                                                                   "score": round(m.score, 2)} for m in found]})
         repeats = seen.check([(row.row_no, row.key) for row in rows if row.key is not None])
         for row in rows:
             first = repeats.get(row.row_no)
@@ -368,6 +371,8 @@ def import_file(source, kind, filename=None, user=None, mapping=None, value_maps
                                                                                 value_maps), status="done",
                                    created_at=ctx.now)
         ctx.batch_id = batch.id
+        if probe is not None:
+            for_lookups()
         for rows in _chunks(table, mapped):
             valid = validated(rows, seen)
             if valid:

@@ -263,7 +263,9 @@ class Customers(Kind):
         to reject (the same company may have two contracts)."""
         from dedup import probable_duplicates
 
-        return probable_duplicates(row.values, owner_ids=ctx.allowed, limit=3)
+        # the profiles of the candidates are kept for the run: in a large file the same stored (or
+        # rehearsed) customers are candidates of many rows
+        return probable_duplicates(row.values, owner_ids=ctx.allowed, limit=3, profiles=ctx.profiles)
 
     def check(self, rows, ctx):
         key_name = ctx.key

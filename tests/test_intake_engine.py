@@ -426,3 +426,52 @@ def test_templates_import_as_they_are(app, tmp_path, kind, make_customer):
         report = intake.validate(data, kind, filename=f"{kind}.xlsx")
         assert report.rejected == 0, [e.as_dict() for e in report.errors]
         assert report.created + report.updated == 1 and report.rows == 1
+
+
+CHECKED = ("公司名称,手机,所属行业,地区\n"
+           "华信科技有限公司,13900000001,IT,北京\n"  # 2: the stored 北京华信科技 by name
+           "深圳宏达贸易,13800000002,IT,深圳\n"  # 3: the stored customer of this mobile: an update, not probed
+           "金桥实业有限公司,13900000003,制造业,上海\n"  # 4: new
+           "坏行,12345,IT,北京\n"  # 5: rejected (mobile)
+           "金桥实业（上海）有限公司,13900000004,制造业,上海\n"  # 6: row 4, rehearsed in an earlier chunk
+           "恒通物流,13900000003,物流,上海\n"  # 7: row 4's mobile again: rejected
+           "上海金桥实业,13900000005,制造业,上海\n")  # 8: rows 4 and 6, two chunks back
+
+
+def test_the_check_reports_the_same_rows_over_chunks_and_puts_the_planner_back(app, tmp_path, monkeypatch):
+    """The check's duplicate lookups run under intake.lookups' planner settings (PostgreSQL) chunk by
+    chunk: the rows found among the stored and the rehearsed customers, the counts and the rejected rows
+    are the fixed ones below on both databases, nothing is written, and the transaction's settings are
+    put back after each chunk's lookups."""
+    monkeypatch.setattr(engine, "CHUNK", 2)  # rows 6 and 8 find rows rehearsed in earlier chunks
+    with app.app_context():
+        intake.import_file(csv_file(tmp_path, "公司名称,手机,所属行业,地区\n北京华信科技有限公司,13800000001,IT,北京\n"
+                                              "上海宏达贸易有限公司,13800000002,IT,上海\n", name="stored.csv"),
+                           "customers")
+        stored = {c.name: c.code for c in Customer.select()}
+        settings, pending = [], None
+        if not models.is_sqlite():
+            pending = models.db.execute_sql("SHOW gin_pending_list_limit").fetchone()[0]
+            real_write = engine.kinds.get("customers").write
+
+            def write(rows, ctx):  # what the chunk's writes run under, after its lookups
+                settings.append(models.db.execute_sql("SELECT current_setting('enable_seqscan'), "
+                                                      "current_setting('enable_indexscan')").fetchone())
+                return real_write(rows, ctx)
+
+            monkeypatch.setattr(engine.kinds.get("customers"), "write", write)
+        report = intake.import_file(csv_file(tmp_path, CHECKED), "customers", dry_run=True)
+        assert report.counts() == {"rows": 7, "created": 4, "updated": 1, "unchanged": 0, "rejected": 2}
+        assert [(e.row, e.column, e.reason) for e in report.errors] == [
+            (5, "手机", "手机号码格式不正确：应为 11 位数字，以 13–19 开头（可带空格、横线或 +86）"),
+            (7, "手机", "与第 4 行重复（同一文件中出现两次）")]
+        found = {d["row"]: [(m["name"], m["reason"]) for m in d["matches"]] for d in report.duplicates}
+        assert found[2] == [("北京华信科技有限公司", "公司名称相同（繁简/后缀/城市归一后）")]
+        assert [name for name, _ in found[6]] == ["金桥实业有限公司"]
+        assert sorted(name for name, _ in found[8]) == ["金桥实业(上海)有限公司", "金桥实业有限公司"]
+        assert set(found) == {2, 6, 8} and all(m["code"] not in stored.values() for d in report.duplicates
+                                                 if d["row"] != 2 for m in d["matches"])
+        assert {c.name: c.code for c in Customer.select()} == stored  # the rehearsal rolled back
+        if not models.is_sqlite():
+            assert settings == [("on", "on")] * len(settings) and len(settings) == 4
+            assert models.db.execute_sql("SHOW gin_pending_list_limit").fetchone()[0] == pending  # SET LOCAL
