@@ -29,7 +29,11 @@ fresh copy of an empty database made by init_db:
 - **importer**: intake.import_file(..., skip_invalid=True), everything a user gets: the access
   checks, the in-file duplicate check, the rejected-rows XLSX, the undo record, the status
   history, all in one transaction; run as the worker runs the wizard's job (the models bound as
-  `run.py worker` binds them, without the web app).
+  `run.py worker` binds them, without the web app);
+- **check**: the same call with dry_run=True, the wizard's 检查 of the same file: the same writes
+  rehearsed in the one transaction and rolled back, plus the probable-duplicate lookup per new
+  row (dedup.probable_duplicates, against the stored and the rehearsed rows), which only the check
+  makes; it "writes" what the importer would (its created + updated).
 
 The cases must write the same number of rows, or the bench refuses to report a time.  XLSX: the
 time to read every cell of a 200k-row sheet, the time to its first row and the peak memory, for each
@@ -509,15 +513,19 @@ def bind_as_worker(database):
     models.bind(database if "://" in database else "sqlite:///" + database)
 
 
-def importer(path, kind, errors_to):
-    """intake.import_file as a user runs it (skip-invalid); (rows written, report counts)."""
+def importer(path, kind, errors_to, dry_run=False):
+    """intake.import_file as a user runs it (skip-invalid); (rows written, report counts).  dry_run: the
+    check of the file, which writes nothing and reports what the import would write."""
     import intake
 
-    report = intake.import_file(path, kind, skip_invalid=True, errors_to=errors_to, max_bytes=BIG)
-    return report.created + report.updated, report.counts()
+    report = intake.import_file(path, kind, skip_invalid=True, errors_to=errors_to, max_bytes=BIG, dry_run=dry_run)
+    counts = report.counts()
+    if dry_run:
+        counts["probable_duplicates"] = len(report.duplicates)
+    return report.created + report.updated, counts
 
 
-CASES = ("floor", "baseline", "importer")  # "bare" too, where asked for: see compare()
+CASES = ("floor", "baseline", "importer", "check")  # "bare" too, where asked for: see compare()
 
 
 def run_case(case, path, database, kind):
@@ -548,7 +556,7 @@ def run_case(case, path, database, kind):
     elif case == "baseline":
         written = (baseline_customers if kind == "customers" else baseline_orders)(path, database)
     else:
-        written, counts = importer(path, kind, errors_to)
+        written, counts = importer(path, kind, errors_to, dry_run=case == "check")
     seconds = time.perf_counter() - start
     shutil.rmtree(os.path.dirname(errors_to), ignore_errors=True)
     return {"case": case, "kind": kind, "seconds": seconds, "written": written, "counts": counts,
@@ -592,12 +600,12 @@ def compare(kind, path, rows, template, runs):
 
 
 def postgres_case(kind, path, rows, customers, url):
-    """The floor (COPY of the clean rows) and the importer on PostgreSQL, each on a scratch schema
-    it creates and drops, in its own process; two result rows."""
+    """The floor (COPY of the clean rows), the importer and the check on PostgreSQL, each on a scratch
+    schema it creates and drops, in its own process; three result rows."""
     import psycopg2
 
     out = []
-    for case in ("floor", "importer"):
+    for case in ("floor", "importer", "check"):
         schema = f"bench_intake_{os.getpid()}_{case}"
         connection = psycopg2.connect(url)
         connection.autocommit = True
@@ -616,9 +624,9 @@ def postgres_case(kind, path, rows, customers, url):
                     "written": result["written"], "seconds": result["seconds"], "rows_per_s": rows / result["seconds"],
                     "peak_rss_mb": result["peak_rss_mb"], "rss_before_mb": result["rss_before_mb"],
                     "counts": result["counts"], "flask_loaded": result["flask_loaded"]})
-    if out[0]["written"] != out[1]["written"]:
-        raise RuntimeError(f"{kind} on PostgreSQL: the floor wrote {out[0]['written']} rows, the importer "
-                           f"{out[1]['written']}")
+    if len({r["written"] for r in out}) != 1:
+        raise RuntimeError(f"{kind} on PostgreSQL: the floor, the importer and the check wrote "
+                           f"{[r['written'] for r in out]} rows")
     return out
 
 
@@ -879,14 +887,18 @@ def table(results, xlsx, runs, load_start, load_end):
              "| RSS growth MB |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     base = {(r["kind"], r["rows"], r["database"]): r["seconds"] for r in results if r["case"] == "baseline"}
     floor = {(r["kind"], r["rows"], r["database"]): r["seconds"] for r in results if r["case"] == "floor"}
-    names = {"bare": "bare table (no indexes)", "floor": "floor (writes only)"}
+    names = {"bare": "bare table (no indexes)", "floor": "floor (writes only)", "check": "check (dry run)"}
+    imported = {(r["kind"], r["rows"], r["database"]): r["seconds"] for r in results if r["case"] == "importer"}
     for r in results:
         key = (r["kind"], r["rows"], r["database"])
         ratios = [f"{r['seconds'] / of[key]:.2f}" if of.get(key) else "—" for of in (base, floor)]
         holds_all = r["case"] in ("bare", "floor")  # their rows are in memory before the clock starts
         memory = ("— | —" if holds_all else
                   f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] - r['rss_before_mb']:.0f}")
-        lines.append(f"| {r['kind']} | {names.get(r['case'], r['case'])} | {r['database']} | {r['rows']:,} | "
+        case = names.get(r["case"], r["case"])
+        if r["case"] == "check" and imported.get(key):  # the check beside the import of the same file
+            case = f"check (dry run): {r['seconds'] / imported[key]:.2f} × import"
+        lines.append(f"| {r['kind']} | {case} | {r['database']} | {r['rows']:,} | "
                      f"{r['written']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {ratios[0]} | {ratios[1]} | "
                      f"{memory} |")
     return "\n".join(lines)

@@ -11,10 +11,13 @@ def test_the_import_bench_runs_every_case_beside_its_baseline(tmp_path, monkeypa
     monkeypatch.delenv("DATABASE_URL", raising=False)  # PostgreSQL is a case of its own (bench.intake docs)
     results, xlsx = bench.main(["--customers", "400", "--orders", "300", "--xlsx-rows", "200"])
     assert [(r["kind"], r["case"]) for r in results] == [
-        (kind, case) for kind in ("customers", "orders") for case in ("bare", "floor", "baseline", "importer")]
+        (kind, case) for kind in ("customers", "orders") for case in ("bare", "floor", "baseline", "importer", "check")]
     customers = {r["case"]: r for r in results if r["kind"] == "customers"}
     assert 370 <= customers["importer"]["written"] == customers["baseline"]["written"] < 400  # a few % invalid
     assert customers["floor"]["written"] == customers["bare"]["written"] == customers["baseline"]["written"]
+    check = customers["check"]["counts"]  # the check (dry run) counts what the import of the file writes
+    assert {k: check[k] for k in customers["importer"]["counts"]} == customers["importer"]["counts"]
+    assert 0 <= check["probable_duplicates"] <= check["created"]
     assert not customers["importer"]["flask_loaded"]  # measured as the worker runs it, without the web app
     counts = customers["importer"]["counts"]
     assert counts["created"] + counts["rejected"] == counts["rows"] == 400
@@ -24,7 +27,8 @@ def test_the_import_bench_runs_every_case_beside_its_baseline(tmp_path, monkeypa
         (layout, reader) for layout in ("inline", "shared") for reader in ("openpyxl", "calamine", "etree", "intake.files")]
     assert all(r["rows"] == 200 and 0 < r["first_row_s"] <= r["seconds"] for r in xlsx)
     markdown = bench.table(results, xlsx, 1, 0.5, 0.5)
-    assert markdown.count("\n| ") == 1 + 8  # the header, four cases of two files
+    assert markdown.count("\n| ") == 1 + 10  # the header, five cases of two files
+    assert "| check (dry run): " in markdown and " × import |" in markdown
     readers = bench.xlsx_table(xlsx, 1, 0.5, 0.5)
     assert readers.count("\n| ") == 1 + len(xlsx) and "| 1.00 |" in readers  # intake.files against itself
     with open(bench.customers_xlsx(200, "shared"), "rb") as handle:  # the Excel-like file: shared strings, dates
