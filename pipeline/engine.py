@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 
 from models import PipelineTransition, Tag, db, is_sqlite
+from models.customers import STATUSES
 
 from . import triggers
 from .sql import Sql, in_list, insert_ignore, param, within
@@ -151,6 +152,9 @@ def check_target(transition, kind):
     if kind.target == "status":
         if not transition.to_status:
             raise triggers.Invalid(f"“{kind.label}”是状态流转，请选择目标状态")
+        names = [name for name, _ in STATUSES]
+        if transition.to_status not in names:  # the form offers only these; a file or the CLI may not
+            raise triggers.Invalid(f"目标状态“{str(transition.to_status)[:20]}”无效，可选：{'、'.join(names)}")
         if transition.to_tag_id:
             raise triggers.Invalid(f"“{kind.label}”是状态流转，不能同时设置目标标签")
         if transition.to_status in transition.statuses():

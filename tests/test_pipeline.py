@@ -187,6 +187,8 @@ def test_status_changes_re_check_tag_rules(seeded, person, make_order):
     ({"params": '{"weeks": 3}', "trigger": "no_order"}, "没有参数“weeks”"),
     ({"params": "[1]"}, "参数应为 JSON 对象"),
     ({"to_status": None}, "请选择目标状态"),
+    ({"to_status": "大客户"}, "目标状态“大客户”无效"),
+    ({"to_status": " "}, "目标状态“ ”无效"),
     ({"from_statuses": "成交客户"}, "目标状态不能同时是起始状态"),
 ])
 def test_check_refuses_bad_transitions_in_chinese(app, change, message):
