@@ -8,7 +8,6 @@ addresses of its own, since failures are counted per address.
 """
 import datetime
 import logging
-import sqlite3
 import time
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 import models
 from models import ApiRequestWindow, AuditLog, Customer, LoginFailure, User, contention, tokens
 from tests.conftest import PASSWORD, build_app
+from tests.lock_support import HeldLock
 
 NOW = datetime.datetime(2026, 3, 2, 10, 0, 30)
 BUDGET = 2  # seconds a write waits for another transaction's lock before 503
@@ -56,31 +56,10 @@ def error_of(response, status, code):
     return error
 
 
-class WriterHoldingTheCounter:
-    """Another connection in the middle of a long write. SQLite: BEGIN IMMEDIATE, the file's one write lock (what a
-    long import holds). PostgreSQL, where writers do not exclude each other: a lock on the counter's table that
-    lets readers through and makes every writer of it wait."""
-
-    def __init__(self, url):
-        self.url = url
-
-    def __enter__(self):
-        if self.url.startswith("sqlite"):
-            self.connection = sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
-            self.connection.execute("BEGIN IMMEDIATE")
-        else:
-            import psycopg2
-
-            self.connection = psycopg2.connect(self.url)
-            self.connection.cursor().execute(f'LOCK TABLE "{ApiRequestWindow._meta.table_name}" IN EXCLUSIVE MODE')
-        return self
-
-    def __exit__(self, *exc):
-        if self.url.startswith("sqlite"):
-            self.connection.execute("ROLLBACK")
-        else:
-            self.connection.rollback()
-        self.connection.close()
+def writer_holding_the_counter(url):
+    """Another connection in the middle of a long write (what a long import holds): on PostgreSQL a lock on the
+    counter's table that lets readers through and makes every writer of it wait."""
+    return HeldLock(url, f'LOCK TABLE "{ApiRequestWindow._meta.table_name}" IN EXCLUSIVE MODE')
 
 
 def hits(token):
@@ -91,7 +70,7 @@ def test_a_read_is_answered_while_another_writer_holds_the_database_and_a_write_
     token, clear = issue("sales1", "长时间导入期间")
     client = client_at(app, "10.20.0.1")
     before = Customer.select().count()
-    with caplog.at_level(logging.WARNING, logger="api.ratelimit"), WriterHoldingTheCounter(app.config["DATABASE_URL"]):
+    with caplog.at_level(logging.WARNING, logger="api.ratelimit"), writer_holding_the_counter(app.config["DATABASE_URL"]):
         began = time.monotonic()
         read = client.get("/api/v1/customers", headers=bearer(clear))
         read_took = time.monotonic() - began
@@ -119,7 +98,7 @@ def test_while_the_database_is_busy_the_limit_still_holds_in_the_process(app):
     app.config["API_RATE_PER_MINUTE"] = 3
     try:
         assert client.get("/api/v1/customers", headers=bearer(clear)).status_code == 200  # counted: 1
-        with WriterHoldingTheCounter(app.config["DATABASE_URL"]):
+        with writer_holding_the_counter(app.config["DATABASE_URL"]):
             assert [client.get("/api/v1/customers", headers=bearer(clear)).status_code for _ in range(2)] == [200, 200]
             error_of(client.get("/api/v1/customers", headers=bearer(clear)), 429, "rate_limited")
     finally:

@@ -25,6 +25,7 @@ from models import AuditLog, Customer, ImportRun, JobRun, User
 from tests.conftest import database_url
 from tests.faults_support import (BUSY, WebUser, assert_edits_kept, assert_rules_consistent, customers_csv,
                                   make_rules, saved, seeded_customers)
+from tests.lock_support import HeldLock
 from tests.policy_support import flashed_errors, form_values
 
 CLIENTS = ("admin", "admin", "manager", "manager", "sales1", "sales1")
@@ -145,32 +146,6 @@ def test_many_users_edit_beside_an_import_and_a_sweep_without_an_error_and_a_kil
         models.db.close()
 
 
-class HeldLock:
-    """Another transaction holding what an edit of customer `cid` needs, as a long import would: SQLite's
-    write lock (BEGIN IMMEDIATE), or the customer's row on PostgreSQL (SELECT ... FOR UPDATE)."""
-
-    def __init__(self, url, cid):
-        self.url, self.cid = url, cid
-
-    def __enter__(self):
-        if self.url.startswith("sqlite"):
-            self.connection = sqlite3.connect(self.url[len("sqlite:///"):], isolation_level=None)
-            self.connection.execute("BEGIN IMMEDIATE")
-        else:
-            import psycopg2
-
-            self.connection = psycopg2.connect(self.url)
-            self.connection.cursor().execute("SELECT id FROM customer WHERE id = %s FOR UPDATE", (self.cid,))
-        return self
-
-    def __exit__(self, *exc):
-        if self.url.startswith("sqlite"):
-            self.connection.execute("ROLLBACK")
-        else:
-            self.connection.rollback()
-        self.connection.close()
-
-
 def test_an_edit_that_waits_past_its_budget_says_busy_in_chinese_and_changes_nothing(app, login, make_customer):
     """In the app itself (the Flask test client) with a budget of 1 s: another transaction holds what the
     edit needs for longer.  SQLite: the edit's BEGIN IMMEDIATE gives up (503 page); PostgreSQL: its UPDATE
@@ -184,7 +159,7 @@ def test_an_edit_that_waits_past_its_budget_says_busy_in_chinese_and_changes_not
     admin = login("admin")
     url = f"/admin/customer/edit/?id={cid}"
     data = form_values(admin.get(url).get_data(as_text=True))
-    with HeldLock(app.config["DATABASE_URL"], cid):
+    with HeldLock(app.config["DATABASE_URL"], "SELECT id FROM customer WHERE id = %s FOR UPDATE", (cid,)):
         began = time.monotonic()
         answer = admin.post(url, data=dict(data, notes="等不到锁的修改"))
         waited = time.monotonic() - began

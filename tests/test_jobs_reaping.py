@@ -12,7 +12,7 @@ from jobs import liveness, reaping
 from models import JobRun, ReportRun
 from reporting import background, runner
 from tests.conftest import database_url
-from tests.snapshot_support import commits_meanwhile
+from tests.lock_support import commits_meanwhile
 from tests.test_subscriptions_support import kill, register_reports, wait_for, workers
 
 NOW = datetime.datetime(2026, 12, 7, 9, 0)

@@ -20,7 +20,7 @@ import subscriptions
 from models import Delivery, ReportRun, Subscription, User, db
 from subscriptions import engine, schedule
 from tests.test_delivery_smtp import Recorder, bodies, free_port, smtp_server  # noqa: F401 (fixture)
-from tests.snapshot_support import commits_meanwhile
+from tests.lock_support import commits_meanwhile
 from tests.test_subscriptions_support import SLOW, backdate, delivery_header, give_emails, mail_env, parsed
 
 T0 = datetime.datetime(2026, 11, 1)  # naive UTC
